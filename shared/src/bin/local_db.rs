@@ -1,0 +1,33 @@
+//! `cargo run -p shared --features embedded --bin local-db`: a local PostgreSQL for development.
+//! With `DATABASE_URL` set it migrates that server; otherwise it starts a throwaway cluster,
+//! migrates it (with the CRM baseline tables), prints its URL and keeps it until Ctrl-C.
+
+use shared::embedded::EmbeddedPostgres;
+use shared::migrate::{self, Baseline};
+use shared::DbSettings;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    shared::telemetry::init();
+    let (url, cluster) = match shared::config::optional("DATABASE_URL") {
+        Some(url) => (url, None),
+        None => {
+            let pg = tokio::task::spawn_blocking(EmbeddedPostgres::start).await??;
+            (pg.url(), Some(pg))
+        }
+    };
+    let mut client = DbSettings::from_url(&url)?.connect().await?;
+    migrate::run(&mut client, Baseline::Create).await?;
+    drop(client);
+    println!("DATABASE_URL={url}");
+    if let Some(path) = std::env::args().nth(1) {
+        // Written for scripts that start this in the background and wait for the URL.
+        std::fs::write(&path, format!("{url}\n"))?;
+    }
+    if cluster.is_some() {
+        eprintln!("local PostgreSQL is running; Ctrl-C stops and removes it");
+        tokio::signal::ctrl_c().await?;
+    }
+    drop(cluster);
+    Ok(())
+}

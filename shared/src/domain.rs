@@ -1,0 +1,309 @@
+//! The vocabulary of the service: providers, statuses, sources, and the observation every writer
+//! hands to the write path.
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// Which booking provider an appointment lives in (Prisma enum `MeetingBookingProvider`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Provider {
+    Ghl,
+    Calendly,
+}
+
+/// Prisma enum `AppointmentStatus`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AppointmentStatus {
+    Confirmed,
+    Canceled,
+    Rescheduled,
+    Showed,
+    NoShow,
+}
+
+/// Prisma enum `AppointmentSource`: which writer made an observation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AppointmentSource {
+    Webhook,
+    ReconcileCron,
+    Backfill,
+    AutoBook,
+    Manual,
+    Migration,
+}
+
+/// Who canceled an appointment (stored as `host` / `invitee`; never the canceler's name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Canceler {
+    Host,
+    Invitee,
+}
+
+macro_rules! db_enum {
+    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            /// The value as stored in PostgreSQL.
+            pub fn as_db(self) -> &'static str {
+                match self { $($ty::$variant => $text),+ }
+            }
+
+            pub fn from_db(text: &str) -> Result<Self, Error> {
+                match text {
+                    $($text => Ok($ty::$variant),)+
+                    other => Err(Error::Corrupt(format!(concat!("unknown ", stringify!($ty), " {:?}"), other))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_db())
+            }
+        }
+    };
+}
+
+db_enum!(Provider { Ghl => "GHL", Calendly => "CALENDLY" });
+db_enum!(AppointmentStatus {
+    Confirmed => "CONFIRMED",
+    Canceled => "CANCELED",
+    Rescheduled => "RESCHEDULED",
+    Showed => "SHOWED",
+    NoShow => "NO_SHOW",
+});
+db_enum!(AppointmentSource {
+    Webhook => "WEBHOOK",
+    ReconcileCron => "RECONCILE_CRON",
+    Backfill => "BACKFILL",
+    AutoBook => "AUTO_BOOK",
+    Manual => "MANUAL",
+    Migration => "MIGRATION",
+});
+db_enum!(Canceler { Host => "host", Invitee => "invitee" });
+
+impl AppointmentStatus {
+    /// CONFIRMED, SHOWED and NO_SHOW are "active": the meeting was booked and not called off.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Confirmed | Self::Showed | Self::NoShow)
+    }
+
+    /// CANCELED and RESCHEDULED: the booking was called off (a reschedule calls off the old slot).
+    pub fn is_terminal(self) -> bool {
+        !self.is_active()
+    }
+
+    /// Phase 28's rollup vocabulary: attendance does not change it, a reschedule reads canceled.
+    pub fn rollup_text(self) -> &'static str {
+        if self.is_active() {
+            "confirmed"
+        } else {
+            "canceled"
+        }
+    }
+
+    /// Precedence when two observations carry the same provider time: the one further along the
+    /// booking's life wins, so that the outcome does not depend on arrival order.
+    pub fn precedence(self) -> u8 {
+        match self {
+            Self::Confirmed => 0,
+            Self::Showed => 1,
+            Self::NoShow => 2,
+            Self::Canceled => 3,
+            Self::Rescheduled => 4,
+        }
+    }
+}
+
+impl AppointmentSource {
+    /// The value written to the lead's `appointmentSource` rollup column (a plain string there).
+    pub fn rollup_text(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::ReconcileCron => "reconcile_cron",
+            Self::Backfill => "backfill",
+            Self::AutoBook => "auto_book",
+            Self::Manual => "manual",
+            Self::Migration => "migration",
+        }
+    }
+}
+
+/// What an observation says about the appointment's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObservedStatus {
+    /// The provider says the appointment is in this state.
+    Is(AppointmentStatus),
+    /// The provider withdrew an earlier no-show mark (`invitee_no_show.deleted`): back to what it was
+    /// before the no-show, which for a booking that can carry a no-show is CONFIRMED.
+    NoShowCleared,
+}
+
+/// Which follow-up tasks a write may create.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskPolicy {
+    /// Migration and backfill: no side effects.
+    None,
+    /// Webhooks: every cancellation and reschedule.
+    All,
+    /// Scheduled reconciliation: only for appointments that have not started yet.
+    UpcomingOnly,
+}
+
+/// One writer's view of one appointment at one moment. Every writer builds these and hands them to
+/// [`crate::write_path::record`]; nothing else writes appointments.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    /// The lead the writer matched. If the provider key already belongs to another lead's row,
+    /// that row's lead wins (a key is never moved between leads).
+    pub lead_id: String,
+    pub provider: Provider,
+    /// The provider's identity of the appointment: the GHL appointment id, or the Calendly
+    /// **invitee** URI. `None` for manual entries and migrated rollups without one.
+    pub key: Option<String>,
+    pub calendly_event_uri: Option<String>,
+    pub start_at: Option<DateTime<Utc>>,
+    pub end_at: Option<DateTime<Utc>>,
+    pub timezone: Option<String>,
+    pub status: ObservedStatus,
+    pub canceled_at: Option<DateTime<Utc>>,
+    pub canceled_by: Option<Canceler>,
+    /// Free text from the provider; the write path masks and truncates it before storing.
+    pub cancel_reason: Option<String>,
+    /// When the provider created the booking (Calendly invitee `created_at`, GHL `dateAdded`).
+    pub provider_created_at: Option<DateTime<Utc>>,
+    /// The provider's last-modified time of what is observed. Older than what a row holds: stale.
+    pub provider_updated_at: Option<DateTime<Utc>>,
+    /// Calendly `old_invitee`: the invitee this booking replaces.
+    pub rescheduled_from_key: Option<String>,
+    /// Calendly `new_invitee`: the invitee that replaces this booking.
+    pub rescheduled_to_key: Option<String>,
+    pub source: AppointmentSource,
+    pub tasks: TaskPolicy,
+}
+
+impl Observation {
+    /// A minimal observation; writers fill in what they know.
+    pub fn new(lead_id: impl Into<String>, provider: Provider, status: ObservedStatus, source: AppointmentSource) -> Self {
+        Observation {
+            lead_id: lead_id.into(),
+            provider,
+            key: None,
+            calendly_event_uri: None,
+            start_at: None,
+            end_at: None,
+            timezone: None,
+            status,
+            canceled_at: None,
+            canceled_by: None,
+            cancel_reason: None,
+            provider_created_at: None,
+            provider_updated_at: None,
+            rescheduled_from_key: None,
+            rescheduled_to_key: None,
+            source,
+            tasks: TaskPolicy::None,
+        }
+    }
+
+    /// Checks what the write path relies on and brings times to the database's millisecond
+    /// precision (`TIMESTAMP(3)`), so that a redelivery compares equal to what was stored.
+    pub fn normalized(mut self) -> Result<Self, Error> {
+        if self.lead_id.trim().is_empty() {
+            return Err(Error::InvalidObservation("lead id is empty".into()));
+        }
+        for key in [&self.key, &self.rescheduled_from_key, &self.rescheduled_to_key].into_iter().flatten() {
+            if key.trim().is_empty() || key.len() > 512 {
+                return Err(Error::InvalidObservation("provider key is empty or longer than 512 bytes".into()));
+            }
+        }
+        if self.key.is_none() && self.status == ObservedStatus::NoShowCleared {
+            return Err(Error::InvalidObservation("a no-show can only be cleared on a keyed appointment".into()));
+        }
+        for t in [
+            &mut self.start_at,
+            &mut self.end_at,
+            &mut self.canceled_at,
+            &mut self.provider_created_at,
+            &mut self.provider_updated_at,
+        ] {
+            *t = t.map(to_millis);
+        }
+        if let (Some(s), Some(e)) = (self.start_at, self.end_at) {
+            if e < s {
+                return Err(Error::InvalidObservation("end is before start".into()));
+            }
+        }
+        if let Some(tz) = &self.timezone {
+            if tz.len() > 64 {
+                return Err(Error::InvalidObservation("timezone is longer than 64 bytes".into()));
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// Truncates to whole milliseconds, the precision of Prisma's `DateTime` (`TIMESTAMP(3)`).
+pub fn to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn db_names_round_trip() {
+        for s in AppointmentStatus::ALL {
+            assert_eq!(AppointmentStatus::from_db(s.as_db()).unwrap(), *s);
+        }
+        for s in AppointmentSource::ALL {
+            assert_eq!(AppointmentSource::from_db(s.as_db()).unwrap(), *s);
+        }
+        assert_eq!(Provider::from_db("CALENDLY").unwrap(), Provider::Calendly);
+        assert!(Provider::from_db("calendly").is_err());
+    }
+
+    #[test]
+    fn rollup_vocabulary_is_phase_28s() {
+        use AppointmentStatus::*;
+        let table = [
+            (Confirmed, "confirmed"),
+            (Showed, "confirmed"),
+            (NoShow, "confirmed"),
+            (Canceled, "canceled"),
+            (Rescheduled, "canceled"),
+        ];
+        for (status, text) in table {
+            assert_eq!(status.rollup_text(), text, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn normalization_truncates_to_millis_and_validates() {
+        let t = "2023-07-25T16:30:00.123456Z".parse::<DateTime<Utc>>().unwrap();
+        let mut o = Observation::new("lead", Provider::Calendly, ObservedStatus::Is(AppointmentStatus::Confirmed), AppointmentSource::Webhook);
+        o.start_at = Some(t);
+        let n = o.clone().normalized().unwrap();
+        assert_eq!(n.start_at.unwrap().to_rfc3339(), "2023-07-25T16:30:00.123+00:00");
+
+        let mut bad = o.clone();
+        bad.end_at = Some(t - TimeDelta::hours(1));
+        assert!(matches!(bad.normalized(), Err(Error::InvalidObservation(_))));
+
+        let mut empty = o.clone();
+        empty.lead_id = " ".into();
+        assert!(empty.normalized().is_err());
+
+        let mut unkeyed_clear = o;
+        unkeyed_clear.status = ObservedStatus::NoShowCleared;
+        assert!(unkeyed_clear.normalized().is_err());
+    }
+}

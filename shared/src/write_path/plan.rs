@@ -1,0 +1,449 @@
+//! The write path's decisions, as a pure function: given the locked lead's rows and rollup and one
+//! observation, what to insert, update, log, roll up and ask a human to follow up. The store code
+//! in `mod.rs` only reads the state and executes the plan.
+
+use std::cmp::Ordering;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+
+use crate::domain::{AppointmentSource, AppointmentStatus, ObservedStatus, Observation, Provider, TaskPolicy};
+use crate::model::{AppointmentRow, Rollup};
+use crate::redact::mask_reason;
+use crate::rollup::compute_rollup;
+
+/// How close a GHL cancellation and a new booking of the same lead must be to count as a reschedule.
+/// GHL gives no link; in its own UI a reschedule is a cancel and a new booking seconds apart.
+pub const GHL_RESCHEDULE_WINDOW: TimeDelta = TimeDelta::minutes(30);
+
+/// The locked lead as the write path sees it.
+#[derive(Clone, Debug)]
+pub struct LeadState {
+    pub lead_id: String,
+    pub rollup: Rollup,
+    pub rows: Vec<AppointmentRow>,
+}
+
+/// What one `record` did to the appointment it was about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    Created,
+    Updated,
+    /// Nothing at all was written: a duplicate, or an observation with nothing new.
+    Unchanged,
+}
+
+/// Kinds of `AppointmentEvent` rows.
+pub mod event_kind {
+    pub const CREATED: &str = "created";
+    pub const ADOPTED: &str = "adopted";
+    pub const STATUS_CHANGED: &str = "status_changed";
+    pub const TIME_CHANGED: &str = "time_changed";
+    pub const LINKED_RESCHEDULE: &str = "linked_reschedule";
+}
+
+/// `FollowUpTask.type` values the write path creates.
+pub mod task_type {
+    pub const MEETING_CANCELED: &str = "meeting-canceled";
+    pub const MEETING_RESCHEDULED: &str = "meeting-rescheduled";
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventRow {
+    pub id: String,
+    pub appointment_id: String,
+    pub lead_id: String,
+    pub kind: &'static str,
+    pub source: AppointmentSource,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub provider_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskRow {
+    pub id: String,
+    pub lead_id: String,
+    pub appointment_id: String,
+    pub task_type: &'static str,
+    pub due: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub appointment_id: String,
+    pub change: Change,
+    /// A new row, inserted before the updates (they may link to it).
+    pub insert: Option<AppointmentRow>,
+    /// Whole rows to write back: the observed one and any whose reschedule link changed.
+    pub updates: Vec<AppointmentRow>,
+    pub events: Vec<EventRow>,
+    /// New rollup values, only when they differ from the lead's.
+    pub rollup: Option<Rollup>,
+    pub tasks: Vec<TaskRow>,
+}
+
+impl Plan {
+    pub fn writes_nothing(&self) -> bool {
+        self.insert.is_none() && self.updates.is_empty() && self.rollup.is_none() && self.tasks.is_empty()
+    }
+}
+
+/// Decides everything `record` writes. `new_id` makes ids for new rows (uuid v7 in production).
+pub fn plan(state: &LeadState, obs: &Observation, now: DateTime<Utc>, new_id: &mut dyn FnMut() -> String) -> Plan {
+    let mut rows = state.rows.clone();
+    let mut events = Vec::new();
+    let event = |appointment_id: &str, kind: &'static str, old: Option<String>, new: Option<String>, id: String| EventRow {
+        id,
+        appointment_id: appointment_id.to_string(),
+        lead_id: state.lead_id.clone(),
+        kind,
+        source: obs.source,
+        old_value: old,
+        new_value: new,
+        provider_at: obs.provider_updated_at,
+    };
+
+    // 1. Find the row this observation is about, or make one.
+    let (target_index, before) = match find_target(&rows, obs) {
+        Some(i) => {
+            let before = rows[i].clone();
+            let mut merged = merge(&before, obs, now);
+            if before.key().is_none() && obs.key.is_some() {
+                merged.set_key(obs.key.clone());
+                events.push(event(&before.id, event_kind::ADOPTED, None, obs.key.clone(), new_id()));
+            }
+            rows[i] = merged;
+            (i, Some(before))
+        }
+        None => {
+            let row = new_row(&state.lead_id, obs, now, new_id());
+            events.push(event(&row.id, event_kind::CREATED, None, Some(row.status.as_db().to_string()), new_id()));
+            rows.push(row);
+            (rows.len() - 1, None)
+        }
+    };
+    let target_id = rows[target_index].id.clone();
+
+    // 2. Reschedule links, recomputed from the whole set so that arrival order does not matter.
+    let links_before: Vec<Option<String>> = rows.iter().map(|r| r.rescheduled_from_id.clone()).collect();
+    relink(&mut rows);
+
+    // 3. Change log of the observed row.
+    if let Some(before) = &before {
+        let after = &rows[target_index];
+        if before.status != after.status {
+            events.push(event(
+                &after.id,
+                event_kind::STATUS_CHANGED,
+                Some(before.status.as_db().to_string()),
+                Some(after.status.as_db().to_string()),
+                new_id(),
+            ));
+        }
+        if (before.start_at, before.end_at) != (after.start_at, after.end_at) {
+            events.push(event(
+                &after.id,
+                event_kind::TIME_CHANGED,
+                interval(before.start_at, before.end_at),
+                interval(after.start_at, after.end_at),
+                new_id(),
+            ));
+        }
+    }
+    for (row, old_link) in rows.iter().zip(&links_before) {
+        if row.rescheduled_from_id != *old_link {
+            events.push(event(&row.id, event_kind::LINKED_RESCHEDULE, old_link.clone(), row.rescheduled_from_id.clone(), new_id()));
+        }
+    }
+
+    // 4. What to write: the new row, and every existing row that differs from what was read.
+    let mut insert = None;
+    let mut updates = Vec::new();
+    for row in &rows {
+        match state.rows.iter().find(|r| r.id == row.id) {
+            None => insert = Some(row.clone()),
+            Some(original) if original != row => {
+                let mut changed = row.clone();
+                changed.updated_at = now;
+                updates.push(changed);
+            }
+            Some(_) => {}
+        }
+    }
+
+    // 5. The lead's rollup, when the rule now gives something else. Migration never writes leads.
+    let rollup = if obs.source == AppointmentSource::Migration {
+        None
+    } else {
+        compute_rollup(&rows, now).filter(|r| *r != state.rollup)
+    };
+
+    // 6. Follow-up tasks for a cancellation or reschedule that just happened.
+    let after = &rows[target_index];
+    let became = |s: AppointmentStatus| after.status == s && before.as_ref().is_none_or(|b| b.status != s);
+    let wanted = match obs.tasks {
+        TaskPolicy::None => false,
+        TaskPolicy::All => true,
+        TaskPolicy::UpcomingOnly => after.start_at.is_some_and(|s| s > now),
+    };
+    let mut tasks = Vec::new();
+    if wanted {
+        for (status, task_type) in [
+            (AppointmentStatus::Canceled, task_type::MEETING_CANCELED),
+            (AppointmentStatus::Rescheduled, task_type::MEETING_RESCHEDULED),
+        ] {
+            if became(status) {
+                tasks.push(TaskRow {
+                    id: new_id(),
+                    lead_id: state.lead_id.clone(),
+                    appointment_id: target_id.clone(),
+                    task_type,
+                    due: now,
+                });
+            }
+        }
+    }
+
+    let change = match (&before, &insert) {
+        (None, _) => Change::Created,
+        (Some(_), _) if !updates.is_empty() || rollup.is_some() || !tasks.is_empty() => Change::Updated,
+        _ => Change::Unchanged,
+    };
+    Plan { appointment_id: target_id, change, insert, updates, events, rollup, tasks }
+}
+
+/// The row an observation is about: by provider key; else a key-less row of the same lead that is
+/// the same booking (same provider and start); for a key-less observation, any row of the same
+/// provider and start. Several candidates: the oldest row.
+pub fn find_target(rows: &[AppointmentRow], obs: &Observation) -> Option<usize> {
+    if let Some(key) = &obs.key {
+        if let Some(i) = rows.iter().position(|r| r.provider == obs.provider && r.key() == Some(key.as_str())) {
+            return Some(i);
+        }
+    }
+    let start = obs.start_at?;
+    rows.iter()
+        .enumerate()
+        .filter(|(_, r)| r.provider == obs.provider && r.start_at == Some(start))
+        .filter(|(_, r)| obs.key.is_none() || r.key().is_none())
+        // key-less rows first, then the oldest
+        .min_by(|(_, a), (_, b)| (a.key().is_some(), a.created_at, &a.id).cmp(&(b.key().is_some(), b.created_at, &b.id)))
+        .map(|(i, _)| i)
+}
+
+fn new_row(lead_id: &str, obs: &Observation, now: DateTime<Utc>, id: String) -> AppointmentRow {
+    let status = match obs.status {
+        ObservedStatus::Is(s) => s,
+        ObservedStatus::NoShowCleared => AppointmentStatus::Confirmed,
+    };
+    let (canceled_at, canceled_by, cancel_reason) = if status.is_terminal() {
+        (
+            obs.canceled_at.or(obs.provider_updated_at),
+            obs.canceled_by,
+            obs.cancel_reason.as_deref().and_then(mask_reason),
+        )
+    } else {
+        (None, None, None)
+    };
+    let mut row = AppointmentRow {
+        id,
+        lead_id: lead_id.to_string(),
+        provider: obs.provider,
+        ghl_appointment_id: None,
+        calendly_invitee_uri: None,
+        calendly_scheduled_event_uri: obs.calendly_event_uri.clone(),
+        start_at: obs.start_at,
+        end_at: obs.end_at,
+        timezone: obs.timezone.clone(),
+        status,
+        status_changed_at: obs.provider_updated_at.unwrap_or(now),
+        canceled_at,
+        cancel_reason,
+        canceled_by,
+        rescheduled_from_id: None,
+        rescheduled_from_key: obs.rescheduled_from_key.clone(),
+        rescheduled_to_key: obs.rescheduled_to_key.clone(),
+        provider_created_at: obs.provider_created_at,
+        provider_updated_at: obs.provider_updated_at,
+        source: obs.source,
+        created_at: now,
+        updated_at: now,
+    };
+    row.set_key(obs.key.clone());
+    row
+}
+
+/// Applies an observation to a row. A newer observation (by provider time; a missing time is older
+/// than any) replaces what it carries; an older one only fills fields the row lacks. On equal
+/// times the status further along the booking's life wins. A Calendly invitee, once canceled, is
+/// never active again (Calendly makes a new invitee for a new booking).
+pub fn merge(row: &AppointmentRow, obs: &Observation, now: DateTime<Utc>) -> AppointmentRow {
+    let mut r = row.clone();
+    let observed = match obs.status {
+        ObservedStatus::Is(s) => s,
+        ObservedStatus::NoShowCleared if row.status == AppointmentStatus::NoShow => AppointmentStatus::Confirmed,
+        ObservedStatus::NoShowCleared => row.status,
+    };
+    let status = if row.provider == Provider::Calendly && row.status.is_terminal() && observed.is_active() {
+        row.status
+    } else {
+        observed
+    };
+    let wins = match cmp_provider_time(obs.provider_updated_at, row.provider_updated_at) {
+        Ordering::Greater => true,
+        Ordering::Less => false,
+        Ordering::Equal => status.precedence() >= row.status.precedence(),
+    };
+
+    fill(&mut r.provider_created_at, &obs.provider_created_at);
+    if wins {
+        if status != row.status {
+            r.status = status;
+            r.status_changed_at = obs.provider_updated_at.unwrap_or(now);
+        }
+        replace(&mut r.start_at, &obs.start_at);
+        replace(&mut r.end_at, &obs.end_at);
+        replace(&mut r.timezone, &obs.timezone);
+        replace(&mut r.calendly_scheduled_event_uri, &obs.calendly_event_uri);
+        replace(&mut r.rescheduled_from_key, &obs.rescheduled_from_key);
+        replace(&mut r.rescheduled_to_key, &obs.rescheduled_to_key);
+        if r.status.is_terminal() {
+            replace(&mut r.canceled_at, &obs.canceled_at);
+            fill(&mut r.canceled_at, &obs.provider_updated_at);
+            replace(&mut r.canceled_by, &obs.canceled_by);
+            replace(&mut r.cancel_reason, &obs.cancel_reason.as_deref().and_then(mask_reason));
+        } else {
+            r.canceled_at = None;
+            r.canceled_by = None;
+            r.cancel_reason = None;
+        }
+        if obs.provider_updated_at > r.provider_updated_at {
+            r.provider_updated_at = obs.provider_updated_at;
+        }
+    } else {
+        fill(&mut r.start_at, &obs.start_at);
+        fill(&mut r.end_at, &obs.end_at);
+        fill(&mut r.timezone, &obs.timezone);
+        fill(&mut r.calendly_scheduled_event_uri, &obs.calendly_event_uri);
+        fill(&mut r.rescheduled_from_key, &obs.rescheduled_from_key);
+        fill(&mut r.rescheduled_to_key, &obs.rescheduled_to_key);
+        if r.status.is_terminal() && observed.is_terminal() {
+            fill(&mut r.canceled_at, &obs.canceled_at);
+            fill(&mut r.canceled_by, &obs.canceled_by);
+            fill(&mut r.cancel_reason, &obs.cancel_reason.as_deref().and_then(mask_reason));
+        }
+    }
+    r
+}
+
+/// A missing provider time is older than any.
+fn cmp_provider_time(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Ordering {
+    a.cmp(&b)
+}
+
+fn replace<T: Clone>(slot: &mut Option<T>, value: &Option<T>) {
+    if value.is_some() {
+        *slot = value.clone();
+    }
+}
+
+fn fill<T: Clone>(slot: &mut Option<T>, value: &Option<T>) {
+    if slot.is_none() {
+        *slot = value.clone();
+    }
+}
+
+fn interval(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> Option<String> {
+    let fmt = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    match (fmt(start), fmt(end)) {
+        (None, None) => None,
+        (s, e) => Some(format!("{}/{}", s.unwrap_or_default(), e.unwrap_or_default())),
+    }
+}
+
+/// Recomputes reschedule links of a lead's rows from what the rows say, so that the result is the
+/// same whichever delivery came first.
+///
+/// Calendly is exact: a row whose `rescheduledFromKey` (`old_invitee`) names another row of the
+/// lead, or that another row names as its `rescheduledToKey` (`new_invitee`), is linked to it.
+/// Calendly links are only ever set, never cleared.
+///
+/// GHL is best-effort: a canceled GHL appointment and a GHL booking of the same lead made within
+/// [`GHL_RESCHEDULE_WINDOW`] of the cancellation (and after the canceled one was booked) are paired,
+/// cancellations in time order, each with the closest unpaired booking. GHL links are recomputed
+/// from scratch each time, so a closer pair found later replaces an earlier guess.
+pub fn relink(rows: &mut [AppointmentRow]) {
+    // Calendly.
+    for i in 0..rows.len() {
+        let row = &rows[i];
+        if row.provider != Provider::Calendly {
+            continue;
+        }
+        let Some(key) = row.key() else { continue };
+        let by_old_invitee = row.rescheduled_from_key.as_deref().and_then(|from| {
+            rows.iter().find(|p| p.provider == Provider::Calendly && p.key() == Some(from) && p.id != row.id)
+        });
+        let by_new_invitee = || {
+            rows.iter().find(|p| p.provider == Provider::Calendly && p.rescheduled_to_key.as_deref() == Some(key) && p.id != row.id)
+        };
+        if let Some(pred) = by_old_invitee.or_else(by_new_invitee) {
+            let pred_id = pred.id.clone();
+            if rows[i].rescheduled_from_id.as_deref() != Some(pred_id.as_str()) && !creates_cycle(rows, i, &pred_id) {
+                rows[i].rescheduled_from_id = Some(pred_id);
+            }
+        }
+    }
+
+    // GHL.
+    let booked_at = |r: &AppointmentRow| r.provider_created_at;
+    let canceled_at = |r: &AppointmentRow| r.canceled_at.or(r.provider_updated_at);
+    let mut cancels: Vec<usize> = (0..rows.len())
+        .filter(|&i| rows[i].provider == Provider::Ghl && rows[i].key().is_some() && rows[i].status.is_terminal() && canceled_at(&rows[i]).is_some())
+        .collect();
+    cancels.sort_by(|&a, &b| (canceled_at(&rows[a]), rows[a].key()).cmp(&(canceled_at(&rows[b]), rows[b].key())));
+    let mut links: Vec<(usize, Option<String>)> = (0..rows.len())
+        .filter(|&i| rows[i].provider == Provider::Ghl && rows[i].key().is_some())
+        .map(|i| (i, None))
+        .collect();
+    for c in cancels {
+        let cancel_time = canceled_at(&rows[c]).expect("filtered");
+        let best = links
+            .iter()
+            .filter(|(b, link)| {
+                link.is_none()
+                    && *b != c
+                    && booked_at(&rows[*b]).is_some_and(|t| (t - cancel_time).abs() <= GHL_RESCHEDULE_WINDOW)
+                    && match (booked_at(&rows[c]), booked_at(&rows[*b])) {
+                        (Some(old), Some(new)) => new > old,
+                        _ => true,
+                    }
+            })
+            .min_by_key(|(b, _)| ((booked_at(&rows[*b]).expect("filtered") - cancel_time).abs(), rows[*b].key()))
+            .map(|(b, _)| *b);
+        if let Some(b) = best {
+            let cancel_id = rows[c].id.clone();
+            if let Some(entry) = links.iter_mut().find(|(i, _)| *i == b) {
+                entry.1 = Some(cancel_id);
+            }
+        }
+    }
+    for (i, link) in links {
+        rows[i].rescheduled_from_id = link;
+    }
+}
+
+/// Whether linking `rows[i]` to `pred_id` would close a loop in the chain.
+fn creates_cycle(rows: &[AppointmentRow], i: usize, pred_id: &str) -> bool {
+    let mut cursor = Some(pred_id.to_string());
+    let mut steps = 0;
+    while let Some(id) = cursor {
+        if id == rows[i].id || steps > rows.len() {
+            return true;
+        }
+        cursor = rows.iter().find(|r| r.id == id).and_then(|r| r.rescheduled_from_id.clone());
+        steps += 1;
+    }
+    false
+}

@@ -1,0 +1,242 @@
+//! The write path against a real PostgreSQL: scenarios, idempotency, round trips.
+
+mod common;
+
+use common::*;
+use shared::domain::{AppointmentSource, AppointmentStatus::*, ObservedStatus, Observation, Provider, TaskPolicy};
+use shared::Change;
+
+#[tokio::test]
+async fn reschedule_story_links_rolls_up_and_tasks_once() {
+    let (db, client) = db_with_leads(&["lead_a"]).await;
+    let store = db.store().await;
+
+    let created = calendly("lead_a", "old", Confirmed, at(2, 15, 4), at(20, 17, 0));
+    let mut canceled = calendly("lead_a", "old", Rescheduled, at(4, 9, 12), at(20, 17, 0));
+    canceled.rescheduled_to_key = Some(invitee_uri("new"));
+    let mut rebooked = calendly("lead_a", "new", Confirmed, at(4, 9, 11), at(22, 16, 0));
+    rebooked.rescheduled_from_key = Some(invitee_uri("old"));
+
+    let a = store.record(created.clone()).await.unwrap();
+    assert_eq!(a.change, Change::Created);
+    assert!(a.rollup_changed);
+    let b = store.record(canceled.clone()).await.unwrap();
+    assert_eq!(b.change, Change::Updated);
+    assert_eq!(b.appointment_id, a.appointment_id);
+    assert_eq!(b.tasks_created, 1);
+    let c = store.record(rebooked.clone()).await.unwrap();
+    assert_eq!(c.change, Change::Created);
+
+    let (rows, rollup, tasks) = snapshot(&client, "lead_a").await;
+    assert_eq!(rows.len(), 2);
+    let new = rows.iter().find(|r| r.key.as_deref() == Some(invitee_uri("new").as_str())).unwrap();
+    assert_eq!(new.linked_from.as_deref(), Some(invitee_uri("old").as_str()));
+    let old = rows.iter().find(|r| r.key.as_deref() == Some(invitee_uri("old").as_str())).unwrap();
+    assert_eq!(old.status, "RESCHEDULED");
+    assert_eq!(old.reason.as_deref(), Some("moving, mail me at [email]"));
+    assert_eq!(old.canceled_by.as_deref(), Some("invitee"));
+    assert_eq!(rollup[2].as_deref(), Some("confirmed"));
+    assert_eq!(rollup[0].as_deref(), Some("2031-03-22 16:00:00"));
+    assert_eq!(tasks, vec![(invitee_uri("old"), "meeting-rescheduled".to_string())]);
+
+    // Every delivery again: nothing written, not even updatedAt.
+    let before: Vec<String> = client
+        .query(r#"SELECT "updatedAt"::text FROM "Appointment" ORDER BY "id""#, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let lead_updated: String = client.query_one(r#"SELECT "updatedAt"::text FROM "Lead""#, &[]).await.unwrap().get(0);
+    let events = count(&client, r#"SELECT count(*) FROM "AppointmentEvent""#).await;
+    for o in [created, canceled, rebooked] {
+        let again = store.record(o).await.unwrap();
+        assert_eq!(again.change, Change::Unchanged);
+        assert_eq!(again.events, 0);
+    }
+    let after: Vec<String> = client
+        .query(r#"SELECT "updatedAt"::text FROM "Appointment" ORDER BY "id""#, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(before, after);
+    let lead_after: String = client.query_one(r#"SELECT "updatedAt"::text FROM "Lead""#, &[]).await.unwrap().get(0);
+    assert_eq!(lead_updated, lead_after);
+    assert_eq!(events, count(&client, r#"SELECT count(*) FROM "AppointmentEvent""#).await);
+}
+
+#[tokio::test]
+async fn at_most_two_round_trips_per_record() {
+    let (db, _client) = db_with_leads(&["lead_rt"]).await;
+    let store = db.store().await;
+    let cases = [
+        ("new", calendly("lead_rt", "i1", Confirmed, at(1, 1, 0), at(25, 9, 0))),
+        ("duplicate", calendly("lead_rt", "i1", Confirmed, at(1, 1, 0), at(25, 9, 0))),
+        ("status change", calendly("lead_rt", "i1", Canceled, at(1, 2, 0), at(25, 9, 0))),
+        ("stale", calendly("lead_rt", "i1", Confirmed, at(1, 0, 30), at(25, 9, 0))),
+    ];
+    for (name, obs) in cases {
+        let before = store.round_trips();
+        store.record(obs).await.unwrap();
+        assert_eq!(store.round_trips() - before, 2, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn stale_observation_never_overwrites_newer() {
+    let (db, client) = db_with_leads(&["lead_s"]).await;
+    let store = db.store().await;
+    store.record(ghl("lead_s", "g1", Canceled, at(3, 10, 0), at(1, 9, 0), at(12, 15, 0))).await.unwrap();
+    let stale = store.record(ghl("lead_s", "g1", Confirmed, at(2, 10, 0), at(1, 9, 0), at(11, 15, 0))).await.unwrap();
+    assert_eq!(stale.change, Change::Unchanged);
+    let (rows, rollup, _) = snapshot(&client, "lead_s").await;
+    assert_eq!(rows[0].status, "CANCELED");
+    assert_eq!(rows[0].start.unwrap().to_string(), "2031-03-12 15:00:00");
+    assert_eq!(rollup[2].as_deref(), Some("canceled"));
+
+    // A newer GHL observation moves the time and reactivates; the log records both.
+    store.record(ghl("lead_s", "g1", Confirmed, at(4, 10, 0), at(1, 9, 0), at(13, 15, 0))).await.unwrap();
+    let kinds: Vec<String> = client
+        .query(r#"SELECT "kind" FROM "AppointmentEvent" ORDER BY "recordedAt", "id""#, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(kinds, ["created", "status_changed", "time_changed"]);
+    let (rows, rollup, _) = snapshot(&client, "lead_s").await;
+    assert_eq!(rows[0].status, "CONFIRMED");
+    assert_eq!(rows[0].canceled_at, None);
+    assert_eq!(rollup[2].as_deref(), Some("confirmed"));
+}
+
+#[tokio::test]
+async fn calendly_cancel_is_final_and_no_show_round_trip() {
+    let (db, client) = db_with_leads(&["lead_n"]).await;
+    let store = db.store().await;
+    let created = calendly("lead_n", "i", Confirmed, at(1, 1, 0), at(10, 17, 0));
+    store.record(created.clone()).await.unwrap();
+
+    let mut no_show = created.clone();
+    no_show.status = ObservedStatus::Is(NoShow);
+    no_show.provider_updated_at = Some(at(10, 17, 45));
+    let mut cleared = created.clone();
+    cleared.status = ObservedStatus::NoShowCleared;
+    cleared.provider_updated_at = Some(at(10, 18, 2));
+
+    // Cleared first, then the no-show it clears: the later word (cleared) stands.
+    store.record(cleared.clone()).await.unwrap();
+    store.record(no_show.clone()).await.unwrap();
+    assert_eq!(snapshot(&client, "lead_n").await.0[0].status, "CONFIRMED");
+
+    let (db2, client2) = db_with_leads(&["lead_n"]).await;
+    let store2 = db2.store().await;
+    store2.record(created.clone()).await.unwrap();
+    store2.record(no_show).await.unwrap();
+    assert_eq!(snapshot(&client2, "lead_n").await.0[0].status, "NO_SHOW");
+    store2.record(cleared).await.unwrap();
+    assert_eq!(snapshot(&client2, "lead_n").await.0[0].status, "CONFIRMED");
+
+    // Once canceled, a later "active" word about the same invitee does not revive it.
+    let canceled = calendly("lead_n", "i", Canceled, at(11, 0, 0), at(10, 17, 0));
+    store2.record(canceled).await.unwrap();
+    let revived = calendly("lead_n", "i", Confirmed, at(12, 0, 0), at(10, 17, 0));
+    store2.record(revived).await.unwrap();
+    assert_eq!(snapshot(&client2, "lead_n").await.0[0].status, "CANCELED");
+}
+
+#[tokio::test]
+async fn webhook_adopts_migrated_row_instead_of_duplicating() {
+    let (db, client) = db_with_leads(&["lead_m"]).await;
+    let store = db.store().await;
+    let mut migrated = Observation::new("lead_m", Provider::Calendly, ObservedStatus::Is(Confirmed), AppointmentSource::Migration);
+    migrated.start_at = Some(at(20, 17, 0));
+    let m = store.record(migrated.clone()).await.unwrap();
+    assert_eq!(m.change, Change::Created);
+    assert!(!m.rollup_changed, "migration never writes the lead");
+
+    let hook = store.record(calendly("lead_m", "i", Confirmed, at(1, 1, 0), at(20, 17, 0))).await.unwrap();
+    assert_eq!(hook.appointment_id, m.appointment_id);
+    assert_eq!(count(&client, r#"SELECT count(*) FROM "Appointment""#).await, 1);
+    let (rows, _, _) = snapshot(&client, "lead_m").await;
+    assert_eq!(rows[0].key.as_deref(), Some(invitee_uri("i").as_str()));
+
+    // Migrating again finds the (now keyed) booking by provider and start.
+    let again = store.record(migrated).await.unwrap();
+    assert_eq!(again.change, Change::Unchanged);
+    assert_eq!(count(&client, r#"SELECT count(*) FROM "Appointment""#).await, 1);
+}
+
+#[tokio::test]
+async fn key_stays_with_its_lead_and_links_never_cross_leads() {
+    let (db, client) = db_with_leads(&["lead_x", "lead_y"]).await;
+    let store = db.store().await;
+    store.record(calendly("lead_x", "i", Confirmed, at(1, 1, 0), at(20, 17, 0))).await.unwrap();
+    let moved = store.record(calendly("lead_y", "i", Canceled, at(2, 1, 0), at(20, 17, 0))).await.unwrap();
+    assert_eq!(moved.lead_id, "lead_x");
+    assert_eq!(count(&client, r#"SELECT count(*) FROM "Appointment" WHERE "leadId" = 'lead_y'"#).await, 0);
+
+    let mut other = calendly("lead_y", "j", Confirmed, at(3, 1, 0), at(25, 17, 0));
+    other.rescheduled_from_key = Some(invitee_uri("i"));
+    store.record(other).await.unwrap();
+    let (rows, _, _) = snapshot(&client, "lead_y").await;
+    assert_eq!(rows[0].linked_from, None);
+}
+
+#[tokio::test]
+async fn ghl_cancel_and_rebook_link_best_effort_in_either_order() {
+    for reverse in [false, true] {
+        let (db, client) = db_with_leads(&["lead_g"]).await;
+        let store = db.store().await;
+        let cancel = ghl("lead_g", "old", Canceled, at(1, 10, 1), at(1, 8, 45), at(6, 15, 0));
+        let rebook = ghl("lead_g", "new", Confirmed, at(1, 10, 2), at(1, 10, 2), at(11, 15, 0));
+        let unrelated = ghl("lead_g", "later", Confirmed, at(5, 10, 0), at(5, 10, 0), at(21, 15, 0));
+        let mut all = vec![cancel, rebook, unrelated];
+        if reverse {
+            all.reverse();
+        }
+        for o in all {
+            store.record(o).await.unwrap();
+        }
+        let (rows, _, _) = snapshot(&client, "lead_g").await;
+        let link = |k: &str| rows.iter().find(|r| r.key.as_deref() == Some(k)).unwrap().linked_from.clone();
+        assert_eq!(link("new").as_deref(), Some("old"), "reverse={reverse}");
+        assert_eq!(link("later"), None);
+        assert_eq!(link("old"), None);
+    }
+}
+
+#[tokio::test]
+async fn tasks_follow_the_policy() {
+    let (db, client) = db_with_leads(&["lead_t"]).await;
+    let store = db.store().await;
+    let mut past = calendly("lead_t", "past", Canceled, at(2, 1, 0), chrono::Utc::now() - chrono::TimeDelta::days(3));
+    past.tasks = TaskPolicy::UpcomingOnly;
+    store.record(past).await.unwrap();
+    let mut future = calendly("lead_t", "future", Canceled, at(2, 1, 0), at(28, 9, 0));
+    future.tasks = TaskPolicy::UpcomingOnly;
+    store.record(future).await.unwrap();
+    let mut backfill = calendly("lead_t", "bf", Canceled, at(2, 1, 0), at(28, 11, 0));
+    backfill.tasks = TaskPolicy::None;
+    store.record(backfill).await.unwrap();
+    let (_, _, tasks) = snapshot(&client, "lead_t").await;
+    assert_eq!(tasks, vec![(invitee_uri("future"), "meeting-canceled".to_string())]);
+    let urgent = count(&client, r#"SELECT count(*) FROM "FollowUpTask" WHERE "isUrgent""#).await;
+    assert_eq!(urgent, 1);
+}
+
+#[tokio::test]
+async fn unknown_lead_and_invalid_observation_write_nothing() {
+    let (db, client) = db_with_leads(&["lead_u"]).await;
+    let store = db.store().await;
+    let err = store.record(calendly("nope", "i", Confirmed, at(1, 1, 0), at(20, 17, 0))).await.unwrap_err();
+    assert!(matches!(err, shared::Error::LeadNotFound(_)), "{err:?}");
+    let mut bad = calendly("lead_u", "i", Confirmed, at(1, 1, 0), at(20, 17, 0));
+    bad.end_at = Some(at(1, 0, 0));
+    assert!(matches!(store.record(bad).await, Err(shared::Error::InvalidObservation(_))));
+    assert_eq!(count(&client, r#"SELECT count(*) FROM "Appointment""#).await, 0);
+    // The store is still usable after errors.
+    store.record(calendly("lead_u", "i", Confirmed, at(1, 1, 0), at(20, 17, 0))).await.unwrap();
+}

@@ -157,13 +157,57 @@ pub enum TaskPolicy {
     UpcomingOnly,
 }
 
+/// Which lead an observation belongs to. Resolved inside the write path's first round trip, under
+/// the lead lock, so that matching a lead costs no extra round trip.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LeadRef {
+    /// A known lead id.
+    Id(String),
+    /// A lead of this client: the owner of the observation's provider key if a row has it already;
+    /// else `lead_hint` when it names one of the client's leads (Calendly `utm_content`); else the
+    /// lead with this email, case-insensitively (several: the most recently updated, then lowest id).
+    Match { client_id: String, lead_hint: Option<String>, email: Option<String> },
+    /// The lead whose appointment holds the observation's provider key (no-show events carry only
+    /// the invitee URI).
+    KeyOwner,
+}
+
+impl From<&str> for LeadRef {
+    fn from(id: &str) -> Self {
+        LeadRef::Id(id.to_string())
+    }
+}
+
+impl From<String> for LeadRef {
+    fn from(id: String) -> Self {
+        LeadRef::Id(id)
+    }
+}
+
+impl From<&String> for LeadRef {
+    fn from(id: &String) -> Self {
+        LeadRef::Id(id.clone())
+    }
+}
+
+impl std::fmt::Display for LeadRef {
+    /// Ids only: never the email of a `Match`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LeadRef::Id(id) => write!(f, "lead {id}"),
+            LeadRef::Match { client_id, .. } => write!(f, "a lead of client {client_id}"),
+            LeadRef::KeyOwner => f.write_str("the provider key's lead"),
+        }
+    }
+}
+
 /// One writer's view of one appointment at one moment. Every writer builds these and hands them to
 /// [`crate::write_path::record`]; nothing else writes appointments.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Observation {
-    /// The lead the writer matched. If the provider key already belongs to another lead's row,
-    /// that row's lead wins (a key is never moved between leads).
-    pub lead_id: String,
+    /// The lead the writer matched, or how to match it. If the provider key already belongs to
+    /// another lead's row, that row's lead wins (a key is never moved between leads).
+    pub lead: LeadRef,
     pub provider: Provider,
     /// The provider's identity of the appointment: the GHL appointment id, or the Calendly
     /// **invitee** URI. `None` for manual entries and migrated rollups without one.
@@ -191,9 +235,9 @@ pub struct Observation {
 
 impl Observation {
     /// A minimal observation; writers fill in what they know.
-    pub fn new(lead_id: impl Into<String>, provider: Provider, status: ObservedStatus, source: AppointmentSource) -> Self {
+    pub fn new(lead: impl Into<LeadRef>, provider: Provider, status: ObservedStatus, source: AppointmentSource) -> Self {
         Observation {
-            lead_id: lead_id.into(),
+            lead: lead.into(),
             provider,
             key: None,
             calendly_event_uri: None,
@@ -216,8 +260,20 @@ impl Observation {
     /// Checks what the write path relies on and brings times to the database's millisecond
     /// precision (`TIMESTAMP(3)`), so that a redelivery compares equal to what was stored.
     pub fn normalized(mut self) -> Result<Self, Error> {
-        if self.lead_id.trim().is_empty() {
-            return Err(Error::InvalidObservation("lead id is empty".into()));
+        match &mut self.lead {
+            LeadRef::Id(id) if id.trim().is_empty() => return Err(Error::InvalidObservation("lead id is empty".into())),
+            LeadRef::Match { client_id, .. } if client_id.trim().is_empty() => {
+                return Err(Error::InvalidObservation("client id is empty".into()))
+            }
+            LeadRef::Match { lead_hint, email, .. } => {
+                // Blank hints and emails match nothing; say so rather than match on "".
+                *lead_hint = lead_hint.take().filter(|h| !h.trim().is_empty());
+                *email = email.take().map(|e| e.trim().to_string()).filter(|e| !e.is_empty());
+            }
+            LeadRef::KeyOwner if self.key.is_none() => {
+                return Err(Error::InvalidObservation("the key's lead was asked for, but there is no key".into()))
+            }
+            _ => {}
         }
         for key in [&self.key, &self.rescheduled_from_key, &self.rescheduled_to_key].into_iter().flatten() {
             if key.trim().is_empty() || key.len() > 512 {
@@ -299,7 +355,7 @@ mod tests {
         assert!(matches!(bad.normalized(), Err(Error::InvalidObservation(_))));
 
         let mut empty = o.clone();
-        empty.lead_id = " ".into();
+        empty.lead = " ".into();
         assert!(empty.normalized().is_err());
 
         let mut unkeyed_clear = o;

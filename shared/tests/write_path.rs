@@ -240,3 +240,56 @@ async fn unknown_lead_and_invalid_observation_write_nothing() {
     // The store is still usable after errors.
     store.record(calendly("lead_u", "i", Confirmed, at(1, 1, 0), at(20, 17, 0))).await.unwrap();
 }
+
+#[tokio::test]
+async fn lead_matching_inside_the_first_round_trip() {
+    use shared::LeadRef;
+    let (db, client) = db_with_leads(&[]).await;
+    shared::testing::seed_client(&client, "other_client", None).await.unwrap();
+    for (lead, email, client_id, updated) in [
+        ("old_dana", "Dana@Example.com", CLIENT, "2031-01-01"),
+        ("new_dana", "dana@example.com", CLIENT, "2031-02-01"),
+        ("hinted", "someone@example.com", CLIENT, "2031-01-01"),
+        ("foreign", "dana@example.com", "other_client", "2031-03-01"),
+    ] {
+        client
+            .execute(
+                r#"INSERT INTO "Lead" ("id", "clientId", "email", "updatedAt") VALUES ($1, $2, $3, $4::text::timestamp)"#,
+                &[&lead, &client_id, &email, &updated],
+            )
+            .await
+            .unwrap();
+    }
+    let store = db.store().await;
+    let matching = |hint: Option<&str>, email: Option<&str>| LeadRef::Match {
+        client_id: CLIENT.into(),
+        lead_hint: hint.map(Into::into),
+        email: email.map(Into::into),
+    };
+    let rt = store.round_trips();
+    let mut o = calendly("x", "by_email", Confirmed, at(1, 1, 0), at(20, 17, 0));
+    o.lead = matching(None, Some("DANA@example.COM"));
+    assert_eq!(store.record(o).await.unwrap().lead_id, "new_dana", "most recently updated of the client's matches");
+    assert_eq!(store.round_trips() - rt, 2);
+
+    let mut o = calendly("x", "by_hint", Confirmed, at(1, 1, 0), at(20, 17, 0));
+    o.lead = matching(Some("hinted"), Some("dana@example.com"));
+    assert_eq!(store.record(o).await.unwrap().lead_id, "hinted", "the hint wins over the email");
+
+    let mut o = calendly("x", "foreign_hint", Confirmed, at(1, 1, 0), at(20, 17, 0));
+    o.lead = matching(Some("foreign"), None);
+    assert!(matches!(store.record(o).await, Err(shared::Error::LeadNotFound(_))), "a hint outside the client matches nothing");
+
+    // The key's owner decides once the key exists, whatever the email says now.
+    let mut o = calendly("x", "by_hint", Canceled, at(2, 1, 0), at(20, 17, 0));
+    o.lead = matching(None, Some("dana@example.com"));
+    assert_eq!(store.record(o).await.unwrap().lead_id, "hinted");
+
+    let mut o = calendly("x", "by_email", NoShow, at(3, 1, 0), at(20, 17, 0));
+    o.lead = LeadRef::KeyOwner;
+    assert_eq!(store.record(o).await.unwrap().lead_id, "new_dana");
+    let mut o = calendly("x", "unknown", NoShow, at(3, 1, 0), at(20, 17, 0));
+    o.lead = LeadRef::KeyOwner;
+    assert!(matches!(store.record(o).await, Err(shared::Error::LeadNotFound(_))));
+    assert_eq!(count(&client, r#"SELECT count(*) FROM "Appointment" WHERE "leadId" = 'foreign'"#).await, 0);
+}

@@ -18,7 +18,7 @@ use futures::future::{try_join, try_join3, try_join_all};
 use serde::Serialize;
 use tokio_postgres::Row;
 
-use crate::domain::{AppointmentSource, AppointmentStatus, Canceler, Observation, Provider};
+use crate::domain::{AppointmentSource, AppointmentStatus, Canceler, LeadRef, Observation, Provider};
 use crate::error::{Error, Result};
 use crate::model::{AppointmentRow, Rollup};
 use crate::store::{Connection, Store};
@@ -56,12 +56,12 @@ impl Store {
             };
             match result {
                 Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
-                    tracing::debug!(attempt, code = ?e, lead_id = %obs.lead_id, "record lost a race; running it again");
+                    tracing::debug!(attempt, error = %e, lead = %obs.lead, "record lost a race; running it again");
                     tokio::time::sleep(Duration::from_millis(rand_jitter(attempt))).await;
                 }
                 Err(e) if e.is_unavailable() && !reconnected => {
                     reconnected = true;
-                    tracing::warn!(lead_id = %obs.lead_id, "database connection lost during record; reconnecting once");
+                    tracing::warn!(lead = %obs.lead, "database connection lost during record; reconnecting once");
                     self.reset().await;
                 }
                 other => return other,
@@ -78,16 +78,16 @@ fn rand_jitter(attempt: u32) -> u64 {
 
 /// One attempt of `record` on a connection. On error the transaction is rolled back.
 pub async fn record_on(conn: &mut Connection, obs: &Observation) -> Result<RecordOutcome> {
-    let mut lead_id = obs.lead_id.clone();
+    let mut lead = obs.lead.clone();
     // A provider key found under another lead moves the write to that lead (a key never changes
     // lead); bounded so that a pathological loop cannot spin.
     for _ in 0..3 {
-        let result = attempt(conn, obs, &lead_id).await;
+        let result = attempt(conn, obs, &lead).await;
         match result {
             Ok(Attempt::Done(outcome)) => return Ok(outcome),
-            Ok(Attempt::KeyOwnedBy(owner)) => {
+            Ok(Attempt::Retry(owner)) => {
                 rollback(conn).await;
-                lead_id = owner;
+                lead = LeadRef::Id(owner);
             }
             Err(e) => {
                 rollback(conn).await;
@@ -100,44 +100,54 @@ pub async fn record_on(conn: &mut Connection, obs: &Observation) -> Result<Recor
 
 enum Attempt {
     Done(RecordOutcome),
-    KeyOwnedBy(String),
+    /// Run again on this lead: the key's owner, or the lead locked when a concurrent change to
+    /// the CRM's leads made the matching disagree between the two statements of round trip 1.
+    Retry(String),
 }
 
-async fn attempt(conn: &Connection, obs: &Observation, lead_id: &str) -> Result<Attempt> {
+async fn attempt(conn: &Connection, obs: &Observation, lead: &LeadRef) -> Result<Attempt> {
     let (ghl_key, calendly_key) = match (&obs.key, obs.provider) {
         (Some(k), Provider::Ghl) => (Some(k.as_str()), None),
         (Some(k), Provider::Calendly) => (None, Some(k.as_str())),
         (None, _) => (None, None),
     };
+    let (lead_id, client_id, hint, email, by_key) = match lead {
+        LeadRef::Id(id) => (Some(id.as_str()), None, None, None, false),
+        LeadRef::Match { client_id, lead_hint, email } => (None, Some(client_id.as_str()), lead_hint.as_deref(), email.as_deref(), true),
+        LeadRef::KeyOwner => (None, None, None, None, true),
+    };
+    let params: [Param<'_>; 7] = [&lead_id, &client_id, &hint, &email, &ghl_key, &calendly_key, &by_key];
 
-    // Round trip 1: BEGIN, lock, read.
+    // Round trip 1: BEGIN, resolve and lock the lead, read its rows.
     let begin = conn.prepared(BEGIN)?;
     let lock = conn.prepared(LOCK_LEAD)?;
     let read = conn.prepared(SELECT_APPOINTMENTS)?;
     conn.count_round_trip();
-    let (_, lead, rows) = try_join3(
+    let (_, locked, rows) = try_join3(
         conn.client.execute(&begin, &[]),
-        conn.client.query_opt(&lock, &[&lead_id]),
-        conn.client.query(&read, &[&lead_id, &ghl_key, &calendly_key]),
+        conn.client.query_opt(&lock, &params),
+        conn.client.query(&read, &params),
     )
     .await?;
-    let Some(lead) = lead else {
-        return Err(Error::LeadNotFound(lead_id.to_string()));
+    let Some(locked) = locked else {
+        return Err(Error::LeadNotFound(lead.to_string()));
     };
+    let lead_id: String = locked.try_get(0)?;
     let rows = rows.iter().map(appointment_from_row).collect::<Result<Vec<_>>>()?;
-    if let Some(owner) = rows.iter().find(|r| r.lead_id != lead_id).map(|r| r.lead_id.clone()) {
-        return Ok(Attempt::KeyOwnedBy(owner));
+    if let Some(stray) = rows.iter().find(|r| r.lead_id != lead_id) {
+        let holds_key = obs.key.is_some() && stray.provider == obs.provider && stray.key() == obs.key.as_deref();
+        return Ok(Attempt::Retry(if holds_key { stray.lead_id.clone() } else { lead_id }));
     }
-    let state = LeadState { lead_id: lead_id.to_string(), rollup: rollup_from_lead(&lead)?, rows };
+    let state = LeadState { lead_id: lead_id.clone(), rollup: rollup_from_lead(&locked)?, rows };
 
     let now = crate::domain::to_millis(Utc::now());
     let plan = plan::plan(&state, obs, now, &mut || uuid::Uuid::now_v7().to_string());
 
     // Round trip 2: the writes and COMMIT (COMMIT alone when there is nothing to write).
-    execute_plan(conn, &plan, lead_id, now).await?;
+    execute_plan(conn, &plan, &lead_id, now).await?;
     Ok(Attempt::Done(RecordOutcome {
         appointment_id: plan.appointment_id.clone(),
-        lead_id: lead_id.to_string(),
+        lead_id,
         change: plan.change,
         events: plan.events.len(),
         rollup_changed: plan.rollup.is_some(),
@@ -198,11 +208,33 @@ pub async fn prepare(conn: &mut Connection) -> Result<()> {
 const BEGIN: &str = "BEGIN";
 const COMMIT: &str = "COMMIT";
 
+/// Resolves a `LeadRef` to one lead id. Parameters: $1 lead id, $2 client id, $3 lead hint,
+/// $4 email, $5 GHL key, $6 Calendly key, $7 whether the key's owner decides.
+macro_rules! resolve_lead {
+    () => {
+        r#"coalesce(
+    $1::text,
+    (SELECT a."leadId" FROM "Appointment" a JOIN "Lead" k ON k."id" = a."leadId"
+      WHERE $7::bool AND (a."ghlAppointmentId" = $5::text OR a."calendlyInviteeUri" = $6::text)
+        AND ($2::text IS NULL OR k."clientId" = $2::text)
+      LIMIT 1),
+    (SELECT m."id" FROM "Lead" m
+      WHERE $2::text IS NOT NULL AND m."clientId" = $2::text
+        AND (m."id" = $3::text OR lower(m."email") = lower($4::text))
+      ORDER BY (m."id" = $3::text) IS TRUE DESC, m."updatedAt" DESC, m."id"
+      LIMIT 1))"#
+    };
+}
+
 /// `FOR NO KEY UPDATE`: serializes our writers of one lead without blocking the CRM's inserts
 /// that merely reference the lead (their foreign-key checks take `FOR KEY SHARE`).
-const LOCK_LEAD: &str = r#"SELECT "appointmentStartAt", "appointmentEndAt", "appointmentStatus", "appointmentCanceledAt",
+const LOCK_LEAD: &str = concat!(
+    r#"SELECT "id", "appointmentStartAt", "appointmentEndAt", "appointmentStatus", "appointmentCanceledAt",
        "appointmentProvider"::text, "appointmentSource"
-  FROM "Lead" WHERE "id" = $1 FOR NO KEY UPDATE"#;
+  FROM "Lead" WHERE "id" = "#,
+    resolve_lead!(),
+    " FOR NO KEY UPDATE"
+);
 
 /// Every column of `Appointment`, in `AppointmentRow` order (enums as text), for
 /// [`appointment_from_row`]. A macro so that other statements can `concat!` it into a literal.
@@ -217,10 +249,13 @@ macro_rules! appointment_columns {
 }
 
 /// The locked lead's rows, plus the row holding the observation's provider key wherever it is.
+/// Runs after the lock is granted (same pipeline), so it sees what the previous holder committed.
 const SELECT_APPOINTMENTS: &str = concat!(
     "SELECT ",
     appointment_columns!(),
-    r#" FROM "Appointment" WHERE "leadId" = $1 OR "ghlAppointmentId" = $2 OR "calendlyInviteeUri" = $3"#
+    r#" FROM "Appointment" WHERE "leadId" = "#,
+    resolve_lead!(),
+    r#" OR "ghlAppointmentId" = $5::text OR "calendlyInviteeUri" = $6::text"#
 );
 
 const INSERT_APPOINTMENT: &str = r#"INSERT INTO "Appointment" ("id", "leadId", "provider", "ghlAppointmentId", "calendlyInviteeUri",
@@ -291,15 +326,15 @@ pub fn appointment_from_row(row: &Row) -> Result<AppointmentRow> {
     })
 }
 
-/// Reads the rollup columns in the order of `LOCK_LEAD`.
-pub fn rollup_from_lead(row: &Row) -> Result<Rollup> {
+/// Reads the rollup columns in the order of `LOCK_LEAD` (after the id).
+fn rollup_from_lead(row: &Row) -> Result<Rollup> {
     Ok(Rollup {
-        start_at: from_db(row.try_get(0)?),
-        end_at: from_db(row.try_get(1)?),
-        status: row.try_get(2)?,
-        canceled_at: from_db(row.try_get(3)?),
-        provider: row.try_get::<_, Option<&str>>(4)?.map(Provider::from_db).transpose()?,
-        source: row.try_get(5)?,
+        start_at: from_db(row.try_get(1)?),
+        end_at: from_db(row.try_get(2)?),
+        status: row.try_get(3)?,
+        canceled_at: from_db(row.try_get(4)?),
+        provider: row.try_get::<_, Option<&str>>(5)?.map(Provider::from_db).transpose()?,
+        source: row.try_get(6)?,
     })
 }
 

@@ -4,13 +4,28 @@ SHELL := /bin/bash
 
 CARGO ?= cargo
 
-.PHONY: help test bench
+.PHONY: help dev demo test lint bench build tools
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-test: ## run every test (starts its own PostgreSQL; installs Debian's postgresql if missing)
+dev: ## the local stack: PostgreSQL, migrations, a demo workspace, all four functions on 127.0.0.1:9000
+	scripts/dev.sh
+
+demo: ## plays the Calendly reschedule story against `make dev` with real signatures, prints the timeline
+	scripts/demo.sh
+
+test: lint ## run every test (starts its own PostgreSQL; installs Debian's postgresql if missing) and lint the template
 	$(CARGO) test --workspace --locked --no-fail-fast
+
+lint: ## sam validate --lint and cfn-lint on template.yaml (installs them into .tools/ if missing)
+	scripts/lint-template.sh
 
 bench: ## write-path benchmark: throughput, p50/p99, round trips, against pgbench replaying the same SQL
 	$(CARGO) bench -p shared --bench record --locked
+
+build: ## deployable artifacts: sam build (cargo-lambda + zig, arm64) into .aws-sam/build
+	scripts/build.sh
+
+tools: ## install cargo-lambda, sam and cfn-lint into .tools/ (every target does this when needed)
+	scripts/tools.sh

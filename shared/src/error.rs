@@ -40,6 +40,8 @@ impl Error {
 impl From<tokio_postgres::Error> for Error {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.as_db_error() {
+            // The server is going away, starting up, or out of connections: try again later.
+            Some(db) if is_unavailable_state(db.code().code()) => Error::Unavailable(format!("{} ({})", db.message(), db.code().code())),
             // The message of a database error can quote values (a duplicate key's value, say), so
             // keep only the SQLSTATE, the constraint name and PostgreSQL's message without DETAIL.
             Some(db) => Error::Database {
@@ -54,6 +56,12 @@ impl From<tokio_postgres::Error> for Error {
             None => Error::Corrupt(e.to_string()),
         }
     }
+}
+
+/// Connection exceptions (08), operator intervention (57P: shutdown, crash, cannot connect now),
+/// too many connections (53300).
+fn is_unavailable_state(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("57P") || code == "53300"
 }
 
 fn is_io(e: &tokio_postgres::Error) -> bool {

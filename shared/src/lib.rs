@@ -6,6 +6,7 @@ pub mod domain;
 pub mod error;
 pub mod migrate;
 pub mod model;
+pub mod providers;
 pub mod redact;
 pub mod rollup;
 pub mod store;

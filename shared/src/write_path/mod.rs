@@ -10,6 +10,7 @@
 //! Everything in between is the pure [`plan::plan`].
 
 pub mod plan;
+pub mod migration_batch;
 
 use std::time::Duration;
 

@@ -1,0 +1,526 @@
+//! The runs: cron (due leads of every client) and backfill (every lead of one client, resumable).
+//! Each lead: ask its client's providers, record every appointment through the write path, and only
+//! when all of that succeeded mark the lead checked.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Tz;
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+use shared::providers::calendly::{self, CalendlyAuth};
+use shared::providers::ghl::{self, GhlAuth};
+use shared::providers::{ProviderHttp, Secret};
+use shared::{AppointmentSource, Change, DbSettings, Observation, RecordOutcome, Store, TaskPolicy};
+use tokio::time::Instant;
+use tokio_postgres::Row;
+
+use crate::claims::Claims;
+use crate::config::ReconcileConfig;
+use crate::due::due_params;
+use crate::error::RunError;
+use crate::input::{parse_request, BackfillRequest, Request};
+use crate::{checkable_sql, due_sql, urgent_sql};
+
+/// Failed lead ids listed in a summary at most (the count is always complete).
+const MAX_LISTED_FAILURES: usize = 50;
+/// Backfill reads leads in pages of this size.
+const BACKFILL_PAGE: usize = 100;
+
+/// What a run did. Counts only; ids of failed leads (never emails or provider data).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub mode: String,
+    /// Leads whose check completed and that were marked checked.
+    pub leads_checked: u64,
+    /// Observations that created or changed an appointment (`created + updated`).
+    pub observations_recorded: u64,
+    pub created: u64,
+    pub updated: u64,
+    /// Observations that changed nothing (the history already knew).
+    pub unchanged: u64,
+    pub tasks_created: u64,
+    /// Leads whose check failed (not marked checked: they come back next run).
+    pub failed: u64,
+    /// 429 answers received from providers during the run.
+    pub rate_limited: u64,
+    /// Provider requests repeated after a 5xx, a timeout or a connection error.
+    pub retries: u64,
+    /// Leads due (or walked) but not checked by this run: held by another run, or left for the
+    /// next run when the time budget ran out.
+    pub skipped: u64,
+    /// The run stopped taking leads because of its time budget.
+    pub stopped_early: bool,
+    pub duration_ms: u64,
+    /// Backfill: every lead of the client has been walked (absent in cron mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub complete: Option<bool>,
+    /// Backfill: pass this as `cursor` to continue; absent when complete (or when the run stopped
+    /// before its first lead without a cursor: then continue without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_lead_ids: Vec<String>,
+}
+
+impl Summary {
+    fn add(&mut self, lead_id: &str, outcome: &LeadOutcome) {
+        match outcome {
+            LeadOutcome::Skipped => self.skipped += 1,
+            LeadOutcome::Done { counts, failure } => {
+                self.created += counts.created;
+                self.updated += counts.updated;
+                self.unchanged += counts.unchanged;
+                self.tasks_created += counts.tasks_created;
+                self.observations_recorded = self.created + self.updated;
+                if failure.is_some() {
+                    self.failed += 1;
+                    if self.failed_lead_ids.len() < MAX_LISTED_FAILURES {
+                        self.failed_lead_ids.push(lead_id.to_string());
+                    }
+                } else {
+                    self.leads_checked += 1;
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    created: u64,
+    updated: u64,
+    unchanged: u64,
+    tasks_created: u64,
+}
+
+impl Counts {
+    fn add(&mut self, outcome: &RecordOutcome) {
+        match outcome.change {
+            Change::Created => self.created += 1,
+            Change::Updated => self.updated += 1,
+            Change::Unchanged => self.unchanged += 1,
+        }
+        self.tasks_created += outcome.tasks_created as u64;
+    }
+}
+
+#[derive(Debug)]
+enum LeadOutcome {
+    /// Not checked by this run (another run holds it, or the budget ran out before it started).
+    Skipped,
+    /// Checked; `failure` says why it does not count as checked (ids and codes only).
+    Done { counts: Counts, failure: Option<String> },
+}
+
+/// A lead to check: its ids and provider identities. The email is only ever sent to Calendly.
+#[derive(Clone)]
+struct LeadWork {
+    id: String,
+    client_id: String,
+    email: Option<String>,
+    ghl_contact_id: Option<String>,
+}
+
+impl std::fmt::Debug for LeadWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeadWork").field("id", &self.id).field("client_id", &self.client_id).finish_non_exhaustive()
+    }
+}
+
+impl LeadWork {
+    fn from_row(row: &Row) -> Result<Self, RunError> {
+        let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        Ok(LeadWork {
+            id: row.try_get(0)?,
+            client_id: row.try_get(1)?,
+            email: non_empty(row.try_get(2)?),
+            ghl_contact_id: non_empty(row.try_get(3)?),
+        })
+    }
+}
+
+/// A client's provider settings, read once per run.
+struct ClientInfo {
+    id: String,
+    calendly: Option<CalendlyAuth>,
+    /// `Err`: GHL is configured but the client's time zone is missing or unknown, so the times GHL
+    /// sends without an offset cannot be read; its GHL leads fail (and say why) rather than guess.
+    ghl: Option<Result<GhlAuth, String>>,
+}
+
+impl ClientInfo {
+    fn from_row(row: &Row) -> Result<Self, RunError> {
+        let text = |i: usize| -> Result<Option<String>, RunError> { Ok(row.try_get::<_, Option<String>>(i)?.filter(|s| !s.trim().is_empty())) };
+        let id: String = row.try_get(0)?;
+        let calendly = match (text(1)?, text(2)?) {
+            (Some(token), Some(organization_uri)) => Some(CalendlyAuth { token: Secret::new(token), organization_uri }),
+            _ => None,
+        };
+        let ghl = match (text(3)?, text(4)?) {
+            (Some(location_id), Some(key)) => Some(match text(5)?.and_then(|z| z.trim().parse::<Tz>().ok()) {
+                Some(timezone) => Ok(GhlAuth { location_id, private_key: Secret::new(key), timezone }),
+                None => Err("client time zone missing or unknown (GHL times without offset cannot be read)".to_string()),
+            }),
+            _ => None,
+        };
+        Ok(ClientInfo { id, calendly, ghl })
+    }
+
+    fn has_provider(&self) -> bool {
+        self.calendly.is_some() || self.ghl.is_some()
+    }
+}
+
+/// The run's clock: the wall-clock time the run started (injectable for tests), the monotonic
+/// clock for budgets.
+#[derive(Clone, Copy)]
+struct RunClock {
+    started_at: DateTime<Utc>,
+    started: Instant,
+    /// No new lead starts after this.
+    stop_taking: Instant,
+    /// Provider calls still running now are abandoned (records already under way finish).
+    hard_stop: Instant,
+}
+
+impl RunClock {
+    fn new(now: DateTime<Utc>, deadline: Instant, margin: Duration) -> Self {
+        let started = Instant::now();
+        let stop_taking = deadline.checked_sub(margin).unwrap_or(started).max(started);
+        let hard_stop = deadline.checked_sub(margin / 2).unwrap_or(started).max(stop_taking);
+        RunClock { started_at: now, started, stop_taking, hard_stop }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.started_at + TimeDelta::from_std(self.started.elapsed()).unwrap_or_default()
+    }
+
+    fn may_start(&self) -> bool {
+        Instant::now() < self.stop_taking
+    }
+}
+
+const SELECT_DUE: &str = concat!(
+    r#"SELECT l."id", l."clientId", l."email", l."ghlContactId"
+       FROM "Lead" l JOIN "Client" c ON c."id" = l."clientId"
+       WHERE "#,
+    checkable_sql!(),
+    " AND ",
+    due_sql!(),
+    " ORDER BY ",
+    urgent_sql!(),
+    r#" DESC, l."appointmentLastCheckedAt" ASC NULLS FIRST, l."id" LIMIT $5"#
+);
+
+/// The due rule again, for leads just claimed: another run may have checked them in between.
+const RECHECK_DUE: &str = concat!(r#"SELECT l."id" FROM "Lead" l WHERE l."id" = ANY($5) AND "#, due_sql!());
+
+const SELECT_CLIENT_LEADS: &str = concat!(
+    r#"SELECT l."id", l."clientId", l."email", l."ghlContactId"
+       FROM "Lead" l JOIN "Client" c ON c."id" = l."clientId"
+       WHERE l."clientId" = $1 AND ($2::text IS NULL OR l."id" > $2) AND "#,
+    checkable_sql!(),
+    r#" ORDER BY l."id" LIMIT $3"#
+);
+
+const MORE_CLIENT_LEADS: &str = concat!(
+    r#"SELECT EXISTS (SELECT 1 FROM "Lead" l JOIN "Client" c ON c."id" = l."clientId"
+       WHERE l."clientId" = $1 AND l."id" > $2 AND "#,
+    checkable_sql!(),
+    ")"
+);
+
+const SELECT_CLIENTS: &str = r#"SELECT "id", "calendlyAccessToken", "calendlyOrganizationUri", "ghlLocationId", "ghlPrivateKey", "timezone"
+    FROM "Client" WHERE "id" = ANY($1)"#;
+
+/// `appointmentLastCheckedAt` is the reconciler's alone. `updatedAt` is left alone on purpose: a
+/// check is bookkeeping, not a change to the lead, and the CRM sorts and matches by `updatedAt`.
+/// Never moves the mark backwards (an overlapping backfill that started earlier).
+const MARK_CHECKED: &str = r#"UPDATE "Lead" SET "appointmentLastCheckedAt" = $2
+    WHERE "id" = $1 AND ("appointmentLastCheckedAt" IS NULL OR "appointmentLastCheckedAt" < $2)"#;
+
+/// The reconciler: database, provider clients, settings. One per Lambda process.
+pub struct Reconciler {
+    db: DbSettings,
+    stores: Vec<Store>,
+    next_store: AtomicUsize,
+    http: ProviderHttp,
+    pub config: ReconcileConfig,
+}
+
+impl Reconciler {
+    /// Connects lazily: nothing is opened until the first run.
+    pub fn new(db: DbSettings, http: ProviderHttp, config: ReconcileConfig) -> Self {
+        let stores = (0..config.db_connections.max(1)).map(|_| Store::new(db.clone())).collect();
+        Reconciler { db, stores, next_store: AtomicUsize::new(0), http, config }
+    }
+
+    pub fn http(&self) -> &ProviderHttp {
+        &self.http
+    }
+
+    /// Database round trips of the write path and the lead marks so far.
+    pub fn round_trips(&self) -> u64 {
+        self.stores.iter().map(Store::round_trips).sum()
+    }
+
+    fn store(&self) -> &Store {
+        &self.stores[self.next_store.fetch_add(1, Ordering::Relaxed) % self.stores.len()]
+    }
+
+    /// The Lambda handler's body: parse the payload and run the mode it asks for.
+    pub async fn handle(&self, payload: serde_json::Value, deadline: Instant) -> Result<Summary, RunError> {
+        let summary = match parse_request(payload)? {
+            Request::Cron => self.run_cron(Utc::now(), deadline).await?,
+            Request::Backfill(request) => self.run_backfill(&request, Utc::now(), deadline).await?,
+        };
+        tracing::info!(
+            mode = %summary.mode,
+            leads_checked = summary.leads_checked,
+            observations_recorded = summary.observations_recorded,
+            unchanged = summary.unchanged,
+            tasks_created = summary.tasks_created,
+            failed = summary.failed,
+            rate_limited = summary.rate_limited,
+            skipped = summary.skipped,
+            stopped_early = summary.stopped_early,
+            duration_ms = summary.duration_ms,
+            next_cursor = summary.next_cursor.as_deref().unwrap_or(""),
+            "reconcile run finished"
+        );
+        Ok(summary)
+    }
+
+    /// Cron mode: the due leads of every client, most urgent first, at most `max_leads_per_run`.
+    /// `now` is the run's wall-clock start (the due rule and the checked marks use it).
+    pub async fn run_cron(&self, now: DateTime<Utc>, deadline: Instant) -> Result<Summary, RunError> {
+        let clock = RunClock::new(now, deadline, self.config.deadline_margin);
+        let stats_before = self.http.stats().snapshot();
+        let claims = Claims::new(self.db.connect().await?);
+        let [p1, p2, p3, p4] = due_params(now, &self.config.due);
+        let limit = self.config.max_leads_per_run as i64;
+
+        let candidates = claims.client().query(SELECT_DUE, &[&p1, &p2, &p3, &p4, &limit]).await?;
+        let candidates = candidates.iter().map(LeadWork::from_row).collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<String> = candidates.iter().map(|l| l.id.clone()).collect();
+        let claimed = claims.try_claim(&ids).await?;
+        let still_due: HashSet<String> =
+            claims.client().query(RECHECK_DUE, &[&p1, &p2, &p3, &p4, &claimed]).await?.iter().map(|r| r.get(0)).collect();
+        let not_due: Vec<String> = claimed.iter().filter(|id| !still_due.contains(*id)).cloned().collect();
+        claims.release(&not_due).await?;
+        let work: Vec<LeadWork> = candidates.into_iter().filter(|l| still_due.contains(&l.id)).collect();
+
+        let mut summary = Summary { mode: "cron".into(), skipped: (ids.len() - work.len()) as u64, ..Summary::default() };
+        tracing::info!(due = ids.len(), claimed = work.len(), "reconcile cron run starting");
+
+        let clients = self.load_clients(&claims, work.iter().map(|l| l.client_id.clone()).collect()).await?;
+        let mut by_client: Vec<(String, Vec<LeadWork>)> = Vec::new();
+        for lead in work {
+            match by_client.iter_mut().find(|(c, _)| *c == lead.client_id) {
+                Some((_, leads)) => leads.push(lead),
+                None => by_client.push((lead.client_id.clone(), vec![lead])),
+            }
+        }
+
+        let per_client = stream::iter(by_client)
+            .map(|(client_id, leads)| {
+                let client = clients.get(&client_id);
+                let claims = &claims;
+                async move {
+                    let mut results = Vec::with_capacity(leads.len());
+                    let mut pending = stream::iter(leads)
+                        .map(|lead| async move {
+                            if !clock.may_start() {
+                                return (lead, LeadOutcome::Skipped, true);
+                            }
+                            let outcome = match client {
+                                Some(c) => self.check_lead(&lead, c, AppointmentSource::ReconcileCron, TaskPolicy::UpcomingOnly, &clock).await,
+                                None => LeadOutcome::Done { counts: Counts::default(), failure: Some("client vanished".into()) },
+                            };
+                            if let Err(e) = claims.release(std::slice::from_ref(&lead.id)).await {
+                                tracing::warn!(lead = %lead.id, error = %e, "releasing a lead claim failed (released when the run ends)");
+                            }
+                            (lead, outcome, false)
+                        })
+                        .buffer_unordered(self.config.lead_concurrency.max(1));
+                    while let Some(result) = pending.next().await {
+                        results.push(result);
+                    }
+                    results
+                }
+            })
+            .buffer_unordered(self.config.parallel_clients.max(1));
+        let results: Vec<Vec<(LeadWork, LeadOutcome, bool)>> = per_client.collect().await;
+        for (lead, outcome, out_of_time) in results.into_iter().flatten() {
+            summary.stopped_early |= out_of_time;
+            summary.add(&lead.id, &outcome);
+        }
+        let stats = self.http.stats().snapshot().since(stats_before);
+        summary.rate_limited = stats.rate_limited;
+        summary.retries = stats.retries;
+        summary.duration_ms = clock.started.elapsed().as_millis() as u64;
+        Ok(summary)
+    }
+
+    /// Backfill: every checkable lead of one client in id order, from `cursor`, at most `maxLeads`;
+    /// returns the cursor to continue from. Source BACKFILL, no follow-up tasks.
+    pub async fn run_backfill(&self, request: &BackfillRequest, now: DateTime<Utc>, deadline: Instant) -> Result<Summary, RunError> {
+        let clock = RunClock::new(now, deadline, self.config.deadline_margin);
+        let stats_before = self.http.stats().snapshot();
+        let claims = Claims::new(self.db.connect().await?);
+        let clients = self.load_clients(&claims, vec![request.client_id.clone()]).await?;
+        let client = clients.get(&request.client_id).filter(|c| c.has_provider()).ok_or_else(|| RunError::ClientNotFound(request.client_id.clone()))?;
+        let max = request.max_leads.unwrap_or(self.config.backfill_default_max_leads) as usize;
+
+        let mut summary = Summary { mode: "backfill".into(), ..Summary::default() };
+        let mut cursor = request.cursor.clone();
+        let mut walked = 0usize;
+        let mut done = false;
+        while walked < max {
+            if !clock.may_start() {
+                summary.stopped_early = true;
+                break;
+            }
+            let page_size = BACKFILL_PAGE.min(max - walked);
+            let rows = claims.client().query(SELECT_CLIENT_LEADS, &[&request.client_id, &cursor, &(page_size as i64)]).await?;
+            let page = rows.iter().map(LeadWork::from_row).collect::<Result<Vec<_>, _>>()?;
+            if page.is_empty() {
+                done = true;
+                break;
+            }
+            let ids: Vec<String> = page.iter().map(|l| l.id.clone()).collect();
+            let claimed: HashSet<String> = claims.try_claim(&ids).await?.into_iter().collect();
+            let claimed_ref = &claimed;
+            // In order (`buffered`), so that the cursor only ever passes leads that are finished.
+            let results: Vec<(String, Option<LeadOutcome>)> = stream::iter(page.iter())
+                .map(|lead| async move {
+                    if !clock.may_start() {
+                        return (lead.id.clone(), None);
+                    }
+                    if !claimed_ref.contains(&lead.id) {
+                        return (lead.id.clone(), Some(LeadOutcome::Skipped));
+                    }
+                    let outcome = self.check_lead(lead, client, AppointmentSource::Backfill, TaskPolicy::None, &clock).await;
+                    (lead.id.clone(), Some(outcome))
+                })
+                .buffered(self.config.lead_concurrency.max(1))
+                .collect()
+                .await;
+            claims.release(&ids.iter().filter(|id| claimed.contains(*id)).cloned().collect::<Vec<_>>()).await?;
+            let mut finished_page = true;
+            for (id, outcome) in results {
+                match outcome {
+                    Some(outcome) if finished_page => {
+                        summary.add(&id, &outcome);
+                        cursor = Some(id);
+                        walked += 1;
+                    }
+                    // Not started (out of time), or after one that was not: the next run does these.
+                    _ => {
+                        finished_page = false;
+                    }
+                }
+            }
+            if !finished_page {
+                summary.stopped_early = true;
+                break;
+            }
+            if page.len() < page_size {
+                done = true;
+                break;
+            }
+        }
+        if !done {
+            // Walked exactly to the end of a full page: look whether anything follows.
+            done = match &cursor {
+                Some(c) if !summary.stopped_early => !claims.client().query_one(MORE_CLIENT_LEADS, &[&request.client_id, c]).await?.get::<_, bool>(0),
+                _ => false,
+            };
+        }
+        summary.complete = Some(done);
+        summary.next_cursor = if done { None } else { cursor };
+        let stats = self.http.stats().snapshot().since(stats_before);
+        summary.rate_limited = stats.rate_limited;
+        summary.retries = stats.retries;
+        summary.duration_ms = clock.started.elapsed().as_millis() as u64;
+        Ok(summary)
+    }
+
+    async fn load_clients(&self, claims: &Claims, mut ids: Vec<String>) -> Result<HashMap<String, ClientInfo>, RunError> {
+        ids.sort();
+        ids.dedup();
+        let rows = claims.client().query(SELECT_CLIENTS, &[&ids]).await?;
+        rows.iter().map(|r| ClientInfo::from_row(r).map(|c| (c.id.clone(), c))).collect()
+    }
+
+    /// Checks one lead. Never returns an error: a failure is part of the outcome, so that one lead
+    /// never stops the others.
+    async fn check_lead(&self, lead: &LeadWork, client: &ClientInfo, source: AppointmentSource, tasks: TaskPolicy, clock: &RunClock) -> LeadOutcome {
+        let checked_at = clock.now();
+        let mut counts = Counts::default();
+        let mut failure: Option<String> = None;
+        let mut observations: Vec<Observation> = Vec::new();
+
+        if let (Some(auth), Some(email)) = (&client.calendly, lead.email.as_deref()) {
+            match tokio::time::timeout_at(clock.hard_stop, self.http.calendly().bookings_for_email(auth, email)).await {
+                Ok(Ok(bookings)) => observations.extend(bookings.iter().map(|b| calendly::observation(&lead.id, b, source, tasks))),
+                Ok(Err(e)) => failure = Some(e.to_string()),
+                Err(_) => failure = Some("calendly: stopped at the run's time budget".into()),
+            }
+        }
+        if let (Some(ghl_auth), Some(contact_id)) = (&client.ghl, lead.ghl_contact_id.as_deref()) {
+            match ghl_auth {
+                Err(reason) => failure = Some(reason.clone()),
+                Ok(auth) => match tokio::time::timeout_at(clock.hard_stop, self.http.ghl().contact_appointments(auth, contact_id)).await {
+                    Ok(Ok(appointments)) => {
+                        for appointment in &appointments {
+                            match ghl::observation(&lead.id, appointment, auth.timezone, source, tasks) {
+                                Ok(obs) => observations.push(obs),
+                                Err(e) => failure = Some(e.to_string()),
+                            }
+                        }
+                    }
+                    Ok(Err(e)) => failure = Some(e.to_string()),
+                    Err(_) => failure = Some("ghl: stopped at the run's time budget".into()),
+                },
+            }
+        }
+
+        // Whatever was read is recorded, even when another part failed: each observation stands on
+        // its own, and recording is idempotent when the lead comes back next run.
+        let store = self.store();
+        for obs in observations {
+            let key = obs.key.clone().unwrap_or_default();
+            match store.record(obs).await {
+                Ok(outcome) => counts.add(&outcome),
+                Err(e) => {
+                    tracing::warn!(lead = %lead.id, key = %key, error = %e, "recording a provider appointment failed");
+                    failure = Some(format!("record: {e}"));
+                }
+            }
+        }
+
+        if failure.is_none() {
+            if let Err(e) = mark_checked(store, &lead.id, checked_at).await {
+                failure = Some(format!("mark checked: {e}"));
+            }
+        }
+        if let Some(reason) = &failure {
+            tracing::warn!(lead = %lead.id, client = %client.id, reason = %reason, "lead check failed; it stays due");
+        }
+        LeadOutcome::Done { counts, failure }
+    }
+}
+
+async fn mark_checked(store: &Store, lead_id: &str, at: DateTime<Utc>) -> Result<(), shared::Error> {
+    let mut conn = store.conn().await?;
+    let statement = conn.statement(MARK_CHECKED).await?;
+    conn.count_round_trip();
+    let at = shared::domain::to_millis(at).naive_utc();
+    conn.client.execute(&statement, &[&lead_id, &at]).await?;
+    Ok(())
+}

@@ -17,25 +17,29 @@ const ROUNDS: usize = 12;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_on_one_lead_keep_every_invariant() {
     let (db, client) = db_with_leads(&["hot", "cold"]).await;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(WRITERS));
     let mut tasks = Vec::new();
     for w in 0..WRITERS {
         let store = db.store().await;
+        let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
             for r in 0..ROUNDS {
-                // Every writer delivers the same reschedule story and the same GHL updates, each in
-                // its own order, plus its own bookings: the worst case for lost updates and races
-                // on new provider keys.
-                let lead = if (w + r) % 3 == 0 { "cold" } else { "hot" };
-                let shared_key = format!("{lead}-shared-{}", r % 4);
+                // All writers start each round together and deliver the same reschedule-like story
+                // and the same GHL appointment (each its own version of it), half of them in reverse
+                // order, plus a booking of their own: the worst case for lost updates, double-logged
+                // changes and races on new provider keys.
+                let lead = if r % 3 == 0 { "cold" } else { "hot" };
+                let shared_key = format!("{lead}-shared-{r}");
                 let mut batch = vec![
-                    calendly(lead, &shared_key, Confirmed, at(1, 1, 0), at(20, 9, r as u32 % 50)),
-                    calendly(lead, &shared_key, Canceled, at(1, 2, 0), at(20, 9, r as u32 % 50)),
+                    calendly(lead, &shared_key, Confirmed, at(1, 1, 0), at(20, 9, r as u32)),
+                    calendly(lead, &shared_key, Canceled, at(1, 2, 0), at(20, 9, r as u32)),
                     calendly(lead, &format!("{lead}-own-{w}-{r}"), Confirmed, at(1, 3, w as u32), at(21, (w % 20) as u32, r as u32)),
-                    ghl(lead, &format!("{lead}-g{}", r % 3), if w % 2 == 0 { Confirmed } else { Showed }, at(2, w as u32 % 24, r as u32), at(1, 1, 0), at(22, 9, 0)),
+                    ghl(lead, &format!("{lead}-g{}", r % 2), if w % 2 == 0 { Confirmed } else { Showed }, at(2 + r as u32, w as u32, 0), at(1, 1, 0), at(22, 9, 0)),
                 ];
                 if w % 2 == 1 {
                     batch.reverse();
                 }
+                barrier.wait().await;
                 for obs in batch {
                     let outcome = tokio::time::timeout(Duration::from_secs(30), store.record(obs)).await.expect("a writer waited 30 s: deadlock?");
                     outcome.unwrap_or_else(|e| panic!("writer {w} round {r}: an error reached the caller: {e}"));
@@ -100,7 +104,29 @@ async fn concurrent_writers_on_one_lead_keep_every_invariant() {
             .await
             .unwrap()
             .get(0);
+        // (A writer that delivered the cancel first created the row canceled: no change to log.)
         assert!(changes <= shared_keys, "{lead}: {changes} status changes logged for {shared_keys} keys");
+        let created: i64 = client
+            .query_one(r#"SELECT count(*) FROM "AppointmentEvent" WHERE "leadId" = $1 AND "kind" = 'created'"#, &[&lead])
+            .await
+            .unwrap()
+            .get(0);
+        let rows_now: i64 = client.query_one(r#"SELECT count(*) FROM "Appointment" WHERE "leadId" = $1"#, &[&lead]).await.unwrap().get(0);
+        assert_eq!(created, rows_now, "{lead}: one created event per row");
+        // The GHL appointments hold the newest version any writer delivered (no lost update).
+        for g in 0..2 {
+            let newest = (0..ROUNDS)
+                .filter(|r| (if r % 3 == 0 { "cold" } else { "hot" }) == lead && r % 2 == g)
+                .map(|r| at(2 + r as u32, WRITERS as u32 - 1, 0))
+                .max();
+            let Some(newest) = newest else { continue };
+            let held: chrono::NaiveDateTime = client
+                .query_one(r#"SELECT "providerUpdatedAt" FROM "Appointment" WHERE "ghlAppointmentId" = $1"#, &[&format!("{lead}-g{g}")])
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(held, newest.naive_utc(), "{lead}-g{g}: not the newest version delivered");
+        }
     }
     let own: i64 = count(&client, r#"SELECT count(*) FROM "Appointment" WHERE "calendlyInviteeUri" LIKE '%-own-%'"#).await;
     assert_eq!(own, (WRITERS * ROUNDS) as i64, "every writer's own booking is there");

@@ -1,0 +1,220 @@
+//! `calendly-webhook`: `POST /webhooks/calendly/{clientId}` receives Calendly's signed deliveries,
+//! verifies them against the client's signing key and records invitee events through the single
+//! write path (`Store::record`).
+//!
+//! The order of checks is the order of cost: size, client, signature, parsing, then the database
+//! write. Nothing is written unless every check before the write passed.
+
+pub mod answer;
+pub mod calendly;
+pub mod mapping;
+pub mod signature;
+pub mod signing_keys;
+
+use chrono::{DateTime, Utc};
+use lambda_http::http::{HeaderMap, Method};
+use lambda_http::{Body, Request, Response};
+use shared::{Change, Error, ObservedStatus, Store};
+
+use answer::{Ignored, Problem};
+use calendly::{Delivery, ParseError};
+use signature::SignatureError;
+pub use signing_keys::{ClientKey, SigningKeys};
+
+/// Largest body accepted. Calendly's deliveries are a few kilobytes.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The route's fixed part; the client id is the one segment after it.
+const ROUTE_PREFIX: &str = "/webhooks/calendly/";
+
+/// What a warm process keeps between invocations.
+pub struct App {
+    pub store: Store,
+    pub keys: SigningKeys,
+}
+
+impl App {
+    pub fn new(store: Store) -> Self {
+        App { store, keys: SigningKeys::new(signing_keys::DEFAULT_TTL) }
+    }
+
+    pub fn with_keys(store: Store, keys: SigningKeys) -> Self {
+        App { store, keys }
+    }
+}
+
+/// The Lambda entry: reads method, path, headers and the raw body, then [`handle`]s it.
+pub async fn handle_request(app: &App, req: Request) -> Response<Body> {
+    if req.method() != Method::POST {
+        return answer::problem(Problem::MethodNotAllowed, None);
+    }
+    let Some(client_id) = client_id_from_path(req.uri().path()) else {
+        return answer::problem(Problem::UnknownClient, None);
+    };
+    let client_id = client_id.to_string();
+    handle(app, &client_id, req.headers(), req.body().as_ref(), Utc::now()).await
+}
+
+/// The client id in `.../webhooks/calendly/{clientId}` (API Gateway's path, or the cargo-lambda
+/// function URL's `/lambda-url/calendly-webhook/webhooks/calendly/{clientId}`). Ids are Prisma
+/// cuids/uuids: anything else cannot name a client and is not looked up.
+pub fn client_id_from_path(path: &str) -> Option<&str> {
+    let start = path.rfind(ROUTE_PREFIX)? + ROUTE_PREFIX.len();
+    let id = path[start..].strip_suffix('/').unwrap_or(&path[start..]);
+    let valid = !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    valid.then_some(id)
+}
+
+/// One delivery for one client, `now` being the time the signature window is measured from.
+pub async fn handle(app: &App, client_id: &str, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>) -> Response<Body> {
+    if body.len() > MAX_BODY_BYTES {
+        tracing::info!(client_id, bytes = body.len(), "calendly delivery refused: body too large");
+        return answer::problem(Problem::PayloadTooLarge, None);
+    }
+
+    let key = match app.keys.get(&app.store, client_id).await {
+        Ok(ClientKey::Key(key)) => key,
+        Ok(ClientKey::NoKey) => {
+            tracing::warn!(client_id, "calendly delivery refused: the client has no signing key");
+            return answer::problem(Problem::SigningKeyNotConfigured, None);
+        }
+        Ok(ClientKey::UnknownClient) => {
+            tracing::info!(client_id, "calendly delivery refused: unknown client");
+            return answer::problem(Problem::UnknownClient, None);
+        }
+        Err(e) => return database_problem(client_id, &e),
+    };
+
+    let header = headers.get(signature::HEADER).map(|v| v.to_str().unwrap_or(""));
+    if let Err(e) = signature::verify_signature(header, body, key.as_bytes(), now.timestamp()) {
+        tracing::warn!(client_id, reason = e.describe(), "calendly delivery refused: signature");
+        return answer::problem(
+            match e {
+                SignatureError::Missing => Problem::SignatureMissing,
+                SignatureError::Malformed => Problem::SignatureMalformed,
+                SignatureError::OutsideWindow => Problem::SignatureOutsideWindow,
+                SignatureError::Mismatch => Problem::SignatureMismatch,
+            },
+            None,
+        );
+    }
+
+    let delivery = match calendly::parse(body) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::info!(client_id, error = ?e, "calendly delivery refused: unreadable body");
+            return answer::problem(
+                match e {
+                    ParseError::NotJson => Problem::NotJson,
+                    ParseError::WrongShape => Problem::InvalidPayload,
+                },
+                None,
+            );
+        }
+    };
+    let kind = delivery.kind();
+    let obs = match mapping::observation(client_id, &delivery) {
+        Ok(Some(obs)) => obs,
+        Ok(None) => {
+            tracing::info!(client_id, kind, "calendly delivery ignored: event type not recorded");
+            return answer::ignored(Ignored::EventType);
+        }
+        Err(invalid) => {
+            tracing::info!(client_id, kind, problem = invalid.0, "calendly delivery refused: invalid payload");
+            return answer::problem(Problem::InvalidPayload, Some(invalid.0));
+        }
+    };
+    let is_no_show = matches!(delivery, Delivery::NoShowCreated(_) | Delivery::NoShowDeleted(_));
+    let invitee = obs.key.clone().unwrap_or_default();
+    let status = match obs.status {
+        ObservedStatus::Is(s) => s.as_db(),
+        ObservedStatus::NoShowCleared => "NO_SHOW_CLEARED",
+    };
+
+    match app.store.record(obs).await {
+        Ok(outcome) => {
+            tracing::info!(
+                client_id,
+                kind,
+                invitee = %invitee,
+                status,
+                appointment_id = %outcome.appointment_id,
+                lead_id = %outcome.lead_id,
+                change = ?outcome.change,
+                events = outcome.events,
+                tasks = outcome.tasks_created,
+                "calendly delivery recorded"
+            );
+            if outcome.change == Change::Unchanged {
+                answer::duplicate(&outcome.appointment_id)
+            } else {
+                answer::recorded(&outcome.appointment_id)
+            }
+        }
+        Err(Error::LeadNotFound(_)) => {
+            let why = if is_no_show { Ignored::UnknownInvitee } else { Ignored::NoMatchingLead };
+            tracing::info!(client_id, kind, invitee = %invitee, reason = why.reason(), "calendly delivery ignored");
+            answer::ignored(why)
+        }
+        Err(Error::InvalidObservation(_)) => {
+            // The write path's own checks (key length, time order): the payload's fault.
+            tracing::info!(client_id, kind, invitee = %invitee, "calendly delivery refused: the write path rejected it");
+            answer::problem(Problem::InvalidPayload, None)
+        }
+        Err(e) => database_problem(client_id, &e),
+    }
+}
+
+/// 503 when the database is away or a write kept losing races (Calendly retries), else 500.
+fn database_problem(client_id: &str, e: &Error) -> Response<Body> {
+    match e {
+        Error::Unavailable(_) => {
+            tracing::warn!(client_id, "calendly delivery not recorded: database unavailable");
+            answer::problem(Problem::DatabaseUnavailable, None)
+        }
+        Error::Database { code, .. } if e.is_retryable() => {
+            tracing::warn!(client_id, sqlstate = %code, "calendly delivery not recorded: contention");
+            answer::problem(Problem::DatabaseUnavailable, None)
+        }
+        Error::Database { code, .. } => {
+            // SQLSTATE only: a database message can quote a value.
+            tracing::error!(client_id, sqlstate = %code, "calendly delivery not recorded: database error");
+            answer::problem(Problem::Internal, None)
+        }
+        other => {
+            let what = match other {
+                Error::Config(_) => "configuration",
+                Error::Migration(_) => "migration",
+                Error::Corrupt(_) => "unexpected stored value",
+                _ => "other",
+            };
+            tracing::error!(client_id, error = what, "calendly delivery not recorded");
+            answer::problem(Problem::Internal, None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_id_from_the_path() {
+        let table = [
+            ("/webhooks/calendly/client_1", Some("client_1")),
+            ("/webhooks/calendly/client_1/", Some("client_1")),
+            ("/lambda-url/calendly-webhook/webhooks/calendly/cm0abc-123", Some("cm0abc-123")),
+            ("/prod/webhooks/calendly/c1", Some("c1")),
+            ("/webhooks/calendly/", None),
+            ("/webhooks/calendly", None),
+            ("/webhooks/calendly/a/b", None),
+            ("/webhooks/calendly/a%20b", None),
+            ("/webhooks/calendly/..", None),
+            ("/other/c1", None),
+        ];
+        for (path, expected) in table {
+            assert_eq!(client_id_from_path(path), expected, "{path}");
+        }
+        assert_eq!(client_id_from_path(&format!("/webhooks/calendly/{}", "a".repeat(129))), None);
+    }
+}

@@ -1,0 +1,268 @@
+//! Deliveries wrapped in API Gateway HTTP API (v2) events, a seeded database, and readers that
+//! describe what the database holds independently of generated ids.
+#![allow(dead_code)]
+
+use calendly_webhook::{handle_request, signature, App};
+use lambda_http::http::StatusCode;
+use shared::testing::{seed_client, seed_lead, TestDb};
+use tokio_postgres::Client;
+
+pub const CLIENT: &str = "client_acme";
+pub const KEY: &str = "whsec-acme-0123456789abcdef";
+/// A client with a key and no leads.
+pub const EMPTY_CLIENT: &str = "client_empty";
+/// A client without a signing key.
+pub const KEYLESS_CLIENT: &str = "client_keyless";
+
+pub const DANA: &str = "lead_dana";
+pub const SAM_HINTED: &str = "lead_7b3f2a91";
+pub const SAM_BY_EMAIL: &str = "lead_sam_email";
+
+pub const OLD: &str = "https://api.calendly.com/scheduled_events/3c9e7b21-8a4f-4d6e-b0c2-5f1a9d7e2c40/invitees/6a1f0c2e-5b7d-4e38-9c0a-71d2e4f8b3a9";
+pub const NEW: &str = "https://api.calendly.com/scheduled_events/9b7d1e45-2c6a-4f83-a0e9-d3b5c7f1e268/invitees/e4c2a9b7-1f3d-4e6a-8c5b-0d9f7a3e1b26";
+pub const SAM_INVITEE: &str = "https://api.calendly.com/scheduled_events/3c9e7b21-8a4f-4d6e-b0c2-5f1a9d7e2c40/invitees/0f6b3d9e-7a2c-4e15-9d8b-a1c4e7f2b930";
+
+pub const FIXTURES: [&str; 8] = [
+    "invitee-created.json",
+    "invitee-created-group-second.json",
+    "invitee-created-after-reschedule.json",
+    "invitee-canceled-rescheduled.json",
+    "invitee-canceled-by-host.json",
+    "invitee-no-show-created.json",
+    "invitee-no-show-deleted.json",
+    "routing-form-submission.json",
+];
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// A migrated database with the clients and leads the fixtures need. Dana's CRM email differs in
+/// case from the one she books with; Sam has two leads: the one his booking link names
+/// (`utm_content`) and a more recently updated one with his email.
+pub async fn seeded() -> (TestDb, Client) {
+    let db = shared::testing::test_database().await;
+    let client = db.client().await;
+    seed_client(&client, CLIENT, Some(KEY)).await.unwrap();
+    seed_client(&client, EMPTY_CLIENT, Some("whsec-empty")).await.unwrap();
+    seed_client(&client, KEYLESS_CLIENT, None).await.unwrap();
+    seed_lead(&client, CLIENT, DANA, Some("Dana.Whitfield@Example.com")).await.unwrap();
+    seed_lead(&client, CLIENT, SAM_HINTED, Some("s.okafor@work.example")).await.unwrap();
+    seed_lead(&client, CLIENT, SAM_BY_EMAIL, Some("sam.okafor@example.org")).await.unwrap();
+    client.execute(r#"UPDATE "Lead" SET "updatedAt" = now() + interval '1 hour' WHERE "id" = $1"#, &[&SAM_BY_EMAIL]).await.unwrap();
+    (db, client)
+}
+
+pub async fn app(db: &TestDb) -> App {
+    App::new(db.store().await)
+}
+
+/// The API Gateway HTTP API (payload 2.0) event of a POST to the route.
+pub fn apigw_event(path: &str, method: &str, body: &[u8], headers: &[(&str, String)]) -> String {
+    let mut h = serde_json::Map::new();
+    h.insert("content-type".into(), "application/json".into());
+    h.insert("user-agent".into(), "Calendly-Webhooks".into());
+    for (k, v) in headers {
+        h.insert(k.to_string(), v.clone().into());
+    }
+    // Text bodies travel as they are; anything else base64, as API Gateway does.
+    let (body, b64) = match std::str::from_utf8(body) {
+        Ok(text) => (text.to_string(), false),
+        Err(_) => (base64_encode(body), true),
+    };
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": "POST /webhooks/calendly/{clientId}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": h,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "domainPrefix": "abc123",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "Calendly-Webhooks"},
+            "requestId": "req-1",
+            "routeKey": "POST /webhooks/calendly/{clientId}",
+            "stage": "$default",
+            "time": "24/Nov/2026:09:00:00 +0000",
+            "timeEpoch": 1795510800000u64
+        },
+        "pathParameters": {"clientId": path.rsplit('/').next().unwrap_or("")},
+        "body": body,
+        "isBase64Encoded": b64
+    })
+    .to_string()
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16) | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8) | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A valid signature header for `body` now.
+pub fn signed(key: &str, body: &[u8]) -> String {
+    signature::header_value(key.as_bytes(), chrono::Utc::now().timestamp(), body)
+}
+
+/// What the function answered.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub body: serde_json::Value,
+}
+
+impl Answer {
+    pub fn taken(&self) -> Option<&str> {
+        self.body["status"].as_str()
+    }
+
+    pub fn problem_type(&self) -> &str {
+        self.body["type"].as_str().unwrap_or("")
+    }
+}
+
+/// POSTs through the Lambda request conversion, exactly as the runtime would.
+pub async fn post(app: &App, client_id: &str, body: &[u8], signature: Option<String>) -> Answer {
+    let headers: Vec<(&str, String)> = signature.into_iter().map(|s| ("calendly-webhook-signature", s)).collect();
+    send(app, &apigw_event(&format!("/webhooks/calendly/{client_id}"), "POST", body, &headers)).await
+}
+
+pub async fn send(app: &App, event: &str) -> Answer {
+    let request = lambda_http::request::from_str(event).expect("a valid API Gateway v2 event");
+    let response = handle_request(app, request).await;
+    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let body = serde_json::from_slice(response.body().as_ref()).expect("every answer is JSON");
+    Answer { status: response.status(), content_type, body }
+}
+
+/// A signed delivery of a fixture to the seeded client.
+pub async fn deliver(app: &App, name: &str) -> Answer {
+    let body = fixture(name);
+    post(app, CLIENT, &body, Some(signed(KEY, &body))).await
+}
+
+/// Everything a delivery could write: row counts and the update times of every row.
+pub async fn fingerprint(db: &Client) -> String {
+    db.query_one(
+        r#"SELECT concat_ws(' | ',
+             (SELECT count(*) FROM "Appointment"), (SELECT count(*) FROM "AppointmentEvent"), (SELECT count(*) FROM "FollowUpTask"),
+             (SELECT string_agg("id" || '@' || "updatedAt"::text, ',' ORDER BY "id") FROM "Appointment"),
+             (SELECT string_agg("id" || '@' || "updatedAt"::text || coalesce("appointmentStatus", '-'), ',' ORDER BY "id") FROM "Lead"))"#,
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+/// One appointment, without generated ids: links as provider keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub lead: String,
+    pub key: Option<String>,
+    pub event_uri: Option<String>,
+    pub status: String,
+    pub start: Option<chrono::NaiveDateTime>,
+    pub end: Option<chrono::NaiveDateTime>,
+    pub timezone: Option<String>,
+    pub canceled_at: Option<chrono::NaiveDateTime>,
+    pub canceled_by: Option<String>,
+    pub reason: Option<String>,
+    pub linked_from: Option<String>,
+    pub from_key: Option<String>,
+    pub to_key: Option<String>,
+    pub provider_created_at: Option<chrono::NaiveDateTime>,
+    pub provider_updated_at: Option<chrono::NaiveDateTime>,
+    pub status_changed_at: chrono::NaiveDateTime,
+    pub source: String,
+}
+
+/// The whole database as the issue compares it: rows, links, every lead's rollup, tasks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    pub rows: Vec<Row>,
+    pub rollups: Vec<Vec<Option<String>>>,
+    pub tasks: Vec<(String, Option<String>, String, bool, String)>,
+}
+
+impl State {
+    pub fn row(&self, key: &str) -> &Row {
+        self.rows.iter().find(|r| r.key.as_deref() == Some(key)).unwrap_or_else(|| panic!("a row for {key}"))
+    }
+}
+
+pub async fn state(db: &Client) -> State {
+    let rows = db
+        .query(
+            r#"SELECT a."leadId", a."calendlyInviteeUri", a."calendlyScheduledEventUri", a."status"::text, a."startAt", a."endAt",
+                      a."timezone", a."canceledAt", a."canceledBy", a."cancelReason", p."calendlyInviteeUri",
+                      a."rescheduledFromKey", a."rescheduledToKey", a."providerCreatedAt", a."providerUpdatedAt",
+                      a."statusChangedAt", a."source"::text
+                 FROM "Appointment" a LEFT JOIN "Appointment" p ON p."id" = a."rescheduledFromId"
+                ORDER BY a."calendlyInviteeUri""#,
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| Row {
+            lead: r.get(0),
+            key: r.get(1),
+            event_uri: r.get(2),
+            status: r.get(3),
+            start: r.get(4),
+            end: r.get(5),
+            timezone: r.get(6),
+            canceled_at: r.get(7),
+            canceled_by: r.get(8),
+            reason: r.get(9),
+            linked_from: r.get(10),
+            from_key: r.get(11),
+            to_key: r.get(12),
+            provider_created_at: r.get(13),
+            provider_updated_at: r.get(14),
+            status_changed_at: r.get(15),
+            source: r.get(16),
+        })
+        .collect();
+    let rollups = db
+        .query(
+            r#"SELECT "id", "appointmentStartAt"::text, "appointmentEndAt"::text, "appointmentStatus", "appointmentCanceledAt"::text,
+                      "appointmentProvider"::text, "appointmentSource" FROM "Lead" ORDER BY "id""#,
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (0..7).map(|i| r.get::<_, Option<String>>(i)).collect())
+        .collect();
+    let tasks = db
+        .query(
+            r#"SELECT t."leadId", a."calendlyInviteeUri", t."type", t."isUrgent", t."status" FROM "FollowUpTask" t
+                 LEFT JOIN "Appointment" a ON a."id" = t."appointmentId" ORDER BY 2, 3"#,
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    State { rows, rollups, tasks }
+}
+
+pub fn ts(s: &str) -> Option<chrono::NaiveDateTime> {
+    Some(chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap())
+}

@@ -447,3 +447,163 @@ fn creates_cycle(rows: &[AppointmentRow], i: usize, pred_id: &str) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AppointmentStatus::*, Canceler};
+    use crate::rollup::tests::{row, t};
+
+    fn obs(key: &str, status: ObservedStatus, updated: Option<DateTime<Utc>>) -> Observation {
+        let mut o = Observation::new("lead", Provider::Calendly, status, AppointmentSource::Webhook);
+        o.key = Some(key.into());
+        o.provider_updated_at = updated;
+        o
+    }
+
+    fn stored(status: AppointmentStatus, updated: Option<DateTime<Utc>>) -> AppointmentRow {
+        let mut r = row("a", status, Some(t(20, 9)));
+        r.calendly_invitee_uri = Some("k".into());
+        r.provider_updated_at = updated;
+        r
+    }
+
+    #[test]
+    fn merge_as_a_table() {
+        let now = t(15, 0);
+        let is = ObservedStatus::Is;
+        // (case, stored status, stored time, observed status, observed time, resulting status)
+        let cases = [
+            ("newer wins", Confirmed, Some(t(1, 0)), is(Canceled), Some(t(2, 0)), Canceled),
+            ("older is stale", Canceled, Some(t(2, 0)), is(NoShow), Some(t(1, 0)), Canceled),
+            ("missing time is older than any", Confirmed, Some(t(1, 0)), is(Showed), None, Confirmed),
+            ("both missing: applies", Confirmed, None, is(Showed), None, Showed),
+            ("tie: further along wins", Confirmed, Some(t(1, 0)), is(Canceled), Some(t(1, 0)), Canceled),
+            ("tie: not backwards", Canceled, Some(t(1, 0)), is(Confirmed), Some(t(1, 0)), Canceled),
+            ("calendly cancel is final", Canceled, Some(t(1, 0)), is(Confirmed), Some(t(9, 0)), Canceled),
+            ("calendly canceled learns it was a reschedule", Canceled, Some(t(1, 0)), is(Rescheduled), Some(t(2, 0)), Rescheduled),
+            ("no-show cleared reverts a no-show", NoShow, Some(t(1, 0)), ObservedStatus::NoShowCleared, Some(t(2, 0)), Confirmed),
+            ("no-show cleared leaves others alone", Showed, Some(t(1, 0)), ObservedStatus::NoShowCleared, Some(t(2, 0)), Showed),
+            ("stale no-show cleared does nothing", NoShow, Some(t(3, 0)), ObservedStatus::NoShowCleared, Some(t(2, 0)), NoShow),
+        ];
+        for (name, status, stored_at, observed, observed_at, expected) in cases {
+            let merged = merge(&stored(status, stored_at), &obs("k", observed, observed_at), now);
+            assert_eq!(merged.status, expected, "{name}");
+            assert!(merged.provider_updated_at >= stored_at, "{name}: watermark went back");
+        }
+    }
+
+    #[test]
+    fn ghl_cancel_can_be_undone_and_clears_cancellation() {
+        let mut r = stored(Canceled, Some(t(1, 0)));
+        r.provider = Provider::Ghl;
+        r.ghl_appointment_id = Some("g".into());
+        r.calendly_invitee_uri = None;
+        r.canceled_by = Some(Canceler::Host);
+        let mut o = obs("g", ObservedStatus::Is(Confirmed), Some(t(2, 0)));
+        o.provider = Provider::Ghl;
+        let merged = merge(&r, &o, t(15, 0));
+        assert_eq!(merged.status, Confirmed);
+        assert_eq!((merged.canceled_at, merged.canceled_by), (None, None));
+    }
+
+    #[test]
+    fn stale_observation_only_fills_gaps() {
+        let mut r = stored(Confirmed, Some(t(5, 0)));
+        r.timezone = None;
+        let mut o = obs("k", ObservedStatus::Is(Confirmed), Some(t(1, 0)));
+        o.start_at = Some(t(25, 9));
+        o.timezone = Some("Europe/Paris".into());
+        o.rescheduled_to_key = Some("next".into());
+        let merged = merge(&r, &o, t(15, 0));
+        assert_eq!(merged.start_at, Some(t(20, 9)), "a stale time never moves the appointment");
+        assert_eq!(merged.timezone.as_deref(), Some("Europe/Paris"));
+        assert_eq!(merged.rescheduled_to_key.as_deref(), Some("next"));
+        assert_eq!(merged.provider_updated_at, Some(t(5, 0)));
+    }
+
+    #[test]
+    fn calendly_links_from_either_side_and_never_loop() {
+        let mut old = row("old", Rescheduled, Some(t(20, 9)));
+        old.rescheduled_to_key = Some("inv-new".into());
+        let new = row("new", Confirmed, Some(t(22, 9)));
+        let mut rows = vec![old.clone(), new.clone()];
+        relink(&mut rows);
+        assert_eq!(rows[1].rescheduled_from_id.as_deref(), Some("old"), "linked from the canceled side");
+
+        let mut new2 = new.clone();
+        new2.rescheduled_from_key = Some("inv-old".into());
+        let mut rows = vec![row("old", Rescheduled, Some(t(20, 9))), new2];
+        relink(&mut rows);
+        assert_eq!(rows[1].rescheduled_from_id.as_deref(), Some("old"), "linked from the new side");
+
+        // A pair naming each other does not become a loop.
+        let mut a = row("a", Rescheduled, Some(t(20, 9)));
+        a.rescheduled_from_key = Some("inv-b".into());
+        let mut b = row("b", Rescheduled, Some(t(21, 9)));
+        b.rescheduled_from_key = Some("inv-a".into());
+        let mut rows = vec![a, b];
+        relink(&mut rows);
+        assert!(rows[0].rescheduled_from_id.is_none() || rows[1].rescheduled_from_id.is_none());
+    }
+
+    #[test]
+    fn ghl_links_pair_closest_within_window() {
+        let ghl = |id: &str, status, booked: DateTime<Utc>, canceled: Option<DateTime<Utc>>| {
+            let mut r = row(id, status, Some(t(20, 9)));
+            r.provider = Provider::Ghl;
+            r.ghl_appointment_id = Some(id.into());
+            r.calendly_invitee_uri = None;
+            r.provider_created_at = Some(booked);
+            r.canceled_at = canceled;
+            r
+        };
+        let minute = |m: i64| t(10, 12) + TimeDelta::minutes(m);
+        let mut rows = vec![
+            ghl("old", Canceled, t(1, 0), Some(minute(0))),
+            ghl("far", Confirmed, minute(45), None),
+            ghl("near", Confirmed, minute(2), None),
+            ghl("closer", Confirmed, minute(1), None),
+        ];
+        relink(&mut rows);
+        let link = |rows: &[AppointmentRow], id: &str| rows.iter().find(|r| r.id == id).unwrap().rescheduled_from_id.clone();
+        assert_eq!(link(&rows, "closer").as_deref(), Some("old"));
+        assert_eq!(link(&rows, "near"), None);
+        assert_eq!(link(&rows, "far"), None, "outside the window");
+        // The same set in another order gives the same links.
+        rows.reverse();
+        relink(&mut rows);
+        assert_eq!(link(&rows, "closer").as_deref(), Some("old"));
+        assert_eq!(link(&rows, "near"), None);
+    }
+
+    #[test]
+    fn plan_writes_nothing_for_a_duplicate_and_tasks_only_on_transition() {
+        let now = t(15, 0);
+        let mut ids = 0;
+        let mut new_id = || {
+            ids += 1;
+            format!("id{ids}")
+        };
+        let mut o = obs("inv-x", ObservedStatus::Is(Canceled), Some(t(2, 0)));
+        o.start_at = Some(t(20, 9));
+        o.tasks = TaskPolicy::All;
+        let empty = LeadState { lead_id: "lead".into(), rollup: Rollup::default(), rows: vec![] };
+        let first = plan(&empty, &o, now, &mut new_id);
+        assert_eq!(first.change, Change::Created);
+        assert_eq!(first.tasks.len(), 1);
+        assert!(first.rollup.is_some());
+        let after = LeadState { lead_id: "lead".into(), rollup: first.rollup.clone().unwrap(), rows: vec![first.insert.clone().unwrap()] };
+        let again = plan(&after, &o, now, &mut new_id);
+        assert!(again.writes_nothing(), "{again:?}");
+        assert_eq!(again.change, Change::Unchanged);
+        assert!(again.events.is_empty());
+
+        let mut migration = o.clone();
+        migration.source = AppointmentSource::Migration;
+        migration.key = None;
+        migration.start_at = Some(t(25, 9));
+        let m = plan(&empty, &migration, now, &mut new_id);
+        assert!(m.rollup.is_none(), "migration never writes the lead");
+    }
+}

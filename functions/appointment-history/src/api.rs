@@ -1,0 +1,230 @@
+//! The HTTP routes. Every handler: authenticate (401), check the query (400), find the lead within
+//! the caller's workspaces (404, the same for a lead that does not exist), then do the work.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use shared::{Change, Store};
+
+use crate::auth::{Authenticator, Claims};
+use crate::booking::NewAppointment;
+use crate::config::AppConfig;
+use crate::history::{self, LeadHistory};
+use crate::idempotency::{self, Claim};
+use crate::problem::{FieldError, Kind, Location, Problem};
+use crate::{query, views};
+
+/// Local serving through cargo-lambda (`/lambda-url/<function>/...`) reaches the same routes.
+pub const LOCAL_PREFIX: &str = "/lambda-url/appointment-history";
+/// Lead ids are short (uuid or cuid); anything longer cannot be one and is answered as not found.
+const MAX_LEAD_ID_CHARS: usize = 200;
+
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The process's state: one store (one connection, reused while the Lambda is warm), the token
+/// checker and the settings.
+pub struct App {
+    pub store: Store,
+    pub auth: Authenticator,
+    pub config: AppConfig,
+    pub clock: Clock,
+}
+
+impl App {
+    pub fn new(config: AppConfig) -> Self {
+        App { store: Store::new(config.database.clone()), auth: Authenticator::new(&config), config, clock: Arc::new(Utc::now) }
+    }
+
+    /// Reads the time from `clock` instead of the system clock (tests).
+    pub fn with_clock(mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    let routes = || {
+        Router::new()
+            .route("/leads/{lead_id}/appointments", get(get_timeline).post(post_appointment))
+            .route("/leads/{lead_id}/booking-status", get(get_booking_status))
+    };
+    Router::new()
+        .merge(routes())
+        .nest(LOCAL_PREFIX, routes())
+        .fallback(|| async { Problem::new(Kind::RouteNotFound) })
+        .method_not_allowed_fallback(|| async { Problem::new(Kind::MethodNotAllowed) })
+        .with_state(app)
+}
+
+type Answer = Result<Response, Problem>;
+
+async fn get_timeline(State(app): State<Arc<App>>, path: Result<Path<String>, PathRejection>, headers: HeaderMap, uri: Uri) -> Answer {
+    let claims = app.auth.verify(&headers)?;
+    let q = query::timeline(uri.query())?;
+    let lead_id = lead_id(path)?;
+    let history = visible_history(&app.store, &claims, &lead_id, q.include_changes).await?;
+    let view = views::timeline(&history, &q.filters, q.cursor.as_ref().map(|c| &c.after), q.limit, app.now());
+    tracing::info!(lead_id = %lead_id, sub = %claims.sub, rows = history.rows.len(), returned = view.appointments.len(), "timeline");
+    Ok(json(StatusCode::OK, &view))
+}
+
+async fn get_booking_status(State(app): State<Arc<App>>, path: Result<Path<String>, PathRejection>, headers: HeaderMap, uri: Uri) -> Answer {
+    let claims = app.auth.verify(&headers)?;
+    query::none(uri.query())?;
+    let lead_id = lead_id(path)?;
+    let history = visible_history(&app.store, &claims, &lead_id, false).await?;
+    let view = views::booking_status(&history, app.now());
+    tracing::info!(lead_id = %lead_id, sub = %claims.sub, rows = history.rows.len(), "booking status");
+    Ok(json(StatusCode::OK, &view))
+}
+
+async fn post_appointment(
+    State(app): State<Arc<App>>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Answer {
+    let claims = app.auth.verify(&headers)?;
+    query::none(uri.query())?;
+    let mut keys = headers.get_all(idempotency::HEADER).iter();
+    let key_header = keys.next().map(HeaderValue::as_bytes);
+    if keys.next().is_some() {
+        return Err(Problem::fields(Kind::BadRequest, vec![FieldError::new(Location::Header, "Idempotency-Key", "given more than once")]));
+    }
+    let key = idempotency::parse_key(key_header)?;
+    check_json_content_type(&headers)?;
+    let new = NewAppointment::parse(&body)?;
+    let lead_id = lead_id(path)?;
+    let client_id = match history::lead_client(&app.store, &lead_id).await? {
+        Some(client) if claims.may_see(&client) => client,
+        _ => return Err(Problem::lead_not_found()),
+    };
+
+    let Some(key) = key else {
+        let (status, view, _) = record(&app, &lead_id, &new).await?;
+        return Ok(json(status, &view));
+    };
+    let hash = new.request_hash(&lead_id);
+    let ttl = app.config.idempotency_ttl;
+    match idempotency::claim(&app.store, &client_id, &key, &lead_id, &hash, app.now(), ttl).await? {
+        Claim::Owned { claimed_at } => match record(&app, &lead_id, &new).await {
+            Ok((status, view, appointment_id)) => {
+                let body = serde_json::to_value(&view).expect("view serializes");
+                if let Err(e) = idempotency::complete(&app.store, &client_id, &key, claimed_at, status.as_u16(), &body, &appointment_id, app.now()).await {
+                    // The appointment is recorded; a retry after ABANDONED_AFTER records it again,
+                    // which changes nothing, and answers 200.
+                    tracing::warn!(error = %e, lead_id = %lead_id, "could not store the idempotent answer");
+                }
+                Ok(json(status, &body))
+            }
+            Err(problem) => {
+                idempotency::release(&app.store, &client_id, &key, claimed_at).await;
+                Err(problem)
+            }
+        },
+        Claim::Replay { status, body } => {
+            tracing::info!(lead_id = %lead_id, sub = %claims.sub, "idempotent replay");
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let mut response = json(status, &body);
+            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            Ok(response)
+        }
+        Claim::Reused => Err(Problem::new(Kind::IdempotencyKeyReused)),
+        Claim::InProgress => Err(Problem::new(Kind::IdempotencyKeyInProgress)),
+    }
+}
+
+/// Records the appointment through the write path and reads it back as the timeline shows it.
+async fn record(app: &App, lead_id: &str, new: &NewAppointment) -> Result<(StatusCode, views::AppointmentView, String), Problem> {
+    // The write path moves an observation to the lead that already holds its provider key. Here
+    // that would write into another lead, possibly of another workspace: refuse instead.
+    if let Some(key) = &new.provider_appointment_id {
+        if key_owner(&app.store, new.provider, key).await?.is_some_and(|owner| owner != lead_id) {
+            return Err(Problem::new(Kind::ProviderIdConflict));
+        }
+    }
+    let outcome = app.store.record(new.observation(lead_id)).await?;
+    if outcome.lead_id != lead_id {
+        // Only when another lead's writer inserted the same key between the check and the write.
+        tracing::error!(lead_id = %lead_id, owner = %outcome.lead_id, appointment_id = %outcome.appointment_id, "provider key raced to another lead");
+        return Err(Problem::new(Kind::ProviderIdConflict));
+    }
+    let history = history::load(&app.store, lead_id, false).await?.ok_or_else(Problem::lead_not_found)?;
+    let view = views::appointment(&history, &outcome.appointment_id, app.now()).ok_or_else(|| Problem::new(Kind::Internal))?;
+    let status = if outcome.change == Change::Created { StatusCode::CREATED } else { StatusCode::OK };
+    tracing::info!(
+        lead_id = %lead_id,
+        appointment_id = %outcome.appointment_id,
+        change = ?outcome.change,
+        events = outcome.events,
+        rollup_changed = outcome.rollup_changed,
+        source = new.source.as_db(),
+        "recorded appointment"
+    );
+    Ok((status, view, outcome.appointment_id))
+}
+
+/// The lead holding a provider key, if any.
+async fn key_owner(store: &Store, provider: shared::Provider, key: &str) -> shared::Result<Option<String>> {
+    const SQL: &str = r#"SELECT "leadId" FROM "Appointment" WHERE "ghlAppointmentId" = $1 OR "calendlyInviteeUri" = $2"#;
+    let (ghl, calendly) = match provider {
+        shared::Provider::Ghl => (Some(key), None),
+        shared::Provider::Calendly => (None, Some(key)),
+    };
+    let mut conn = store.conn().await?;
+    let stmt = conn.statement(SQL).await?;
+    conn.count_round_trip();
+    let row = conn.client.query_opt(&stmt, &[&ghl, &calendly]).await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// The lead's history when the caller may see it; otherwise exactly the answer for a missing lead.
+async fn visible_history(store: &Store, claims: &Claims, lead_id: &str, with_changes: bool) -> Result<LeadHistory, Problem> {
+    match history::load(store, lead_id, with_changes).await? {
+        Some(h) if claims.may_see(&h.client_id) => Ok(h),
+        Some(_) => {
+            tracing::info!(lead_id = %lead_id, sub = %claims.sub, "lead outside the caller's workspaces");
+            Err(Problem::lead_not_found())
+        }
+        None => Err(Problem::lead_not_found()),
+    }
+}
+
+fn lead_id(path: Result<Path<String>, PathRejection>) -> Result<String, Problem> {
+    match path {
+        Ok(Path(id)) if !id.is_empty() && id.chars().count() <= MAX_LEAD_ID_CHARS => Ok(id),
+        _ => Err(Problem::lead_not_found()),
+    }
+}
+
+fn check_json_content_type(headers: &HeaderMap) -> Result<(), Problem> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .is_some_and(|m| m == "application/json" || (m.starts_with("application/") && m.ends_with("+json")));
+    if is_json {
+        Ok(())
+    } else {
+        Err(Problem::new(Kind::UnsupportedMediaType))
+    }
+}
+
+fn json<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

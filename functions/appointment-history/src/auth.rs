@@ -1,0 +1,80 @@
+//! Bearer tokens: HS256 JWTs signed by the CRM with a shared secret. Required claims: `sub` (who
+//! calls), `exp`, and `clientIds` (the workspaces the caller may see). Everything that is wrong with
+//! a token is the same 401; the reason is logged (never the token).
+
+use axum::http::{header, HeaderMap};
+use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::config::AppConfig;
+use crate::problem::{Kind, Problem};
+
+/// Clock skew tolerated on `exp` (and `nbf` when present), in seconds.
+pub const LEEWAY_SECONDS: u64 = 30;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub exp: u64,
+    #[serde(rename = "clientIds")]
+    pub client_ids: Vec<String>,
+}
+
+impl Claims {
+    /// Whether the caller may see a lead of this workspace.
+    pub fn may_see(&self, client_id: &str) -> bool {
+        self.client_ids.iter().any(|c| c == client_id)
+    }
+}
+
+pub struct Authenticator {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl Authenticator {
+    pub fn new(config: &AppConfig) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        match &config.jwt_issuer {
+            Some(iss) => validation.set_issuer(&[iss]),
+            None => validation.iss = None,
+        }
+        match &config.jwt_audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        Authenticator { key: DecodingKey::from_secret(&config.jwt_secret), validation }
+    }
+
+    /// The caller's claims, or the one 401 answer.
+    pub fn verify(&self, headers: &HeaderMap) -> Result<Claims, Problem> {
+        let unauthorized = |reason: &str| {
+            tracing::info!(reason, "rejected bearer token");
+            Problem::new(Kind::Unauthorized)
+        };
+        let mut values = headers.get_all(header::AUTHORIZATION).iter();
+        let (Some(value), None) = (values.next(), values.next()) else {
+            return Err(unauthorized("missing or repeated Authorization header"));
+        };
+        let value = value.to_str().map_err(|_| unauthorized("Authorization header is not text"))?;
+        let token = match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => return Err(unauthorized("not a bearer token")),
+        };
+        let data = decode::<Claims>(token, &self.key, &self.validation).map_err(|e| unauthorized(&format!("{:?}", e.kind())))?;
+        if data.claims.sub.trim().is_empty() {
+            return Err(unauthorized("empty sub"));
+        }
+        Ok(data.claims)
+    }
+}
+
+/// Signs claims with a secret (tests, benches and `events/` use it to make tokens).
+pub fn sign(claims: &Claims, secret: &[u8]) -> String {
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::HS256), claims, &jsonwebtoken::EncodingKey::from_secret(secret))
+        .expect("HS256 signing cannot fail")
+}

@@ -1,0 +1,269 @@
+//! `POST /leads/{leadId}/appointments`: a new auto-booked or manual appointment, validated here and
+//! recorded through the single write path (`Store::record`).
+//!
+//! Choices where the issue is silent:
+//! - `status` is CONFIRMED, CANCELED, SHOWED or NO_SHOW. RESCHEDULED is refused: a reschedule is
+//!   a link between two bookings that this body cannot express.
+//! - The observation carries no provider time. Our own entries therefore never outrank what a
+//!   provider says about the same booking, and among themselves the status further along the
+//!   booking's life wins (the write path's rule for equal provider times): posting the same body
+//!   again changes nothing, CONFIRMED then CANCELED cancels, CANCELED then CONFIRMED does not revive.
+//! - No follow-up tasks (`TaskPolicy::None`): the caller is the CRM itself, which just did what a
+//!   task would ask a human to do.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use shared::{AppointmentSource, AppointmentStatus, ObservedStatus, Observation, Provider, TaskPolicy};
+
+use crate::problem::{FieldError, Kind, Location, Problem};
+
+/// Largest accepted body.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Longest provider appointment id (the write path's key limit).
+pub const MAX_KEY_BYTES: usize = 512;
+
+const FIELDS: [&str; 8] = ["source", "provider", "providerAppointmentId", "startAt", "endAt", "timezone", "status", "canceledAt"];
+
+/// A validated request body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewAppointment {
+    pub source: AppointmentSource,
+    pub provider: Provider,
+    pub provider_appointment_id: Option<String>,
+    pub start_at: DateTime<Utc>,
+    pub end_at: DateTime<Utc>,
+    pub timezone: Option<String>,
+    pub status: AppointmentStatus,
+    pub canceled_at: Option<DateTime<Utc>>,
+}
+
+impl NewAppointment {
+    /// Parses and validates a JSON body. Malformed JSON is a 400; every invalid field is named in
+    /// one 422.
+    pub fn parse(body: &[u8]) -> Result<Self, Problem> {
+        if body.len() > MAX_BODY_BYTES {
+            return Err(Problem::new(Kind::PayloadTooLarge));
+        }
+        let value: Value = serde_json::from_slice(body).map_err(|_| Problem::detail(Kind::BadRequest, "the body is not valid JSON"))?;
+        let Value::Object(map) = value else {
+            return Err(Problem::detail(Kind::BadRequest, "the body must be a JSON object"));
+        };
+        Self::from_map(&map)
+    }
+
+    fn from_map(map: &Map<String, Value>) -> Result<Self, Problem> {
+        let mut errors = Vec::new();
+        let mut err = |name: &str, reason: &str| errors.push(FieldError::new(Location::Body, name, reason));
+        for name in map.keys() {
+            if !FIELDS.contains(&name.as_str()) {
+                err(&name.chars().take(64).collect::<String>(), "unknown field");
+            }
+        }
+        let text = |name: &str| map.get(name).filter(|v| !v.is_null());
+
+        let source = match text("source") {
+            None => err_none(&mut err, "source", "required"),
+            Some(Value::String(s)) if s == "AUTO_BOOK" => Some(AppointmentSource::AutoBook),
+            Some(Value::String(s)) if s == "MANUAL" => Some(AppointmentSource::Manual),
+            Some(_) => err_none(&mut err, "source", "must be AUTO_BOOK or MANUAL"),
+        };
+        let provider = match text("provider") {
+            None => err_none(&mut err, "provider", "required"),
+            Some(Value::String(s)) => match Provider::from_db(s) {
+                Ok(p) => Some(p),
+                Err(_) => err_none(&mut err, "provider", "must be GHL or CALENDLY"),
+            },
+            Some(_) => err_none(&mut err, "provider", "must be GHL or CALENDLY"),
+        };
+        let provider_appointment_id = match text("providerAppointmentId") {
+            None => None,
+            Some(Value::String(s)) => match check_key(provider, s) {
+                Ok(()) => Some(s.clone()),
+                Err(reason) => err_none(&mut err, "providerAppointmentId", reason),
+            },
+            Some(_) => err_none(&mut err, "providerAppointmentId", "must be a string"),
+        };
+        let time = |name: &str, required: bool, err: &mut dyn FnMut(&str, &str)| match text(name) {
+            None if required => err_none(err, name, "required"),
+            None => None,
+            Some(Value::String(s)) => match DateTime::parse_from_rfc3339(s) {
+                Ok(t) => Some(shared::domain::to_millis(t.with_timezone(&Utc))),
+                Err(_) => err_none(err, name, "must be an RFC 3339 date-time with an offset, e.g. 2031-03-20T17:00:00Z"),
+            },
+            Some(_) => err_none(err, name, "must be an RFC 3339 date-time string"),
+        };
+        let start_at = time("startAt", true, &mut err);
+        let end_at = time("endAt", true, &mut err);
+        let canceled_at = time("canceledAt", false, &mut err);
+        if let (Some(s), Some(e)) = (start_at, end_at) {
+            if e <= s {
+                err("endAt", "must be after startAt");
+            }
+        }
+        let timezone = match text("timezone") {
+            None => None,
+            Some(Value::String(s)) if s.len() <= 64 && s.parse::<chrono_tz::Tz>().is_ok() => Some(s.clone()),
+            Some(_) => err_none(&mut err, "timezone", "must be an IANA time zone name, e.g. America/New_York"),
+        };
+        let status = match text("status") {
+            None => err_none(&mut err, "status", "required"),
+            Some(Value::String(s)) => match AppointmentStatus::from_db(s) {
+                Ok(AppointmentStatus::Rescheduled) => {
+                    err_none(&mut err, "status", "RESCHEDULED cannot be recorded here: a reschedule links two bookings")
+                }
+                Ok(s) => Some(s),
+                Err(_) => err_none(&mut err, "status", "must be CONFIRMED, CANCELED, SHOWED or NO_SHOW"),
+            },
+            Some(_) => err_none(&mut err, "status", "must be CONFIRMED, CANCELED, SHOWED or NO_SHOW"),
+        };
+        if canceled_at.is_some() && status.is_some_and(|s| s != AppointmentStatus::Canceled) {
+            err("canceledAt", "only allowed with status CANCELED");
+        }
+        match (source, provider, start_at, end_at, status) {
+            (Some(source), Some(provider), Some(start_at), Some(end_at), Some(status)) if errors.is_empty() => Ok(NewAppointment {
+                source,
+                provider,
+                provider_appointment_id,
+                start_at,
+                end_at,
+                timezone,
+                status,
+                canceled_at,
+            }),
+            _ => Err(Problem::fields(Kind::Validation, errors)),
+        }
+    }
+
+    /// The observation handed to the write path.
+    pub fn observation(&self, lead_id: &str) -> Observation {
+        let mut o = Observation::new(lead_id, self.provider, ObservedStatus::Is(self.status), self.source);
+        o.key = self.provider_appointment_id.clone();
+        o.start_at = Some(self.start_at);
+        o.end_at = Some(self.end_at);
+        o.timezone = self.timezone.clone();
+        o.canceled_at = self.canceled_at;
+        o.tasks = TaskPolicy::None;
+        o
+    }
+
+    /// A fingerprint of the request (lead and validated body, in a fixed form) for `Idempotency-Key`:
+    /// two bodies that mean the same (key order, whitespace, time offsets) give the same hash.
+    pub fn request_hash(&self, lead_id: &str) -> String {
+        let canonical = serde_json::json!([
+            lead_id,
+            self.source.as_db(),
+            self.provider.as_db(),
+            self.provider_appointment_id,
+            self.start_at.timestamp_millis(),
+            self.end_at.timestamp_millis(),
+            self.timezone,
+            self.status.as_db(),
+            self.canceled_at.map(|t| t.timestamp_millis()),
+        ]);
+        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    }
+}
+
+fn err_none<T>(err: &mut dyn FnMut(&str, &str), name: &str, reason: &str) -> Option<T> {
+    err(name, reason);
+    None
+}
+
+/// A provider appointment id: a GHL appointment id, or a Calendly **invitee** URI (the scheduled
+/// event URI is shared by the invitees of a group event, so it cannot name one booking).
+fn check_key(provider: Option<Provider>, key: &str) -> Result<(), &'static str> {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must be 1 to 512 bytes without spaces");
+    }
+    if provider == Some(Provider::Calendly) {
+        let ok = url::Url::parse(key).is_ok_and(|u| u.scheme() == "https" && u.path().contains("/invitees/"));
+        if !ok {
+            return Err("for CALENDLY, must be the invitee URI (https://api.calendly.com/scheduled_events/…/invitees/…)");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(v: Value) -> Vec<u8> {
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    fn good() -> Value {
+        serde_json::json!({
+            "source": "MANUAL", "provider": "GHL", "providerAppointmentId": "ghl-appt-1",
+            "startAt": "2031-03-20T17:00:00Z", "endAt": "2031-03-20T17:30:00Z",
+            "timezone": "America/New_York", "status": "CONFIRMED"
+        })
+    }
+
+    #[test]
+    fn accepts_a_good_body() {
+        let a = NewAppointment::parse(&body(good())).unwrap();
+        assert_eq!(a.source, AppointmentSource::Manual);
+        assert_eq!(a.provider_appointment_id.as_deref(), Some("ghl-appt-1"));
+        let o = a.observation("lead");
+        assert_eq!(o.tasks, TaskPolicy::None);
+        assert_eq!(o.provider_updated_at, None);
+    }
+
+    #[test]
+    fn names_each_invalid_field() {
+        let cases: Vec<(Value, Vec<&str>)> = vec![
+            (serde_json::json!({}), vec!["source", "provider", "startAt", "endAt", "status"]),
+            (serde_json::json!({"source": "WEBHOOK"}), vec!["source", "provider", "startAt", "endAt", "status"]),
+            ({ let mut v = good(); v["endAt"] = "2031-03-20T16:00:00Z".into(); v }, vec!["endAt"]),
+            ({ let mut v = good(); v["startAt"] = "tomorrow".into(); v }, vec!["startAt"]),
+            ({ let mut v = good(); v["startAt"] = "2031-03-20T17:00:00".into(); v }, vec!["startAt"]),
+            ({ let mut v = good(); v["timezone"] = "Mars/Olympus".into(); v }, vec!["timezone"]),
+            ({ let mut v = good(); v["status"] = "RESCHEDULED".into(); v }, vec!["status"]),
+            ({ let mut v = good(); v["status"] = 3.into(); v }, vec!["status"]),
+            ({ let mut v = good(); v["canceledAt"] = "2031-03-19T00:00:00Z".into(); v }, vec!["canceledAt"]),
+            ({ let mut v = good(); v["provider"] = "CALENDLY".into(); v }, vec!["providerAppointmentId"]),
+            ({ let mut v = good(); v["providerAppointmentId"] = "has space".into(); v }, vec!["providerAppointmentId"]),
+            ({ let mut v = good(); v["email"] = "x@example.com".into(); v }, vec!["email"]),
+        ];
+        for (value, names) in cases {
+            let p = NewAppointment::parse(&body(value.clone())).unwrap_err();
+            assert_eq!(p.kind, Kind::Validation, "{value}");
+            let got: Vec<&str> = p.errors.iter().map(|e| e.name.as_str()).collect();
+            let mut got_sorted = got.clone();
+            got_sorted.sort();
+            let mut want = names.clone();
+            want.sort();
+            assert_eq!(got_sorted, want, "{value}");
+        }
+    }
+
+    #[test]
+    fn malformed_or_huge_bodies() {
+        assert_eq!(NewAppointment::parse(b"{not json").unwrap_err().kind, Kind::BadRequest);
+        assert_eq!(NewAppointment::parse(b"[1]").unwrap_err().kind, Kind::BadRequest);
+        assert_eq!(NewAppointment::parse(&vec![b' '; MAX_BODY_BYTES + 1]).unwrap_err().kind, Kind::PayloadTooLarge);
+    }
+
+    #[test]
+    fn calendly_needs_an_invitee_uri() {
+        let mut v = good();
+        v["provider"] = "CALENDLY".into();
+        v["providerAppointmentId"] = "https://api.calendly.com/scheduled_events/EV1/invitees/INV1".into();
+        assert!(NewAppointment::parse(&body(v.clone())).is_ok());
+        v["providerAppointmentId"] = "https://api.calendly.com/scheduled_events/EV1".into();
+        assert!(NewAppointment::parse(&body(v)).is_err());
+    }
+
+    #[test]
+    fn same_meaning_same_hash() {
+        let a = NewAppointment::parse(&body(good())).unwrap();
+        let b = NewAppointment::parse(br#"{"status":"CONFIRMED","timezone":"America/New_York","endAt":"2031-03-20T17:30:00Z","startAt":"2031-03-20T19:00:00+02:00","providerAppointmentId":"ghl-appt-1","provider":"GHL","source":"MANUAL"}"#).unwrap();
+        assert_eq!(a.request_hash("l"), b.request_hash("l"));
+        assert_ne!(a.request_hash("l"), a.request_hash("m"));
+        let mut c = good();
+        c["status"] = "CANCELED".into();
+        assert_ne!(a.request_hash("l"), NewAppointment::parse(&body(c)).unwrap().request_hash("l"));
+    }
+}

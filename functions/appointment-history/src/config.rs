@@ -1,0 +1,64 @@
+//! This function's settings, read once at cold start through `shared::config`.
+
+use chrono::TimeDelta;
+use shared::config;
+use shared::{DbSettings, Error, Result};
+
+/// Shortest accepted HS256 secret: 256 bits, as RFC 7518 §3.2 requires for HS256 keys.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+#[derive(Clone)]
+pub struct AppConfig {
+    pub database: DbSettings,
+    /// `JWT_SECRET`: the HS256 secret the CRM signs its bearer tokens with.
+    pub jwt_secret: Vec<u8>,
+    /// `JWT_ISSUER` / `JWT_AUDIENCE`: checked when set.
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    /// `IDEMPOTENCY_TTL_HOURS` (default 24): how long an `Idempotency-Key` is remembered.
+    pub idempotency_ttl: TimeDelta,
+}
+
+impl std::fmt::Debug for AppConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret.
+        f.debug_struct("AppConfig")
+            .field("database", &self.database)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("idempotency_ttl", &self.idempotency_ttl)
+            .finish()
+    }
+}
+
+impl AppConfig {
+    pub fn from_env() -> Result<Self> {
+        let secret = config::required("JWT_SECRET")?.into_bytes();
+        check_secret(&secret)?;
+        let hours: i64 = config::number("IDEMPOTENCY_TTL_HOURS", 24)?;
+        if !(1..=24 * 30).contains(&hours) {
+            return Err(Error::Config("IDEMPOTENCY_TTL_HOURS must be between 1 and 720".into()));
+        }
+        Ok(AppConfig {
+            database: config::database()?,
+            jwt_secret: secret,
+            jwt_issuer: config::optional("JWT_ISSUER"),
+            jwt_audience: config::optional("JWT_AUDIENCE"),
+            idempotency_ttl: TimeDelta::hours(hours),
+        })
+    }
+
+    /// Settings for tests and benches: a database and a secret, the rest default.
+    pub fn new(database: DbSettings, jwt_secret: impl Into<Vec<u8>>) -> Result<Self> {
+        let jwt_secret = jwt_secret.into();
+        check_secret(&jwt_secret)?;
+        Ok(AppConfig { database, jwt_secret, jwt_issuer: None, jwt_audience: None, idempotency_ttl: TimeDelta::hours(24) })
+    }
+}
+
+fn check_secret(secret: &[u8]) -> Result<()> {
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(Error::Config(format!("JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")));
+    }
+    Ok(())
+}

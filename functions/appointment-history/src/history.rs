@@ -1,0 +1,137 @@
+//! Reading a lead's history: the lead's rollup and all its appointments (and, on request, its change
+//! log), in ONE round trip of pipelined prepared statements.
+//!
+//! All of a lead's rows are read, not one page of them: the primary appointment is chosen by the
+//! rollup rule over the whole set (`shared::rollup::select_primary`, the one place the rule lives),
+//! and reschedule successors are found among the lead's rows (links never cross leads, DESIGN §5
+//! I5). A lead's history is small (tens of rows); `Appointment_leadId_idx` finds it.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use futures::future::try_join3;
+use shared::appointment_columns;
+use shared::write_path::{appointment_from_row, from_db};
+use shared::{AppointmentRow, AppointmentSource, Provider, Result, Rollup, Store};
+
+/// The lead row: its workspace, the six rule-computed rollups and the reconciler's last check.
+pub const SELECT_LEAD: &str = r#"SELECT "clientId", "appointmentStartAt", "appointmentEndAt", "appointmentStatus",
+       "appointmentCanceledAt", "appointmentProvider"::text, "appointmentSource", "appointmentLastCheckedAt"
+  FROM "Lead" WHERE "id" = $1"#;
+
+/// Every appointment of the lead.
+pub const SELECT_APPOINTMENTS: &str = concat!("SELECT ", appointment_columns!(), r#" FROM "Appointment" WHERE "leadId" = $1"#);
+
+/// The lead's change log, oldest first (uuid v7 ids order events recorded in the same millisecond).
+pub const SELECT_EVENTS: &str = r#"SELECT "appointmentId", "kind", "source"::text, "oldValue", "newValue", "providerAt", "recordedAt"
+  FROM "AppointmentEvent" WHERE "leadId" = $1 ORDER BY "recordedAt", "id""#;
+
+/// One `AppointmentEvent` row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChangeRow {
+    pub kind: String,
+    pub source: AppointmentSource,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub provider_at: Option<DateTime<Utc>>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// What the API knows about one lead.
+#[derive(Clone, Debug)]
+pub struct LeadHistory {
+    pub lead_id: String,
+    pub client_id: String,
+    pub rollup: Rollup,
+    pub last_checked_at: Option<DateTime<Utc>>,
+    pub rows: Vec<AppointmentRow>,
+    /// Change log per appointment id, when it was asked for.
+    pub changes: Option<HashMap<String, Vec<ChangeRow>>>,
+}
+
+impl LeadHistory {
+    /// Ids of the appointments that replaced each appointment (its reschedule successors), sorted.
+    pub fn successors(&self) -> HashMap<&str, Vec<&str>> {
+        let mut map: HashMap<&str, Vec<&str>> = HashMap::new();
+        for row in &self.rows {
+            if let Some(from) = &row.rescheduled_from_id {
+                map.entry(from.as_str()).or_default().push(row.id.as_str());
+            }
+        }
+        for ids in map.values_mut() {
+            ids.sort_unstable();
+        }
+        map
+    }
+
+    /// The primary appointment by the rollup rule at `now`.
+    pub fn primary(&self, now: DateTime<Utc>) -> Option<&AppointmentRow> {
+        shared::rollup::select_primary(&self.rows, now)
+    }
+}
+
+/// Reads a lead's history in one round trip (plus one to prepare the statements the first time a
+/// connection is used). `None` when there is no such lead.
+pub async fn load(store: &Store, lead_id: &str, with_changes: bool) -> Result<Option<LeadHistory>> {
+    let mut conn = store.conn().await?;
+    conn.prepare_all(&[SELECT_LEAD, SELECT_APPOINTMENTS, SELECT_EVENTS]).await?;
+    let lead_stmt = conn.prepared(SELECT_LEAD)?;
+    let rows_stmt = conn.prepared(SELECT_APPOINTMENTS)?;
+    let events_stmt = conn.prepared(SELECT_EVENTS)?;
+    conn.count_round_trip();
+    let client = &conn.client;
+    let events = async {
+        if with_changes {
+            client.query(&events_stmt, &[&lead_id]).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (lead, rows, events) =
+        try_join3(client.query_opt(&lead_stmt, &[&lead_id]), client.query(&rows_stmt, &[&lead_id]), events).await?;
+    let Some(lead) = lead else { return Ok(None) };
+
+    let rollup = Rollup {
+        start_at: from_db(lead.try_get(1)?),
+        end_at: from_db(lead.try_get(2)?),
+        status: lead.try_get(3)?,
+        canceled_at: from_db(lead.try_get(4)?),
+        provider: lead.try_get::<_, Option<&str>>(5)?.map(Provider::from_db).transpose()?,
+        source: lead.try_get(6)?,
+    };
+    let changes = match events {
+        None => None,
+        Some(events) => {
+            let mut map: HashMap<String, Vec<ChangeRow>> = HashMap::new();
+            for e in &events {
+                map.entry(e.try_get(0)?).or_default().push(ChangeRow {
+                    kind: e.try_get(1)?,
+                    source: AppointmentSource::from_db(e.try_get(2)?)?,
+                    old_value: e.try_get(3)?,
+                    new_value: e.try_get(4)?,
+                    provider_at: from_db(e.try_get(5)?),
+                    recorded_at: e.try_get::<_, NaiveDateTime>(6)?.and_utc(),
+                });
+            }
+            Some(map)
+        }
+    };
+    Ok(Some(LeadHistory {
+        lead_id: lead_id.to_string(),
+        client_id: lead.try_get(0)?,
+        rollup,
+        last_checked_at: from_db(lead.try_get(7)?),
+        rows: rows.iter().map(appointment_from_row).collect::<Result<Vec<_>>>()?,
+        changes,
+    }))
+}
+
+/// The workspace of a lead, or `None` when there is no such lead (one round trip).
+pub async fn lead_client(store: &Store, lead_id: &str) -> Result<Option<String>> {
+    const SQL: &str = r#"SELECT "clientId" FROM "Lead" WHERE "id" = $1"#;
+    let mut conn = store.conn().await?;
+    let stmt = conn.statement(SQL).await?;
+    conn.count_round_trip();
+    let row = conn.client.query_opt(&stmt, &[&lead_id]).await?;
+    Ok(row.map(|r| r.get(0)))
+}

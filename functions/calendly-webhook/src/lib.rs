@@ -99,6 +99,8 @@ pub async fn handle(app: &App, client_id: &str, headers: &HeaderMap, body: &[u8]
         );
     }
 
+    tracing::debug!(client_id, bytes = body.len(), "calendly delivery signature verified");
+
     let delivery = match calendly::parse(body) {
         Ok(d) => d,
         Err(e) => {
@@ -124,6 +126,7 @@ pub async fn handle(app: &App, client_id: &str, headers: &HeaderMap, body: &[u8]
             return answer::problem(Problem::InvalidPayload, Some(invalid.0));
         }
     };
+    tracing::debug!(client_id, kind, invitee = obs.key.as_deref().unwrap_or(""), lead = %obs.lead, "calendly delivery mapped");
     let is_no_show = matches!(delivery, Delivery::NoShowCreated(_) | Delivery::NoShowDeleted(_));
     let invitee = obs.key.clone().unwrap_or_default();
     let status = match obs.status {

@@ -1,0 +1,155 @@
+//! Malformed input, as properties on a real database: random bytes and mutated fixtures, signed
+//! with the client's key so that they reach parsing, mapping and the write path. Never a 5xx,
+//! never a panic, and nothing is written unless the answer says "recorded".
+
+mod common;
+
+use calendly_webhook::{calendly, mapping};
+use common::*;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::Value;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn config() -> Config {
+    Config { cases: 64, failure_persistence: None, ..Config::default() }
+}
+
+/// Every JSON pointer in a value (the root included).
+fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                pointers(child, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, child) in a.iter().enumerate() {
+                pointers(child, format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+    out.push(at);
+}
+
+#[derive(Clone, Debug)]
+struct Mutation {
+    target: usize,
+    op: u8,
+    text: String,
+    number: i64,
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    (any::<usize>(), 0u8..9, "[ -~]{0,24}|2026-0[1-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]Z|https://[a-z/]{0,20}", any::<i64>())
+        .prop_map(|(target, op, text, number)| Mutation { target, op, text, number })
+}
+
+fn apply(doc: &mut Value, m: &Mutation) {
+    let mut all = Vec::new();
+    pointers(doc, String::new(), &mut all);
+    let path = &all[m.target % all.len()];
+    if m.op == 0 {
+        // Remove the field from its parent object (or the element from its array).
+        if let Some((parent, key)) = path.rsplit_once('/') {
+            match doc.pointer_mut(parent) {
+                Some(Value::Object(map)) => {
+                    map.remove(&key.replace("~1", "/").replace("~0", "~"));
+                }
+                Some(Value::Array(a)) => {
+                    if let Ok(i) = key.parse::<usize>() {
+                        if i < a.len() {
+                            a.remove(i);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        return;
+    }
+    let replacement = match m.op {
+        1 => Value::Null,
+        2 => m.number.into(),
+        3 => m.text.clone().into(),
+        4 => (m.number % 2 == 0).into(),
+        5 => Value::Object(Default::default()),
+        6 => Value::Array(vec![m.text.clone().into()]),
+        7 => (m.number as f64 / 7.0).into(),
+        _ => "x".repeat((m.number.unsigned_abs() % 700) as usize).into(),
+    };
+    if let Some(slot) = doc.pointer_mut(path) {
+        *slot = replacement;
+    }
+}
+
+#[test]
+fn random_bytes_are_refused_and_write_nothing() {
+    let rt = runtime();
+    let (db, client) = rt.block_on(seeded());
+    let app = rt.block_on(common::app(&db));
+    let strategy = (proptest::collection::vec(any::<u8>(), 0..2048), any::<bool>());
+    TestRunner::new(config())
+        .run(&strategy, |(bytes, sign)| {
+            rt.block_on(async {
+                let before = fingerprint(&client).await;
+                let a = post(&app, CLIENT, &bytes, sign.then(|| signed(KEY, &bytes))).await;
+                prop_assert!(a.status.is_client_error(), "{:?}", a);
+                prop_assert_eq!(fingerprint(&client).await, before);
+                Ok(())
+            })
+        })
+        .unwrap();
+}
+
+#[test]
+fn mutated_fixtures_never_5xx_and_write_only_when_recorded() {
+    let rt = runtime();
+    let (db, client) = rt.block_on(seeded());
+    let app = rt.block_on(common::app(&db));
+    let docs: Vec<Value> = FIXTURES.iter().map(|f| serde_json::from_slice(&fixture(f)).unwrap()).collect();
+    let strategy = (0..docs.len(), proptest::collection::vec(mutation(), 1..4), proptest::option::of((any::<usize>(), any::<u8>(), any::<bool>())));
+    let outcomes = std::cell::RefCell::new(std::collections::BTreeMap::<String, usize>::new());
+    TestRunner::new(config())
+        .run(&strategy, |(which, mutations, byte_edit)| {
+            let mut doc = docs[which].clone();
+            for m in &mutations {
+                apply(&mut doc, m);
+            }
+            let mut body = serde_json::to_vec(&doc).unwrap();
+            if let Some((pos, byte, truncate)) = byte_edit {
+                let pos = pos % body.len().max(1);
+                if truncate {
+                    body.truncate(pos);
+                } else if !body.is_empty() {
+                    body[pos] = byte;
+                }
+            }
+            let outcome = rt.block_on(async {
+                let before = fingerprint(&client).await;
+                let a = post(&app, CLIENT, &body, Some(signed(KEY, &body))).await;
+                prop_assert!(!a.status.is_server_error(), "{:?}", a);
+                let recorded = a.taken() == Some("recorded");
+                if recorded {
+                    // Only a readable delivery of a recorded type gets this far.
+                    let delivery = calendly::parse(&body).expect("recorded bodies parse");
+                    prop_assert!(matches!(mapping::observation(CLIENT, &delivery), Ok(Some(_))));
+                } else {
+                    prop_assert_eq!(fingerprint(&client).await, before, "answer {:?} wrote", a.body);
+                }
+                Ok(format!("{} {}", a.status.as_u16(), a.taken().unwrap_or_else(|| a.problem_type())))
+            })?;
+            *outcomes.borrow_mut().entry(outcome).or_default() += 1;
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let outcomes = outcomes.into_inner();
+    eprintln!("outcomes: {outcomes:?}");
+    // The mutations reach every layer: refusals and taken deliveries both occur.
+    assert!(outcomes.keys().any(|k| k.starts_with("400")), "{outcomes:?}");
+    assert!(outcomes.keys().any(|k| k.starts_with("200")), "{outcomes:?}");
+}

@@ -26,6 +26,22 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 13] = [
+        Kind::Unauthorized,
+        Kind::LeadNotFound,
+        Kind::RouteNotFound,
+        Kind::MethodNotAllowed,
+        Kind::BadRequest,
+        Kind::UnsupportedMediaType,
+        Kind::PayloadTooLarge,
+        Kind::Validation,
+        Kind::IdempotencyKeyReused,
+        Kind::IdempotencyKeyInProgress,
+        Kind::ProviderIdConflict,
+        Kind::Unavailable,
+        Kind::Internal,
+    ];
+
     pub fn status(self) -> StatusCode {
         match self {
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,

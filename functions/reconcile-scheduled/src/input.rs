@@ -113,4 +113,13 @@ mod tests {
             assert_eq!(err.error_type(), "InvalidInput", "{payload}");
         }
     }
+
+    #[test]
+    fn the_sample_events_parse() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/reconcile-scheduled");
+        let read = |name: &str| serde_json::from_str::<Value>(&std::fs::read_to_string(format!("{dir}/{name}")).unwrap()).unwrap();
+        assert_eq!(parse_request(read("schedule.json")).unwrap(), Request::Cron);
+        assert!(matches!(parse_request(read("backfill.json")).unwrap(), Request::Backfill(BackfillRequest { max_leads: Some(200), cursor: None, .. })));
+        assert!(matches!(parse_request(read("backfill-resume.json")).unwrap(), Request::Backfill(BackfillRequest { cursor: Some(_), .. })));
+    }
 }

@@ -76,13 +76,19 @@ impl Summary {
                 self.unchanged += counts.unchanged;
                 self.tasks_created += counts.tasks_created;
                 self.observations_recorded = self.created + self.updated;
-                if failure.is_some() {
-                    self.failed += 1;
-                    if self.failed_lead_ids.len() < MAX_LISTED_FAILURES {
-                        self.failed_lead_ids.push(lead_id.to_string());
+                match failure {
+                    None => self.leads_checked += 1,
+                    // Cut short by the time budget: not the lead's fault; it stays due.
+                    Some(Failure::OutOfTime) => {
+                        self.skipped += 1;
+                        self.stopped_early = true;
                     }
-                } else {
-                    self.leads_checked += 1;
+                    Some(Failure::Error(_)) => {
+                        self.failed += 1;
+                        if self.failed_lead_ids.len() < MAX_LISTED_FAILURES {
+                            self.failed_lead_ids.push(lead_id.to_string());
+                        }
+                    }
                 }
             }
         }
@@ -112,8 +118,16 @@ impl Counts {
 enum LeadOutcome {
     /// Not checked by this run (another run holds it, or the budget ran out before it started).
     Skipped,
-    /// Checked; `failure` says why it does not count as checked (ids and codes only).
-    Done { counts: Counts, failure: Option<String> },
+    /// Checked; `failure` says why it does not count as checked.
+    Done { counts: Counts, failure: Option<Failure> },
+}
+
+#[derive(Debug)]
+enum Failure {
+    /// A provider call was still running when the run's time budget ran out.
+    OutOfTime,
+    /// Why the check failed (ids, status codes, SQLSTATEs; never provider data).
+    Error(String),
 }
 
 /// A lead to check: its ids and provider identities. The email is only ever sent to Calendly.
@@ -339,7 +353,7 @@ impl Reconciler {
                             }
                             let outcome = match client {
                                 Some(c) => self.check_lead(&lead, c, AppointmentSource::ReconcileCron, TaskPolicy::UpcomingOnly, &clock).await,
-                                None => LeadOutcome::Done { counts: Counts::default(), failure: Some("client vanished".into()) },
+                                None => LeadOutcome::Done { counts: Counts::default(), failure: Some(Failure::Error("client vanished".into())) },
                             };
                             if let Err(e) = claims.release(std::slice::from_ref(&lead.id)).await {
                                 tracing::warn!(lead = %lead.id, error = %e, "releasing a lead claim failed (released when the run ends)");
@@ -414,6 +428,11 @@ impl Reconciler {
             let mut finished_page = true;
             for (id, outcome) in results {
                 match outcome {
+                    // Cut short by the budget: the cursor stays before it, the next invocation redoes it.
+                    Some(outcome @ LeadOutcome::Done { failure: Some(Failure::OutOfTime), .. }) => {
+                        summary.add(&id, &outcome);
+                        finished_page = false;
+                    }
                     Some(outcome) if finished_page => {
                         summary.add(&id, &outcome);
                         cursor = Some(id);
@@ -462,30 +481,31 @@ impl Reconciler {
     async fn check_lead(&self, lead: &LeadWork, client: &ClientInfo, source: AppointmentSource, tasks: TaskPolicy, clock: &RunClock) -> LeadOutcome {
         let checked_at = clock.now();
         let mut counts = Counts::default();
-        let mut failure: Option<String> = None;
+        let mut failure: Option<Failure> = None;
+        let error = |text: String| Some(Failure::Error(text));
         let mut observations: Vec<Observation> = Vec::new();
 
         if let (Some(auth), Some(email)) = (&client.calendly, lead.email.as_deref()) {
             match tokio::time::timeout_at(clock.hard_stop, self.http.calendly().bookings_for_email(auth, email)).await {
                 Ok(Ok(bookings)) => observations.extend(bookings.iter().map(|b| calendly::observation(&lead.id, b, source, tasks))),
-                Ok(Err(e)) => failure = Some(e.to_string()),
-                Err(_) => failure = Some("calendly: stopped at the run's time budget".into()),
+                Ok(Err(e)) => failure = error(e.to_string()),
+                Err(_) => failure = Some(Failure::OutOfTime),
             }
         }
         if let (Some(ghl_auth), Some(contact_id)) = (&client.ghl, lead.ghl_contact_id.as_deref()) {
             match ghl_auth {
-                Err(reason) => failure = Some(reason.clone()),
+                Err(reason) => failure = error(reason.clone()),
                 Ok(auth) => match tokio::time::timeout_at(clock.hard_stop, self.http.ghl().contact_appointments(auth, contact_id)).await {
                     Ok(Ok(appointments)) => {
                         for appointment in &appointments {
                             match ghl::observation(&lead.id, appointment, auth.timezone, source, tasks) {
                                 Ok(obs) => observations.push(obs),
-                                Err(e) => failure = Some(e.to_string()),
+                                Err(e) => failure = error(e.to_string()),
                             }
                         }
                     }
-                    Ok(Err(e)) => failure = Some(e.to_string()),
-                    Err(_) => failure = Some("ghl: stopped at the run's time budget".into()),
+                    Ok(Err(e)) => failure = error(e.to_string()),
+                    Err(_) => failure = Some(Failure::OutOfTime),
                 },
             }
         }
@@ -499,18 +519,20 @@ impl Reconciler {
                 Ok(outcome) => counts.add(&outcome),
                 Err(e) => {
                     tracing::warn!(lead = %lead.id, key = %key, error = %e, "recording a provider appointment failed");
-                    failure = Some(format!("record: {e}"));
+                    failure = error(format!("record: {e}"));
                 }
             }
         }
 
         if failure.is_none() {
             if let Err(e) = mark_checked(store, &lead.id, checked_at).await {
-                failure = Some(format!("mark checked: {e}"));
+                failure = error(format!("mark checked: {e}"));
             }
         }
-        if let Some(reason) = &failure {
-            tracing::warn!(lead = %lead.id, client = %client.id, reason = %reason, "lead check failed; it stays due");
+        match &failure {
+            Some(Failure::Error(reason)) => tracing::warn!(lead = %lead.id, client = %client.id, reason = %reason, "lead check failed; it stays due"),
+            Some(Failure::OutOfTime) => tracing::info!(lead = %lead.id, client = %client.id, "lead check cut short by the time budget; it stays due"),
+            None => {}
         }
         LeadOutcome::Done { counts, failure }
     }

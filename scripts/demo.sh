@@ -53,7 +53,7 @@ get() {
     curl -sS --max-time 120 -H "Authorization: Bearer $JWT" -H 'Accept: application/json' "$HISTORY$1"
 }
 
-if ! curl -s -o /dev/null --max-time 5 "$BASE/" ; then
+if ! (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
     echo "demo: nothing answers on $BASE: is 'make dev' running?" >&2
     exit 1
 fi

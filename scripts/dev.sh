@@ -23,14 +23,18 @@ SIGNING_KEY="${DEV_SIGNING_KEY:-dev-calendly-signing-key-0123456789abcdef}"
 JWT_SECRET="${JWT_SECRET:-dev-jwt-secret-0123456789abcdef0123456789abcdef}"
 export RUST_LOG="${RUST_LOG:-info}"
 
-say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+say() { printf '\033[1m== %s\033[0m\n' "$*" >&2 || true; }
 die() { printf 'dev: %s\n' "$*" >&2; exit 1; }
 
 DB_PID=""
 WATCH_PID=""
 cleanup() {
     local rc=$?
-    trap - EXIT INT TERM
+    # Finish cleaning up whatever happens to the terminal or a pipe (`make dev | tee log` loses its
+    # reader on Ctrl-C): no second interrupt, no SIGPIPE, no exit on a failed message.
+    trap - EXIT
+    trap '' INT TERM PIPE
+    set +e
     if [ -n "$WATCH_PID" ] && kill -0 "$WATCH_PID" 2>/dev/null; then
         say "stopping cargo lambda watch"
         # Its function processes run in its process group; stop them with it.
@@ -105,6 +109,7 @@ EOF
 # For scripts/demo.sh and for copy-paste (removed again at exit).
 cat >"$STATE/dev.env" <<EOF
 BASE=$BASE
+PORT=$PORT
 DATABASE_URL=$DATABASE_URL
 CLIENT_ID=$CLIENT_ID
 SIGNING_KEY=$SIGNING_KEY
@@ -115,7 +120,7 @@ EOF
 
 say "cargo lambda watch on $BASE"
 setsid cargo lambda watch --locked --invoke-address 127.0.0.1 --invoke-port "$PORT" \
-    --env-file "$STATE/functions.env" &
+    --timeout 900 --env-file "$STATE/functions.env" &
 WATCH_PID=$!
 for _ in $(seq 1 600); do
     port_busy "$PORT" && break
@@ -140,9 +145,9 @@ cat >&2 <<EOF
     $BASE/lambda-url/calendly-webhook/webhooks/calendly/$CLIENT_ID
     $BASE/lambda-url/appointment-history/leads/lead_dana_demo/appointments
     $BASE/lambda-url/appointment-history/leads/lead_dana_demo/booking-status
-    cargo lambda invoke reconcile-scheduled --data-file events/reconcile-scheduled/<event>.json
-    cargo lambda invoke migrate-batch --data-file events/migrate-batch/<event>.json
-  (cargo lambda is in .tools/venv/bin: export PATH="$ROOT/.tools/venv/bin:\$PATH")
+    scripts/invoke.sh reconcile-scheduled events/reconcile-scheduled/<event>.json
+    scripts/invoke.sh migrate-batch events/migrate-batch/<event>.json
+  (= cargo lambda invoke -A 127.0.0.1 -P $PORT --data-file ...; cargo lambda is in .tools/venv/bin)
 
   Try:
     make demo

@@ -8,7 +8,9 @@
 #   4. a demo workspace: a client with a Calendly signing key, a few leads, a JWT for the history API;
 #   5. `cargo lambda watch` serving all four functions on 127.0.0.1:9000 until Ctrl-C.
 #
-# Settings (all optional): DATABASE_URL, LAMBDA_PORT (9000), JWT_SECRET, DEV_SIGNING_KEY, RUST_LOG.
+# Settings (all optional): DATABASE_URL, LAMBDA_PORT (9000), JWT_SECRET, DEV_SIGNING_KEY, RUST_LOG,
+# MOCK_PROVIDERS_PORT (LAMBDA_PORT + 1), DEV_REAL_PROVIDERS=1 (no mock: reconcile-scheduled calls the
+# real Calendly and GHL APIs with the tokens stored on each client).
 # What it prints is also written to .local/dev.env, which `make demo` reads.
 set -euo pipefail
 
@@ -16,6 +18,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 PORT="${LAMBDA_PORT:-9000}"
+MOCK_PORT="${MOCK_PROVIDERS_PORT:-$((PORT + 1))}"
 STATE="$ROOT/.local"
 CLIENT_ID="client_demo"
 # Dev-only secrets, not secret at all: fixed so that hand-made requests keep working across restarts.
@@ -28,6 +31,7 @@ die() { printf 'dev: %s\n' "$*" >&2; exit 1; }
 
 DB_PID=""
 WATCH_PID=""
+MOCK_PID=""
 cleanup() {
     local rc=$?
     # Finish cleaning up whatever happens to the terminal or a pipe (`make dev | tee log` loses its
@@ -49,6 +53,10 @@ cleanup() {
         kill -TERM "$DB_PID" 2>/dev/null || true
         wait "$DB_PID" 2>/dev/null || true
     fi
+    if [ -n "$MOCK_PID" ]; then
+        kill -TERM "$MOCK_PID" 2>/dev/null
+        wait "$MOCK_PID" 2>/dev/null
+    fi
     rm -f "$STATE/dev.env"
     exit "$rc"
 }
@@ -59,6 +67,9 @@ trap 'exit 143' TERM
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 if port_busy "$PORT"; then
     die "127.0.0.1:$PORT is already in use (another make dev?). Stop it or set LAMBDA_PORT."
+fi
+if [ -z "${DEV_REAL_PROVIDERS:-}" ] && port_busy "$MOCK_PORT"; then
+    die "127.0.0.1:$MOCK_PORT (the mock providers) is in use. Set MOCK_PROVIDERS_PORT."
 fi
 
 say "tools"
@@ -106,6 +117,16 @@ DATABASE_URL=$DATABASE_URL
 JWT_SECRET=$JWT_SECRET
 RUST_LOG=$RUST_LOG
 EOF
+if [ -z "${DEV_REAL_PROVIDERS:-}" ]; then
+    # reconcile-scheduled talks to a local stand-in of Calendly and GHL serving recorded answers.
+    say "mock Calendly and GHL APIs on 127.0.0.1:$MOCK_PORT"
+    python3 "$ROOT/scripts/demo/mock-providers.py" "$MOCK_PORT" 2>"$STATE/mock-providers.log" &
+    MOCK_PID=$!
+    cat >>"$STATE/functions.env" <<EOF
+CALENDLY_API_BASE=http://127.0.0.1:$MOCK_PORT/calendly
+GHL_API_BASE=http://127.0.0.1:$MOCK_PORT/ghl
+EOF
+fi
 # For scripts/demo.sh and for copy-paste (removed again at exit).
 cat >"$STATE/dev.env" <<EOF
 BASE=$BASE
@@ -117,6 +138,12 @@ JWT_SECRET=$JWT_SECRET
 JWT=$JWT
 DEMO_LEAD_ID=lead_dana_demo
 EOF
+
+if [ -n "$MOCK_PID" ]; then
+    PROVIDERS="mock Calendly and GHL APIs on 127.0.0.1:$MOCK_PORT (log: .local/mock-providers.log)"
+else
+    PROVIDERS="the real Calendly and GHL APIs (DEV_REAL_PROVIDERS is set)"
+fi
 
 say "cargo lambda watch on $BASE"
 setsid cargo lambda watch --locked --invoke-address 127.0.0.1 --invoke-port "$PORT" \
@@ -140,6 +167,7 @@ cat >&2 <<EOF
     $JWT
   leads          lead_dana_demo (dana.whitfield@example.com), lead_7b3f2a91 (sam.okafor@example.org),
                  lead_phase28_demo (a Phase-28 GHL rollup, no history yet), lead_new_demo
+  providers      $PROVIDERS
 
   Functions (cargo lambda watch; they compile and start on their first request):
     $BASE/lambda-url/calendly-webhook/webhooks/calendly/$CLIENT_ID

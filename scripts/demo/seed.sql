@@ -2,11 +2,14 @@
 -- psql variables: client_id, signing_key.
 -- People and ids match the Calendly fixtures in scripts/demo/calendly/ (all made up).
 
-INSERT INTO "Client" ("id", "name", "calendlyWebhookSigningKey", "calendlyOrganizationUri", "timezone",
-                      "meetingBookingProvider", "updatedAt")
-VALUES (:'client_id', 'Acme Sales (demo)', :'signing_key',
-        'https://api.calendly.com/organizations/5e1d7c3a-9b2f-4a6e-8d0c-3f7a1b9e2d64', 'America/Los_Angeles',
-        'CALENDLY', now())
+-- The provider tokens are placeholders: under `make dev` reconcile-scheduled talks to
+-- scripts/demo/mock-providers.py, which only checks that a bearer token is sent. UTC: the GHL
+-- location whose recorded answers give times without an offset (read in the client's time zone).
+INSERT INTO "Client" ("id", "name", "calendlyWebhookSigningKey", "calendlyAccessToken", "calendlyOrganizationUri",
+                      "ghlLocationId", "ghlPrivateKey", "timezone", "meetingBookingProvider", "updatedAt")
+VALUES (:'client_id', 'Acme Sales (demo)', :'signing_key', 'dev-calendly-token',
+        'https://api.calendly.com/organizations/5e1d7c3a-9b2f-4a6e-8d0c-3f7a1b9e2d64',
+        'loc_Rt5vB2nQ', 'dev-ghl-private-key', 'UTC', 'CALENDLY', now())
 ON CONFLICT ("id") DO UPDATE SET "calendlyWebhookSigningKey" = EXCLUDED."calendlyWebhookSigningKey",
                                  "updatedAt" = now();
 

@@ -21,10 +21,21 @@
 //!   `statusChangedAt` = `createdAt` = `updatedAt` = now, no provider times) plus its `created`
 //!   `AppointmentEvent`.
 //!
+//! One rule comes before matching, because the write path keeps the lead's rollup but not its
+//! Phase 28 provider ids: a lead whose stored rollup is exactly the write path's rollup of one of
+//! its rows ([`rollup_mirrors_a_row`]) had its rollup written by the write path, so the booking it
+//! describes is already there, while its ids may name an older booking. It counts as already
+//! present (migrating it would pair the old ids with the new booking's times).
+//!
 //! What the batch form deliberately does not do: where a row for the booking exists it writes
 //! nothing at all (counted as already present). `record` would in that case fill fields the row
 //! lacks or adopt the key onto a key-less row, and relink GHL reschedules; the next provider
 //! observation of that booking does those through `record` anyway.
+//!
+//! A dry-run runs the same decisions without the inserts. So that it counts exactly what apply
+//! would, it claims the provider keys it would have created (`AppointmentMigrationClaim`, per run):
+//! a later batch's lead with an already-claimed key is counted as already present, as apply counts
+//! a key it finds in `Appointment`.
 //!
 //! Ids are `gen_random_uuid()` strings made in the statement (the write path makes uuid v7 in Rust;
 //! both are uuid text, which is all the schema asks for).
@@ -37,6 +48,7 @@ use tokio_postgres::Row;
 
 use crate::domain::{AppointmentSource, AppointmentStatus, ObservedStatus, Observation, Provider, TaskPolicy};
 use crate::error::Result;
+use crate::model::{AppointmentRow, Rollup};
 use crate::store::Connection;
 
 /// Warning kinds (stable names, reported by kind with example lead ids).
@@ -178,6 +190,12 @@ pub fn migration_for(lead: &Phase28Lead) -> LeadMigration {
     LeadMigration::Observe { observation: o, warnings }
 }
 
+/// Whether the lead's stored rollup is exactly the write path's rollup of one of its rows (see the
+/// module doc): then the lead is not migrated, its booking is there already.
+pub fn rollup_mirrors_a_row(stored: &Rollup, rows: &[AppointmentRow]) -> bool {
+    rows.iter().any(|r| Rollup::of(r) == *stored)
+}
+
 // ---------------------------------------------------------------------------------------------
 // SQL. Parameters of the batch statements: $1 = after (exclusive lower bound of lead ids; '' at
 // the start), $2 = last (inclusive upper bound), $3 = client id or NULL, $4 = now (apply only).
@@ -191,13 +209,16 @@ macro_rules! has_data {
     };
 }
 
+/// (The CTEs are `MATERIALIZED`: inlined, PostgreSQL would copy each derived expression into every
+/// place that uses it, and planning alone took longer than running the batch.)
+///
 /// The decision for every lead with data in the batch, as the CTE `g`: provider, key, the row's
 /// values, whether it `creates` a row, and its warnings. Shared by the apply and dry-run statements
 /// so that a dry-run counts exactly what apply does.
 macro_rules! decide_batch {
-    () => {
+    ($claimed_by:literal) => {
         concat!(
-            r#"WITH src AS (
+            r#"WITH src AS MATERIALIZED (
     SELECT l."id" AS lead_id,
            l."appointmentProvider"::text AS lead_provider,
            c."meetingBookingProvider"::text AS client_provider,
@@ -207,15 +228,21 @@ macro_rules! decide_batch {
            coalesce(lower(btrim(l."appointmentStatus", E' \t\r\n')), '') AS status_text,
            l."appointmentStartAt" AS start_at,
            l."appointmentEndAt" AS end_at,
-           l."appointmentCanceledAt" AS canceled_at
+           l."appointmentCanceledAt" AS canceled_at,
+           EXISTS (SELECT 1 FROM "Appointment" a
+                    WHERE a."leadId" = l."id" AND a."provider" = l."appointmentProvider"
+                      AND a."startAt" IS NOT DISTINCT FROM l."appointmentStartAt" AND a."endAt" IS NOT DISTINCT FROM l."appointmentEndAt"
+                      AND a."canceledAt" IS NOT DISTINCT FROM l."appointmentCanceledAt"
+                      AND (CASE WHEN a."status" IN ('CONFIRMED', 'SHOWED', 'NO_SHOW') THEN 'confirmed' ELSE 'canceled' END) = l."appointmentStatus"
+                      AND lower(a."source"::text) = l."appointmentSource") AS mirrored
       FROM "Lead" l JOIN "Client" c ON c."id" = l."clientId"
      WHERE l."id" > $1 AND l."id" <= $2 AND ($3::text IS NULL OR l."clientId" = $3::text)
        AND "#,
             has_data!(),
             r#"
 ),
-m AS (
-    SELECT s.lead_id, p.provider,
+m AS MATERIALIZED (
+    SELECT s.lead_id, s.mirrored, p.provider,
            CASE WHEN octet_length(k.raw_key) <= 512 THEN k.raw_key END AS key,
            CASE WHEN p.provider = 'CALENDLY' THEN s.event_uri END AS event_uri,
            s.start_at,
@@ -239,11 +266,15 @@ m AS (
       CROSS JOIN LATERAL (SELECT CASE p.provider WHEN 'GHL' THEN s.ghl_id WHEN 'CALENDLY' THEN s.invitee_uri END AS raw_key) k
       CROSS JOIN LATERAL (SELECT s.status_text IN ('canceled', 'cancelled') OR (s.status_text = '' AND s.canceled_at IS NOT NULL) AS canceled) st
 ),
-e AS (
+e AS MATERIALIZED (
     SELECT m.*,
            CASE WHEN m.key IS NULL THEN NULL
-                WHEN m.provider = 'GHL' THEN (SELECT a."leadId" FROM "Appointment" a WHERE a."ghlAppointmentId" = m.key)
-                ELSE (SELECT a."leadId" FROM "Appointment" a WHERE a."calendlyInviteeUri" = m.key) END AS key_owner,
+                ELSE coalesce(
+                    CASE WHEN m.provider = 'GHL' THEN (SELECT a."leadId" FROM "Appointment" a WHERE a."ghlAppointmentId" = m.key)
+                         ELSE (SELECT a."leadId" FROM "Appointment" a WHERE a."calendlyInviteeUri" = m.key) END,
+                    "#,
+            $claimed_by,
+            r#") END AS key_owner,
            m.provider IS NOT NULL AND (m.key IS NULL OR m.start_at IS NOT NULL) AND EXISTS (
                SELECT 1 FROM "Appointment" a
                 WHERE a."leadId" = m.lead_id AND a."provider" = m.provider::"MeetingBookingProvider"
@@ -253,8 +284,8 @@ e AS (
            ) AS slot_taken
       FROM m
 ),
-f AS (
-    SELECT e.*, (e.provider IS NOT NULL AND e.key_owner IS NULL AND NOT e.slot_taken) AS wanted FROM e
+f AS MATERIALIZED (
+    SELECT e.*, (e.provider IS NOT NULL AND e.key_owner IS NULL AND NOT e.slot_taken AND NOT e.mirrored) AS wanted FROM e
 ),
 g AS (
     SELECT f.lead_id, f.provider, f.key, f.event_uri, f.start_at, f.end_at, f.canceled, f.canceled_at,
@@ -291,7 +322,7 @@ SELECT (SELECT count(*) FROM g) AS with_data,
 
 /// Apply: insert the MIGRATION rows and their `created` events for the batch `($1, $2]`.
 pub const INSERT_BATCH: &str = concat!(
-    decide_batch!(),
+    decide_batch!("NULL::text"),
     r#",
 ins AS (
     INSERT INTO "Appointment" ("id", "leadId", "provider", "ghlAppointmentId", "calendlyInviteeUri", "calendlyScheduledEventUri",
@@ -312,8 +343,26 @@ ev AS (
     batch_counts!("(SELECT count(*) FROM ins)", "(SELECT count(*) FROM ev)")
 );
 
-/// Dry-run: the same decisions as [`INSERT_BATCH`], counted, nothing written.
-pub const COUNT_BATCH: &str = concat!(decide_batch!(), batch_counts!("(SELECT count(*) FROM g WHERE g.creates)", "0::bigint"));
+/// Dry-run: the same decisions as [`INSERT_BATCH`], counted; no appointment written. A key an
+/// earlier batch of this dry-run ($4 = run id) would have created counts as taken, exactly as the
+/// row apply would have inserted; this batch's would-be keys are claimed for the next batches.
+pub const COUNT_BATCH: &str = concat!(
+    decide_batch!(
+        r#"(SELECT c."leadId" FROM "AppointmentMigrationClaim" c
+                      WHERE c."runId" = $4::text AND c."provider" = m.provider::"MeetingBookingProvider" AND c."key" = m.key)"#
+    ),
+    r#",
+claims AS (
+    INSERT INTO "AppointmentMigrationClaim" ("runId", "provider", "key", "leadId")
+    SELECT $4::text, g.provider::"MeetingBookingProvider", g.key, g.lead_id FROM g WHERE g.creates AND g.key IS NOT NULL
+    RETURNING 1
+)"#,
+    // (a data-modifying CTE runs whether or not the query reads it)
+    batch_counts!("(SELECT count(*) FROM g WHERE g.creates)", "0::bigint")
+);
+
+/// A finished dry-run's claims are of no further use. $1 = run id.
+pub const RELEASE_CLAIMS: &str = r#"DELETE FROM "AppointmentMigrationClaim" WHERE "runId" = $1"#;
 
 /// The next batch: how many leads (of the client, if given) follow `$1` in id order, up to `$3`,
 /// and the last of them. $1 = after, $2 = client id or NULL, $3 = limit.
@@ -418,7 +467,7 @@ pub async fn next_range(conn: &mut Connection, after: &str, client_id: Option<&s
 /// Prepares the batch statements (one round trip), so that the batch itself never waits on a
 /// prepare while it holds lead locks.
 pub async fn prepare(conn: &mut Connection) -> Result<()> {
-    conn.prepare_all(&[BATCH_RANGE, LOCK_LEADS, INSERT_BATCH, COUNT_BATCH]).await
+    conn.prepare_all(&[BATCH_RANGE, LOCK_LEADS, INSERT_BATCH, COUNT_BATCH, RELEASE_CLAIMS]).await
 }
 
 /// Apply, inside the caller's open transaction: lock the batch's leads, then insert (one round
@@ -437,11 +486,12 @@ pub async fn apply_batch(conn: &mut Connection, range: &BatchRange, client_id: O
     BatchCounts::from_row(&row)
 }
 
-/// Dry-run of one batch: exactly the counts [`apply_batch`] would report, nothing written.
-pub async fn count_batch(conn: &mut Connection, range: &BatchRange, client_id: Option<&str>) -> Result<BatchCounts> {
+/// Dry-run of one batch of run `run_id`, inside the caller's transaction: exactly the counts
+/// [`apply_batch`] would report; no appointment written (only the run's key claims).
+pub async fn count_batch(conn: &mut Connection, range: &BatchRange, client_id: Option<&str>, run_id: &str) -> Result<BatchCounts> {
     let stmt = conn.statement(COUNT_BATCH).await?;
     conn.count_round_trip();
-    let row = conn.client.query_one(&stmt, &[&range.after, &range.last, &client_id]).await?;
+    let row = conn.client.query_one(&stmt, &[&range.after, &range.last, &client_id, &run_id]).await?;
     BatchCounts::from_row(&row)
 }
 

@@ -124,7 +124,8 @@ async fn scenario(locations: usize, window: Duration) -> Outcome {
         deadline_margin: Duration::from_secs(2),
         ..ReconcileConfig::default()
     };
-    let http = ProviderHttp::new(Endpoints::new(&server.uri(), &server.uri()).unwrap(), HttpSettings::default(), Quotas::default()).unwrap();
+    let http =
+        ProviderHttp::new(Endpoints::new(&server.uri(), &server.uri()).unwrap(), HttpSettings::default(), Quotas::default()).unwrap();
     let reconciler = Reconciler::new(db.settings(), http, config);
 
     // The run stops taking leads exactly `window` after it starts (deadline minus the margin).
@@ -157,7 +158,10 @@ fn main() {
         LIMIT_WINDOW.as_secs(),
         window.as_secs()
     );
-    println!("{:>9} | {:>22} | {:>8} | {:>7} | {:>5} | {:>7} | {:>7} | {:>11}", "locations", "accepted per location", "ceiling", "of ceil", "429s", "req/s", "checked", "db rt/lead");
+    println!(
+        "{:>9} | {:>22} | {:>8} | {:>7} | {:>5} | {:>7} | {:>7} | {:>11}",
+        "locations", "accepted per location", "ceiling", "of ceil", "429s", "req/s", "checked", "db rt/lead"
+    );
     let mut ok = true;
     let mut single_rate = None;
     for locations in location_counts {

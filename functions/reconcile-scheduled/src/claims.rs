@@ -56,7 +56,10 @@ impl Claims {
             return Ok(());
         }
         self.client
-            .execute("SELECT count(pg_advisory_unlock($2::int4, hashtext(t.id))) FROM unnest($1::text[]) AS t(id)", &[&lead_ids, &CLAIM_CLASS])
+            .execute(
+                "SELECT count(pg_advisory_unlock($2::int4, hashtext(t.id))) FROM unnest($1::text[]) AS t(id)",
+                &[&lead_ids, &CLAIM_CLASS],
+            )
             .await?;
         Ok(())
     }

@@ -91,7 +91,8 @@ mod tests {
         let h = TimeDelta::hours;
         let m = TimeDelta::minutes;
         // (last checked ago, rollup status, starts in, due?)
-        let table: [(Option<TimeDelta>, Option<&str>, Option<TimeDelta>, bool); 12] = [
+        type Case = (Option<TimeDelta>, Option<&'static str>, Option<TimeDelta>, bool);
+        let table: [Case; 12] = [
             (None, None, None, true),
             (None, Some("confirmed"), Some(h(1)), true),
             (Some(m(5)), None, None, false),
@@ -107,7 +108,8 @@ mod tests {
             (Some(h(7)), Some("confirmed"), Some(-h(1)), true),
         ];
         for (ago, status, starts_in, due) in table {
-            let clock = LeadClock { last_checked_at: ago.map(|a| now - a), rollup_status: status, rollup_start_at: starts_in.map(|s| now + s) };
+            let clock =
+                LeadClock { last_checked_at: ago.map(|a| now - a), rollup_status: status, rollup_start_at: starts_in.map(|s| now + s) };
             assert_eq!(clock.is_due(now, &p), due, "{ago:?} {status:?} {starts_in:?}");
         }
     }

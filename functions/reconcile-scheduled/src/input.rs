@@ -40,7 +40,8 @@ pub enum BackfillMode {
 /// Reads the invocation payload.
 pub fn parse_request(payload: Value) -> Result<Request, RunError> {
     if payload.get("mode").is_some() {
-        let request: BackfillRequest = serde_json::from_value(payload).map_err(|e| RunError::InvalidInput(format!("backfill request: {e}")))?;
+        let request: BackfillRequest =
+            serde_json::from_value(payload).map_err(|e| RunError::InvalidInput(format!("backfill request: {e}")))?;
         if request.client_id.trim().is_empty() {
             return Err(RunError::InvalidInput("backfill request: clientId is empty".into()));
         }
@@ -55,9 +56,13 @@ pub fn parse_request(payload: Value) -> Result<Request, RunError> {
         return Ok(Request::Backfill(request));
     }
     if payload.get("detail-type").is_some() {
-        let event: EventBridgeEvent<Value> = serde_json::from_value(payload).map_err(|e| RunError::InvalidInput(format!("EventBridge event: {e}")))?;
+        let event: EventBridgeEvent<Value> =
+            serde_json::from_value(payload).map_err(|e| RunError::InvalidInput(format!("EventBridge event: {e}")))?;
         if event.detail_type != "Scheduled Event" {
-            return Err(RunError::InvalidInput(format!("EventBridge event of type {:?}: only \"Scheduled Event\" is handled", truncate(&event.detail_type))));
+            return Err(RunError::InvalidInput(format!(
+                "EventBridge event of type {:?}: only \"Scheduled Event\" is handled",
+                truncate(&event.detail_type)
+            )));
         }
         return Ok(Request::Cron);
     }
@@ -84,7 +89,12 @@ mod tests {
         let backfill = json!({"mode": "backfill", "clientId": "client_1", "maxLeads": 50, "cursor": "lead_9"});
         assert_eq!(
             parse_request(backfill).unwrap(),
-            Request::Backfill(BackfillRequest { mode: BackfillMode::Backfill, client_id: "client_1".into(), max_leads: Some(50), cursor: Some("lead_9".into()) })
+            Request::Backfill(BackfillRequest {
+                mode: BackfillMode::Backfill,
+                client_id: "client_1".into(),
+                max_leads: Some(50),
+                cursor: Some("lead_9".into())
+            })
         );
         assert_eq!(
             parse_request(json!({"mode": "backfill", "clientId": "c"})).unwrap(),
@@ -119,7 +129,10 @@ mod tests {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/reconcile-scheduled");
         let read = |name: &str| serde_json::from_str::<Value>(&std::fs::read_to_string(format!("{dir}/{name}")).unwrap()).unwrap();
         assert_eq!(parse_request(read("schedule.json")).unwrap(), Request::Cron);
-        assert!(matches!(parse_request(read("backfill.json")).unwrap(), Request::Backfill(BackfillRequest { max_leads: Some(200), cursor: None, .. })));
+        assert!(matches!(
+            parse_request(read("backfill.json")).unwrap(),
+            Request::Backfill(BackfillRequest { max_leads: Some(200), cursor: None, .. })
+        ));
         assert!(matches!(parse_request(read("backfill-resume.json")).unwrap(), Request::Backfill(BackfillRequest { cursor: Some(_), .. })));
     }
 }

@@ -168,7 +168,8 @@ struct ClientInfo {
 
 impl ClientInfo {
     fn from_row(row: &Row) -> Result<Self, RunError> {
-        let text = |i: usize| -> Result<Option<String>, RunError> { Ok(row.try_get::<_, Option<String>>(i)?.filter(|s| !s.trim().is_empty())) };
+        let text =
+            |i: usize| -> Result<Option<String>, RunError> { Ok(row.try_get::<_, Option<String>>(i)?.filter(|s| !s.trim().is_empty())) };
         let id: String = row.try_get(0)?;
         let calendly = match (text(1)?, text(2)?) {
             (Some(token), Some(organization_uri)) => Some(CalendlyAuth { token: Secret::new(token), organization_uri }),
@@ -352,8 +353,12 @@ impl Reconciler {
                                 return (lead, LeadOutcome::Skipped, true);
                             }
                             let outcome = match client {
-                                Some(c) => self.check_lead(&lead, c, AppointmentSource::ReconcileCron, TaskPolicy::UpcomingOnly, &clock).await,
-                                None => LeadOutcome::Done { counts: Counts::default(), failure: Some(Failure::Error("client vanished".into())) },
+                                Some(c) => {
+                                    self.check_lead(&lead, c, AppointmentSource::ReconcileCron, TaskPolicy::UpcomingOnly, &clock).await
+                                }
+                                None => {
+                                    LeadOutcome::Done { counts: Counts::default(), failure: Some(Failure::Error("client vanished".into())) }
+                                }
                             };
                             if let Err(e) = claims.release(std::slice::from_ref(&lead.id)).await {
                                 tracing::warn!(lead = %lead.id, error = %e, "releasing a lead claim failed (released when the run ends)");
@@ -387,7 +392,10 @@ impl Reconciler {
         let stats_before = self.http.stats().snapshot();
         let claims = Claims::new(self.db.connect().await?);
         let clients = self.load_clients(&claims, vec![request.client_id.clone()]).await?;
-        let client = clients.get(&request.client_id).filter(|c| c.has_provider()).ok_or_else(|| RunError::ClientNotFound(request.client_id.clone()))?;
+        let client = clients
+            .get(&request.client_id)
+            .filter(|c| c.has_provider())
+            .ok_or_else(|| RunError::ClientNotFound(request.client_id.clone()))?;
         let max = request.max_leads.unwrap_or(self.config.backfill_default_max_leads) as usize;
 
         let mut summary = Summary { mode: "backfill".into(), ..Summary::default() };
@@ -456,7 +464,9 @@ impl Reconciler {
         if !done {
             // Walked exactly to the end of a full page: look whether anything follows.
             done = match &cursor {
-                Some(c) if !summary.stopped_early => !claims.client().query_one(MORE_CLIENT_LEADS, &[&request.client_id, c]).await?.get::<_, bool>(0),
+                Some(c) if !summary.stopped_early => {
+                    !claims.client().query_one(MORE_CLIENT_LEADS, &[&request.client_id, c]).await?.get::<_, bool>(0)
+                }
                 _ => false,
             };
         }
@@ -478,7 +488,14 @@ impl Reconciler {
 
     /// Checks one lead. Never returns an error: a failure is part of the outcome, so that one lead
     /// never stops the others.
-    async fn check_lead(&self, lead: &LeadWork, client: &ClientInfo, source: AppointmentSource, tasks: TaskPolicy, clock: &RunClock) -> LeadOutcome {
+    async fn check_lead(
+        &self,
+        lead: &LeadWork,
+        client: &ClientInfo,
+        source: AppointmentSource,
+        tasks: TaskPolicy,
+        clock: &RunClock,
+    ) -> LeadOutcome {
         let checked_at = clock.now();
         let mut counts = Counts::default();
         let mut failure: Option<Failure> = None;
@@ -530,8 +547,12 @@ impl Reconciler {
             }
         }
         match &failure {
-            Some(Failure::Error(reason)) => tracing::warn!(lead = %lead.id, client = %client.id, reason = %reason, "lead check failed; it stays due"),
-            Some(Failure::OutOfTime) => tracing::info!(lead = %lead.id, client = %client.id, "lead check cut short by the time budget; it stays due"),
+            Some(Failure::Error(reason)) => {
+                tracing::warn!(lead = %lead.id, client = %client.id, reason = %reason, "lead check failed; it stays due")
+            }
+            Some(Failure::OutOfTime) => {
+                tracing::info!(lead = %lead.id, client = %client.id, "lead check cut short by the time budget; it stays due")
+            }
             None => {}
         }
         LeadOutcome::Done { counts, failure }

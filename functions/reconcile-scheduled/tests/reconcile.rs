@@ -9,7 +9,7 @@ use chrono::{TimeDelta, Utc};
 use common::*;
 use reconcile_scheduled::input::{BackfillMode, BackfillRequest};
 use serde_json::json;
-use shared::domain::{AppointmentSource, AppointmentStatus, ObservedStatus, Observation, Provider};
+use shared::domain::{AppointmentSource, AppointmentStatus, Observation, ObservedStatus, Provider};
 use shared::providers::ghl;
 use wiremock::matchers::{header, method, path, path_regex, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -47,7 +47,10 @@ async fn ghl_end_to_end_into_the_database() {
     assert_eq!(rows.len(), 2);
     // "2026-03-11 15:00:00" without offset, in New York (EDT since March 8): 19:00 UTC.
     let booked = rows.iter().find(|r| r.0 == "Yq3FpL8wV2nR6tKc9sDx").unwrap();
-    assert_eq!((booked.1.as_str(), booked.2.as_deref(), booked.3.as_str(), booked.4.as_str()), ("CONFIRMED", Some("2026-03-11 19:00:00"), "lead_1", "RECONCILE_CRON"));
+    assert_eq!(
+        (booked.1.as_str(), booked.2.as_deref(), booked.3.as_str(), booked.4.as_str()),
+        ("CONFIRMED", Some("2026-03-11 19:00:00"), "lead_1", "RECONCILE_CRON")
+    );
     // "2026-03-06 15:00:00": still EST, 20:00 UTC.
     let canceled = rows.iter().find(|r| r.0 == "Bn7TgW1zQ5xE3rMa0uHy").unwrap();
     assert!(matches!(canceled.1.as_str(), "CANCELED" | "RESCHEDULED"), "{canceled:?}");
@@ -73,9 +76,7 @@ async fn calendly_end_to_end_following_pagination() {
 
     // The two scheduled events of the fixture, served one per page.
     let events = fixture("calendly/api-list-scheduled-events.json");
-    let page = |i: usize, next: Option<&str>| {
-        json!({"collection": [events["collection"][i].clone()], "pagination": {"count": 1, "next_page_token": next, "next_page": null}})
-    };
+    let page = |i: usize, next: Option<&str>| json!({"collection": [events["collection"][i].clone()], "pagination": {"count": 1, "next_page_token": next, "next_page": null}});
     Mock::given(method("GET"))
         .and(path("/scheduled_events"))
         .and(query_param("organization", ORG))
@@ -129,7 +130,8 @@ async fn calendly_end_to_end_following_pagination() {
     assert_eq!(new.get::<_, String>(1), "CONFIRMED");
     assert_eq!(new.get::<_, Option<String>>(5), Some(old.get::<_, String>(6)), "the new booking links to the one it replaces");
     let rollup: (Option<String>, Option<String>) = {
-        let r = client.query_one(r#"SELECT "appointmentStatus", "appointmentSource" FROM "Lead" WHERE "id" = 'lead_dana'"#, &[]).await.unwrap();
+        let r =
+            client.query_one(r#"SELECT "appointmentStatus", "appointmentSource" FROM "Lead" WHERE "id" = 'lead_dana'"#, &[]).await.unwrap();
         (r.get(0), r.get(1))
     };
     assert_eq!(rollup, (Some("confirmed".into()), Some("reconcile_cron".into())));
@@ -242,8 +244,14 @@ async fn malformed_provider_json_fails_that_lead_only() {
     ghl_lead(&client, "c", "lead_wrong_shape", "cnt_wrong_shape").await;
     ghl_lead(&client, "c", "lead_ok", CONTACT).await;
     calendly_lead(&client, "c2", "lead_cal_bad", EMAIL).await;
-    ghl_appointments_mock("cnt_truncated").respond_with(ResponseTemplate::new(200).set_body_string(r#"{"events": [{"id": "x", "#)).mount(&server).await;
-    ghl_appointments_mock("cnt_wrong_shape").respond_with(ResponseTemplate::new(200).set_body_json(json!({"events": {"id": 7}}))).mount(&server).await;
+    ghl_appointments_mock("cnt_truncated")
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"events": [{"id": "x", "#))
+        .mount(&server)
+        .await;
+    ghl_appointments_mock("cnt_wrong_shape")
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events": {"id": 7}})))
+        .mount(&server)
+        .await;
     ghl_appointments_mock(CONTACT)
         .respond_with(ResponseTemplate::new(200).set_body_json(fixture("ghl/api-contact-appointments.json")))
         .mount(&server)
@@ -272,14 +280,14 @@ async fn a_failing_lead_among_good_ones_comes_back_next_run() {
         ghl_lead(&client, "c", &format!("lead_{i}"), &format!("cnt_{i}")).await;
     }
     // cnt_2 was deleted in GHL; cnt_3 has an appointment with bad data (an unknown status) next to a good one.
-    ghl_appointments_mock("cnt_2").respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Contact not found"}))).mount(&server).await;
+    ghl_appointments_mock("cnt_2")
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Contact not found"})))
+        .mount(&server)
+        .await;
     let mut bad = fixture("ghl/api-contact-appointments.json");
     bad["events"][1]["appointmentStatus"] = json!("tentative");
     bad["events"][1]["status"] = json!("tentative");
-    ghl_appointments_mock("cnt_3")
-        .respond_with(PerContactAppointments { body: bad, delay: Duration::ZERO })
-        .mount(&server)
-        .await;
+    ghl_appointments_mock("cnt_3").respond_with(PerContactAppointments { body: bad, delay: Duration::ZERO }).mount(&server).await;
     Mock::given(method("GET"))
         .and(path_regex(r"^/contacts/cnt_[014]/appointments$"))
         .respond_with(PerContactAppointments { body: fixture("ghl/api-contact-appointments.json"), delay: Duration::from_millis(20) })
@@ -386,13 +394,19 @@ async fn a_ghl_appointment_that_moves_keeps_its_row_and_logs_the_move() {
     moved["events"][0]["startTime"] = json!("2026-03-13 10:00:00");
     moved["events"][0]["endTime"] = json!("2026-03-13 10:30:00");
     moved["events"][0]["dateUpdated"] = json!("2026-03-05T08:00:00.000Z");
-    ghl_appointments_mock(CONTACT).respond_with(ResponseTemplate::new(200).set_body_json(first)).up_to_n_times(1).with_priority(1).mount(&server).await;
+    ghl_appointments_mock(CONTACT)
+        .respond_with(ResponseTemplate::new(200).set_body_json(first))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
     ghl_appointments_mock(CONTACT).respond_with(ResponseTemplate::new(200).set_body_json(moved)).mount(&server).await;
 
     let reconciler = reconciler(&db, &server.uri(), test_config());
     let now = Utc::now();
     reconciler.run_cron(now, deadline()).await.unwrap();
-    let id_before: String = client.query_one(r#"SELECT "id" FROM "Appointment" WHERE "ghlAppointmentId" = 'Yq3FpL8wV2nR6tKc9sDx'"#, &[]).await.unwrap().get(0);
+    let id_before: String =
+        client.query_one(r#"SELECT "id" FROM "Appointment" WHERE "ghlAppointmentId" = 'Yq3FpL8wV2nR6tKc9sDx'"#, &[]).await.unwrap().get(0);
     let later = reconciler.run_cron(now + TimeDelta::hours(7), deadline()).await.unwrap();
     assert_eq!((later.updated, later.unchanged), (1, 1), "{later:?}");
     let row = client
@@ -436,7 +450,12 @@ async fn cron_tasks_only_upcoming_cancellations_and_backfill_none() {
         ghl_client(&client, "c", LOCATION).await;
         ghl_lead(&client, "c", "lead_1", CONTACT).await;
         let (booked, canceled) = future_and_past_story();
-        ghl_appointments_mock(CONTACT).respond_with(ResponseTemplate::new(200).set_body_json(booked)).up_to_n_times(1).with_priority(1).mount(&server).await;
+        ghl_appointments_mock(CONTACT)
+            .respond_with(ResponseTemplate::new(200).set_body_json(booked))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
         ghl_appointments_mock(CONTACT).respond_with(ResponseTemplate::new(200).set_body_json(canceled)).mount(&server).await;
         let reconciler = reconciler(&db, &server.uri(), test_config());
         let now = Utc::now();
@@ -496,7 +515,8 @@ async fn backfill_resumed_from_its_cursor_ends_where_an_uninterrupted_one_does()
 
     // In pieces: small maxLeads, then a run cut short by its time budget, then to the end.
     let (db_b, client_b) = backfill_world(23).await;
-    let config = reconcile_scheduled::config::ReconcileConfig { lead_concurrency: 1, deadline_margin: Duration::from_secs(1), ..test_config() };
+    let config =
+        reconcile_scheduled::config::ReconcileConfig { lead_concurrency: 1, deadline_margin: Duration::from_secs(1), ..test_config() };
     let pieces = reconciler(&db_b, &server.uri(), config);
     let first = pieces.run_backfill(&backfill("c", Some(5), None), now, deadline()).await.unwrap();
     assert_eq!((first.leads_checked, first.complete, first.next_cursor.as_deref()), (5, Some(false), Some("lead_004")), "{first:?}");
@@ -583,7 +603,8 @@ async fn the_due_rule_in_sql_selects_what_the_pure_rule_says() {
         .iter()
         .enumerate()
         .filter(|(_, (ago, status, starts))| {
-            LeadClock { last_checked_at: ago.map(|a| now - a), rollup_status: *status, rollup_start_at: starts.map(|s| now + s) }.is_due(now, &policy)
+            LeadClock { last_checked_at: ago.map(|a| now - a), rollup_status: *status, rollup_start_at: starts.map(|s| now + s) }
+                .is_due(now, &policy)
         })
         .map(|(i, _)| format!("/contacts/cnt_{i}/appointments"))
         .collect();
@@ -605,7 +626,8 @@ async fn the_run_stops_taking_leads_at_its_time_budget() {
         .respond_with(PerContactAppointments { body: fixture("ghl/api-contact-appointments.json"), delay: Duration::from_millis(100) })
         .mount(&server)
         .await;
-    let config = reconcile_scheduled::config::ReconcileConfig { lead_concurrency: 1, deadline_margin: Duration::from_secs(1), ..test_config() };
+    let config =
+        reconcile_scheduled::config::ReconcileConfig { lead_concurrency: 1, deadline_margin: Duration::from_secs(1), ..test_config() };
     let r = reconciler(&db, &server.uri(), config);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
     let started = std::time::Instant::now();
@@ -614,5 +636,8 @@ async fn the_run_stops_taking_leads_at_its_time_budget() {
     assert!(summary.leads_checked >= 2 && summary.leads_checked < 20, "{summary:?}");
     assert_eq!(summary.leads_checked + summary.skipped, 20, "{summary:?}");
     assert!(started.elapsed() < Duration::from_millis(1500), "finished before the deadline: {:?}", started.elapsed());
-    assert_eq!(count(&client, r#"SELECT count(*) FROM "Lead" WHERE "appointmentLastCheckedAt" IS NOT NULL"#).await as u64, summary.leads_checked);
+    assert_eq!(
+        count(&client, r#"SELECT count(*) FROM "Lead" WHERE "appointmentLastCheckedAt" IS NOT NULL"#).await as u64,
+        summary.leads_checked
+    );
 }

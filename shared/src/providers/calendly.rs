@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{ProviderError, ProviderHttp, Secret, SlidingWindow};
-use crate::domain::{AppointmentSource, AppointmentStatus, Canceler, ObservedStatus, Observation, Provider, TaskPolicy};
+use crate::domain::{AppointmentSource, AppointmentStatus, Canceler, Observation, ObservedStatus, Provider, TaskPolicy};
 
 pub const PROVIDER: &str = "calendly";
 
@@ -91,7 +91,10 @@ pub struct Cancellation {
 
 impl std::fmt::Debug for Cancellation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cancellation").field("canceler_type", &self.canceler_type).field("created_at", &self.created_at).finish_non_exhaustive()
+        f.debug_struct("Cancellation")
+            .field("canceler_type", &self.canceler_type)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
     }
 }
 
@@ -118,7 +121,11 @@ impl CalendlyClient {
     }
 
     fn limiter(&self, auth: &CalendlyAuth) -> std::sync::Arc<SlidingWindow> {
-        self.http.limiter(format!("calendly:{:016x}", auth.token.fingerprint()), self.http.quotas.calendly_per_minute, Duration::from_secs(60))
+        self.http.limiter(
+            format!("calendly:{:016x}", auth.token.fingerprint()),
+            self.http.quotas.calendly_per_minute,
+            Duration::from_secs(60),
+        )
     }
 
     /// Every booking of `email` in the organization: its scheduled events (all pages, active and
@@ -126,24 +133,35 @@ impl CalendlyClient {
     pub async fn bookings_for_email(&self, auth: &CalendlyAuth, email: &str) -> Result<Vec<Booking>, ProviderError> {
         let limiter = self.limiter(auth);
         let mut events_url = self.http.endpoints.calendly.clone();
-        events_url.path_segments_mut().map_err(|_| ProviderError::Config("Calendly base URL".into()))?.pop_if_empty().push("scheduled_events");
+        events_url
+            .path_segments_mut()
+            .map_err(|_| ProviderError::Config("Calendly base URL".into()))?
+            .pop_if_empty()
+            .push("scheduled_events");
         let events: Vec<ScheduledEvent> = self
-            .paginate(auth, &limiter, &events_url, &[
-                ("organization", auth.organization_uri.as_str()),
-                ("invitee_email", email),
-                ("sort", "start_time:asc"),
-                ("count", PAGE_SIZE),
-            ])
+            .paginate(
+                auth,
+                &limiter,
+                &events_url,
+                &[
+                    ("organization", auth.organization_uri.as_str()),
+                    ("invitee_email", email),
+                    ("sort", "start_time:asc"),
+                    ("count", PAGE_SIZE),
+                ],
+            )
             .await?;
 
         let mut bookings = Vec::new();
         for event in events {
-            let uuid = event_uuid(&event.uri).ok_or_else(|| ProviderError::Malformed { provider: PROVIDER, reason: "scheduled event URI without an id".into() })?;
+            let uuid = event_uuid(&event.uri)
+                .ok_or_else(|| ProviderError::Malformed { provider: PROVIDER, reason: "scheduled event URI without an id".into() })?;
             let mut url = self.http.endpoints.calendly.clone();
-            url.path_segments_mut()
-                .map_err(|_| ProviderError::Config("Calendly base URL".into()))?
-                .pop_if_empty()
-                .extend(["scheduled_events", uuid, "invitees"]);
+            url.path_segments_mut().map_err(|_| ProviderError::Config("Calendly base URL".into()))?.pop_if_empty().extend([
+                "scheduled_events",
+                uuid,
+                "invitees",
+            ]);
             let invitees: Vec<Invitee> = self.paginate(auth, &limiter, &url, &[("email", email), ("count", PAGE_SIZE)]).await?;
             for invitee in invitees {
                 // The API filters by email already; a group event's other invitees must never be
@@ -221,10 +239,11 @@ pub fn observation(lead_id: &str, booking: &Booking, source: AppointmentSource, 
     obs.end_at = event.end_time;
     obs.timezone = invitee.timezone.clone();
     obs.provider_created_at = invitee.created_at;
-    obs.provider_updated_at = [invitee.updated_at, invitee.cancellation.as_ref().and_then(|c| c.created_at), invitee.no_show.as_ref().and_then(|n| n.created_at)]
-        .into_iter()
-        .flatten()
-        .max();
+    obs.provider_updated_at =
+        [invitee.updated_at, invitee.cancellation.as_ref().and_then(|c| c.created_at), invitee.no_show.as_ref().and_then(|n| n.created_at)]
+            .into_iter()
+            .flatten()
+            .max();
     if status.is_terminal() {
         if let Some(c) = &invitee.cancellation {
             obs.canceled_at = c.created_at;

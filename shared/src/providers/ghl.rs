@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{ProviderError, ProviderHttp, Secret, SlidingWindow};
-use crate::domain::{AppointmentSource, AppointmentStatus, ObservedStatus, Observation, Provider, TaskPolicy};
+use crate::domain::{AppointmentSource, AppointmentStatus, Observation, ObservedStatus, Provider, TaskPolicy};
 
 pub const PROVIDER: &str = "ghl";
 /// The `Version` header of `GET /contacts/{contactId}/appointments`.
@@ -66,10 +66,11 @@ impl GhlClient {
         }
         let limiter = self.limiter(auth);
         let mut url = self.http.endpoints.ghl.clone();
-        url.path_segments_mut()
-            .map_err(|_| ProviderError::Config("GHL base URL".into()))?
-            .pop_if_empty()
-            .extend(["contacts", contact_id, "appointments"]);
+        url.path_segments_mut().map_err(|_| ProviderError::Config("GHL base URL".into()))?.pop_if_empty().extend([
+            "contacts",
+            contact_id,
+            "appointments",
+        ]);
         let answer: Events = self
             .http
             .get_json(PROVIDER, &limiter, |client| {
@@ -107,7 +108,13 @@ pub fn map_status(text: &str) -> Option<AppointmentStatus> {
 pub fn parse_time(value: &Value, zone: Tz) -> Result<Option<DateTime<Utc>>, String> {
     let text = match value {
         Value::Null => return Ok(None),
-        Value::Number(n) => return n.as_i64().and_then(DateTime::from_timestamp_millis).map(Some).ok_or_else(|| "epoch milliseconds out of range".to_string()),
+        Value::Number(n) => {
+            return n
+                .as_i64()
+                .and_then(DateTime::from_timestamp_millis)
+                .map(Some)
+                .ok_or_else(|| "epoch milliseconds out of range".to_string())
+        }
         Value::String(s) => s.trim(),
         _ => return Err("time is neither text nor a number".into()),
     };
@@ -115,7 +122,12 @@ pub fn parse_time(value: &Value, zone: Tz) -> Result<Option<DateTime<Utc>>, Stri
         return Ok(None);
     }
     if text.bytes().all(|b| b.is_ascii_digit()) {
-        return text.parse::<i64>().ok().and_then(DateTime::from_timestamp_millis).map(Some).ok_or_else(|| "epoch milliseconds out of range".to_string());
+        return text
+            .parse::<i64>()
+            .ok()
+            .and_then(DateTime::from_timestamp_millis)
+            .map(Some)
+            .ok_or_else(|| "epoch milliseconds out of range".to_string());
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(Some(t.with_timezone(&Utc)));
@@ -157,13 +169,20 @@ pub struct MappingError {
 
 /// The observation of one GHL appointment. A time change keeps the key (the appointment id), so the
 /// write path updates the same row and logs the move.
-pub fn observation(lead_id: &str, appt: &GhlAppointment, zone: Tz, source: AppointmentSource, tasks: TaskPolicy) -> Result<Observation, MappingError> {
+pub fn observation(
+    lead_id: &str,
+    appt: &GhlAppointment,
+    zone: Tz,
+    source: AppointmentSource,
+    tasks: TaskPolicy,
+) -> Result<Observation, MappingError> {
     let fail = |reason: String| MappingError { id: appt.id.clone(), reason };
     if appt.id.trim().is_empty() {
         return Err(fail("no id".into()));
     }
     let status_text = appt.appointment_status.as_deref().or(appt.status.as_deref()).ok_or_else(|| fail("no status".into()))?;
-    let status = map_status(status_text).ok_or_else(|| fail(format!("unknown status {:?}", status_text.chars().take(32).collect::<String>())))?;
+    let status =
+        map_status(status_text).ok_or_else(|| fail(format!("unknown status {:?}", status_text.chars().take(32).collect::<String>())))?;
     let time = |name: &str, v: &Value| parse_time(v, zone).map_err(|e| fail(format!("{name}: {e}")));
     let mut obs = Observation::new(lead_id.to_string(), Provider::Ghl, ObservedStatus::Is(status), source);
     obs.key = Some(appt.id.clone());

@@ -221,7 +221,14 @@ impl ProviderHttp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ProviderError::Config(format!("HTTP client: {}", e.without_url())))?;
-        Ok(ProviderHttp { client, settings, quotas, endpoints, limiters: Arc::new(Limiters::default()), stats: Arc::new(ProviderStats::default()) })
+        Ok(ProviderHttp {
+            client,
+            settings,
+            quotas,
+            endpoints,
+            limiters: Arc::new(Limiters::default()),
+            stats: Arc::new(ProviderStats::default()),
+        })
     }
 
     pub fn stats(&self) -> &ProviderStats {
@@ -278,7 +285,7 @@ impl ProviderHttp {
                         }
                     } else if status == StatusCode::TOO_MANY_REQUESTS {
                         Failure::RateLimited(rate_limit_wait(response.headers(), &self.quotas, provider))
-                    } else if status.is_server_error() {
+                    } else if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
                         Failure::Transient(format!("HTTP {}", status.as_u16()))
                     } else {
                         return Err(ProviderError::Rejected { provider, status: status.as_u16() });
@@ -343,7 +350,9 @@ fn classify(e: &serde_json::Error) -> &'static str {
 /// How long a 429 asks us to wait: `Retry-After` (seconds), else `X-RateLimit-Reset` (Calendly:
 /// seconds until the window resets; an epoch timestamp is accepted too), else the provider's window.
 pub fn rate_limit_wait(headers: &HeaderMap, quotas: &Quotas, provider: &str) -> Duration {
-    let number = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite() && *v >= 0.0);
+    let number = |name: &str| {
+        headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite() && *v >= 0.0)
+    };
     let now_epoch = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     let seconds = number("retry-after").or_else(|| {
         number("x-ratelimit-reset").map(|v| {
@@ -399,7 +408,8 @@ mod tests {
 
     #[test]
     fn backoff_grows_is_capped_and_jittered() {
-        let settings = HttpSettings { backoff_base: Duration::from_millis(100), max_backoff: Duration::from_millis(700), ..HttpSettings::default() };
+        let settings =
+            HttpSettings { backoff_base: Duration::from_millis(100), max_backoff: Duration::from_millis(700), ..HttpSettings::default() };
         for attempt in 1..10 {
             let step = Duration::from_millis(100 * (1 << (attempt - 1))).min(Duration::from_millis(700));
             for _ in 0..50 {

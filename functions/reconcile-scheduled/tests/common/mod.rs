@@ -56,9 +56,12 @@ pub async fn ghl_client(db: &Client, id: &str, location: &str) {
 /// A client with Calendly configured.
 pub async fn calendly_client(db: &Client, id: &str) {
     seed_client(db, id, None).await.unwrap();
-    db.execute(r#"UPDATE "Client" SET "calendlyAccessToken" = $2, "calendlyOrganizationUri" = $3 WHERE "id" = $1"#, &[&id, &CALENDLY_TOKEN, &ORG])
-        .await
-        .unwrap();
+    db.execute(
+        r#"UPDATE "Client" SET "calendlyAccessToken" = $2, "calendlyOrganizationUri" = $3 WHERE "id" = $1"#,
+        &[&id, &CALENDLY_TOKEN, &ORG],
+    )
+    .await
+    .unwrap();
 }
 
 pub async fn ghl_lead(db: &Client, client_id: &str, lead_id: &str, contact: &str) {

@@ -641,3 +641,60 @@ async fn the_run_stops_taking_leads_at_its_time_budget() {
         summary.leads_checked
     );
 }
+
+#[tokio::test]
+async fn a_group_events_other_invitees_are_never_attributed_to_the_lead() {
+    let (db, client) = database().await;
+    let server = MockServer::start().await;
+    calendly_client(&client, "c").await;
+    calendly_lead(&client, "c", "lead_dana", EMAIL).await;
+    let events = fixture("calendly/api-list-scheduled-events.json");
+    Mock::given(method("GET"))
+        .and(path("/scheduled_events"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"collection": [events["collection"][1].clone()], "pagination": {}})))
+        .mount(&server)
+        .await;
+    // Even if the email filter were ignored, the other attendee's invitee stays out.
+    let mut invitees = fixture("calendly/api-list-event-invitees.json");
+    let mut other = invitees["collection"][0].clone();
+    other["email"] = json!("sam.other@example.org");
+    other["uri"] = json!("https://api.calendly.com/scheduled_events/9b7d1e45-2c6a-4f83-a0e9-d3b5c7f1e268/invitees/0000-other");
+    invitees["collection"].as_array_mut().unwrap().push(other);
+    Mock::given(path_regex("^/scheduled_events/[^/]+/invitees$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(invitees))
+        .mount(&server)
+        .await;
+    let summary = reconciler(&db, &server.uri(), test_config()).run_cron(Utc::now(), deadline()).await.unwrap();
+    assert_eq!((summary.leads_checked, summary.created), (1, 1), "{summary:?}");
+    let rows = appointments(&client).await;
+    assert!(rows[0].0.ends_with("/invitees/e4c2a9b7-1f3d-4e6a-8c5b-0d9f7a3e1b26"), "{rows:?}");
+}
+
+#[tokio::test]
+async fn a_ghl_client_without_a_time_zone_fails_its_leads_rather_than_guess() {
+    let (db, client) = database().await;
+    let server = MockServer::start().await;
+    ghl_client(&client, "c", LOCATION).await;
+    client.execute(r#"UPDATE "Client" SET "timezone" = NULL WHERE "id" = 'c'"#, &[]).await.unwrap();
+    ghl_lead(&client, "c", "lead_1", CONTACT).await;
+    let summary = reconciler(&db, &server.uri(), test_config()).run_cron(Utc::now(), deadline()).await.unwrap();
+    assert_eq!((summary.leads_checked, summary.failed, summary.created), (0, 1, 0), "{summary:?}");
+    assert!(server.received_requests().await.unwrap().is_empty(), "GHL is not even asked");
+    assert!(last_checked(&client, "lead_1").await.is_none());
+}
+
+#[tokio::test]
+async fn a_database_outage_fails_the_run_as_unavailable() {
+    let settings = shared::DbSettings::from_url("postgres://postgres@127.0.0.1:9/none").unwrap();
+    let http = shared::providers::ProviderHttp::new(
+        shared::providers::Endpoints::new("http://127.0.0.1:9", "http://127.0.0.1:9").unwrap(),
+        fast_http(),
+        Default::default(),
+    )
+    .unwrap();
+    let r = reconcile_scheduled::Reconciler::new(settings, http, test_config());
+    let err = r.run_cron(Utc::now(), deadline()).await.unwrap_err();
+    assert_eq!(err.error_type(), "DatabaseUnavailable", "{err}");
+    let err = r.handle(json!({"mode": "backfill", "clientId": "c"}), deadline()).await.unwrap_err();
+    assert_eq!(err.error_type(), "DatabaseUnavailable", "{err}");
+}

@@ -3,7 +3,7 @@
 //! when all of that succeeded mark the lead checked.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -12,7 +12,7 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use shared::providers::calendly::{self, CalendlyAuth};
 use shared::providers::ghl::{self, GhlAuth};
-use shared::providers::{ProviderHttp, Secret};
+use shared::providers::{ProviderError, ProviderHttp, Secret};
 use shared::{AppointmentSource, Change, DbSettings, Observation, RecordOutcome, Store, TaskPolicy};
 use tokio::time::Instant;
 use tokio_postgres::Row;
@@ -164,6 +164,15 @@ struct ClientInfo {
     /// `Err`: GHL is configured but the client's time zone is missing or unknown, so the times GHL
     /// sends without an offset cannot be read; its GHL leads fail (and say why) rather than guess.
     ghl: Option<Result<GhlAuth, String>>,
+    /// The provider answered 401/403 for this client earlier in the run: its credentials are wrong
+    /// or revoked, so the client's other leads fail at once instead of asking again, lead by lead.
+    calendly_refused: AtomicBool,
+    ghl_refused: AtomicBool,
+}
+
+/// A provider refusing the credentials (rather than the request).
+fn refuses_credentials(e: &ProviderError) -> bool {
+    matches!(e, ProviderError::Rejected { status: 401 | 403, .. })
 }
 
 impl ClientInfo {
@@ -182,7 +191,7 @@ impl ClientInfo {
             }),
             _ => None,
         };
-        Ok(ClientInfo { id, calendly, ghl })
+        Ok(ClientInfo { id, calendly, ghl, calendly_refused: AtomicBool::new(false), ghl_refused: AtomicBool::new(false) })
     }
 
     fn has_provider(&self) -> bool {
@@ -503,15 +512,27 @@ impl Reconciler {
         let mut observations: Vec<Observation> = Vec::new();
 
         if let (Some(auth), Some(email)) = (&client.calendly, lead.email.as_deref()) {
-            match tokio::time::timeout_at(clock.hard_stop, self.http.calendly().bookings_for_email(auth, email)).await {
-                Ok(Ok(bookings)) => observations.extend(bookings.iter().map(|b| calendly::observation(&lead.id, b, source, tasks))),
-                Ok(Err(e)) => failure = error(e.to_string()),
-                Err(_) => failure = Some(Failure::OutOfTime),
+            if client.calendly_refused.load(Ordering::Relaxed) {
+                failure = error("calendly refused the client's token earlier in this run".into());
+            } else {
+                match tokio::time::timeout_at(clock.hard_stop, self.http.calendly().bookings_for_email(auth, email)).await {
+                    Ok(Ok(bookings)) => observations.extend(bookings.iter().map(|b| calendly::observation(&lead.id, b, source, tasks))),
+                    Ok(Err(e)) => {
+                        if refuses_credentials(&e) {
+                            client.calendly_refused.store(true, Ordering::Relaxed);
+                        }
+                        failure = error(e.to_string());
+                    }
+                    Err(_) => failure = Some(Failure::OutOfTime),
+                }
             }
         }
         if let (Some(ghl_auth), Some(contact_id)) = (&client.ghl, lead.ghl_contact_id.as_deref()) {
             match ghl_auth {
                 Err(reason) => failure = error(reason.clone()),
+                Ok(_) if client.ghl_refused.load(Ordering::Relaxed) => {
+                    failure = error("ghl refused the client's key earlier in this run".into())
+                }
                 Ok(auth) => match tokio::time::timeout_at(clock.hard_stop, self.http.ghl().contact_appointments(auth, contact_id)).await {
                     Ok(Ok(appointments)) => {
                         for appointment in &appointments {
@@ -521,7 +542,12 @@ impl Reconciler {
                             }
                         }
                     }
-                    Ok(Err(e)) => failure = error(e.to_string()),
+                    Ok(Err(e)) => {
+                        if refuses_credentials(&e) {
+                            client.ghl_refused.store(true, Ordering::Relaxed);
+                        }
+                        failure = error(e.to_string());
+                    }
                     Err(_) => failure = Some(Failure::OutOfTime),
                 },
             }

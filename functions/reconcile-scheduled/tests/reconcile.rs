@@ -698,3 +698,28 @@ async fn a_database_outage_fails_the_run_as_unavailable() {
     let err = r.handle(json!({"mode": "backfill", "clientId": "c"}), deadline()).await.unwrap_err();
     assert_eq!(err.error_type(), "DatabaseUnavailable", "{err}");
 }
+
+#[tokio::test]
+async fn refused_credentials_fail_the_clients_leads_without_asking_again() {
+    let (db, client) = database().await;
+    let server = MockServer::start().await;
+    ghl_client(&client, "revoked", "loc_revoked").await;
+    ghl_client(&client, "fine", LOCATION).await;
+    for i in 0..6 {
+        ghl_lead(&client, "revoked", &format!("lead_r{i}"), &format!("cnt_r{i}")).await;
+    }
+    ghl_lead(&client, "fine", "lead_fine", CONTACT).await;
+    Mock::given(path_regex(r"^/contacts/cnt_r\d/appointments$"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "Invalid JWT"})))
+        .mount(&server)
+        .await;
+    ghl_appointments_mock(CONTACT)
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("ghl/api-contact-appointments.json")))
+        .mount(&server)
+        .await;
+    let config = reconcile_scheduled::config::ReconcileConfig { lead_concurrency: 1, ..test_config() };
+    let summary = reconciler(&db, &server.uri(), config).run_cron(Utc::now(), deadline()).await.unwrap();
+    assert_eq!((summary.leads_checked, summary.failed), (1, 6), "{summary:?}");
+    let asked_revoked = server.received_requests().await.unwrap().iter().filter(|r| r.url.path().contains("cnt_r")).count();
+    assert_eq!(asked_revoked, 1, "the revoked key is tried once per run, not once per lead");
+}

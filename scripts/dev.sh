@@ -41,7 +41,8 @@ cleanup() {
     set +e
     if [ -n "$WATCH_PID" ] && kill -0 "$WATCH_PID" 2>/dev/null; then
         say "stopping cargo lambda watch"
-        # Its function processes run in its process group; stop them with it.
+        # On SIGTERM it stops the function processes it started; the group also holds any cargo
+        # build it is running.
         kill -TERM -- "-$WATCH_PID" 2>/dev/null || kill -TERM "$WATCH_PID" 2>/dev/null || true
         wait "$WATCH_PID" 2>/dev/null || true
     fi

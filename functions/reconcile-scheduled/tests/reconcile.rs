@@ -337,7 +337,7 @@ async fn overlapping_runs_never_check_one_lead_twice() {
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     assert_eq!(ra.leads_checked + rb.leads_checked, 12, "{ra:?} {rb:?}");
     assert_eq!(ra.failed + rb.failed, 0);
-    assert!(rb.skipped > 0, "the second run found the first one's leads claimed: {rb:?}");
+    assert!(ra.skipped + rb.skipped > 0, "one run found the other's leads claimed: {ra:?} {rb:?}");
 
     let requests = server.received_requests().await.unwrap();
     let mut paths: Vec<String> = requests.iter().map(|r| r.url.path().to_string()).collect();
@@ -520,11 +520,12 @@ async fn backfill_resumed_from_its_cursor_ends_where_an_uninterrupted_one_does()
     let pieces = reconciler(&db_b, &server.uri(), config);
     let first = pieces.run_backfill(&backfill("c", Some(5), None), now, deadline()).await.unwrap();
     assert_eq!((first.leads_checked, first.complete, first.next_cursor.as_deref()), (5, Some(false), Some("lead_004")), "{first:?}");
-    // About 300 ms of budget after the margin: a handful of 30 ms leads, then it stops cleanly.
-    let short = tokio::time::Instant::now() + Duration::from_millis(1300);
+    // About 500 ms of budget after the margin: a handful of 30 ms leads (none on a very busy
+    // machine), then it stops cleanly.
+    let short = tokio::time::Instant::now() + Duration::from_millis(1500);
     let second = pieces.run_backfill(&backfill("c", None, first.next_cursor.clone()), now, short).await.unwrap();
     assert!(second.stopped_early && second.complete == Some(false), "{second:?}");
-    assert!(second.leads_checked >= 1 && second.leads_checked < 18, "{second:?}");
+    assert!(second.leads_checked < 18, "{second:?}");
     let mut cursor = second.next_cursor.clone();
     let mut walked = first.leads_checked + second.leads_checked;
     let mut invocations = 0;
@@ -629,13 +630,14 @@ async fn the_run_stops_taking_leads_at_its_time_budget() {
     let config =
         reconcile_scheduled::config::ReconcileConfig { lead_concurrency: 1, deadline_margin: Duration::from_secs(1), ..test_config() };
     let r = reconciler(&db, &server.uri(), config);
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
+    // 1.5 s to take leads (100 ms each, one at a time), then 1 s of margin before the deadline.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(2500);
     let started = std::time::Instant::now();
     let summary = r.run_cron(Utc::now(), deadline).await.unwrap();
     assert!(summary.stopped_early, "{summary:?}");
-    assert!(summary.leads_checked >= 2 && summary.leads_checked < 20, "{summary:?}");
+    assert!(summary.leads_checked >= 1 && summary.leads_checked < 20, "{summary:?}");
     assert_eq!(summary.leads_checked + summary.skipped, 20, "{summary:?}");
-    assert!(started.elapsed() < Duration::from_millis(1500), "finished before the deadline: {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_millis(2500), "finished before the deadline: {:?}", started.elapsed());
     assert_eq!(
         count(&client, r#"SELECT count(*) FROM "Lead" WHERE "appointmentLastCheckedAt" IS NOT NULL"#).await as u64,
         summary.leads_checked

@@ -138,3 +138,32 @@ pub fn note(map: &mut ByKind, kind: &str, lead_id: &str) {
         entry.examples.push(lead_id.to_string());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn drift_names_every_column_that_differs() {
+        let t = |h| Some(Utc.with_ymd_and_hms(2031, 3, 1, h, 0, 0).unwrap());
+        let rule = Rollup {
+            start_at: t(9),
+            end_at: t(10),
+            status: Some("canceled".into()),
+            canceled_at: t(8),
+            provider: Some(Provider::Ghl),
+            source: Some("migration".into()),
+        };
+        let cases: Vec<(&str, Rollup, Vec<&str>)> = vec![
+            ("same", rule.clone(), vec![]),
+            ("phase 28 source", Rollup { source: None, ..rule.clone() }, vec!["source"]),
+            ("moved", Rollup { start_at: t(11), end_at: t(12), ..rule.clone() }, vec!["startAt", "endAt"]),
+            ("status and cancel", Rollup { status: Some("confirmed".into()), canceled_at: None, ..rule.clone() }, vec!["status", "canceledAt"]),
+            ("provider", Rollup { provider: Some(Provider::Calendly), ..rule.clone() }, vec!["provider"]),
+        ];
+        for (name, stored, kinds) in cases {
+            assert_eq!(drift(&stored, &rule), kinds, "{name}");
+        }
+    }
+}

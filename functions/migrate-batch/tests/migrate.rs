@@ -371,3 +371,37 @@ async fn database_down_is_unavailable() {
     let err = handle(&store, &serde_json::json!({"mode": "verify"}), None).await.unwrap_err();
     assert_eq!(err.error_type(), "DatabaseUnavailable", "{err:?}");
 }
+
+/// A writer holding a lead (as `record` does) makes the batch wait; once it commits, the batch
+/// sees its row and creates no second one, even for a key-less booking (no unique index to catch
+/// a duplicate): the insert reads after every lead lock is granted.
+#[tokio::test]
+async fn a_batch_waits_for_a_writer_of_its_leads_and_sees_its_row() {
+    let (db, client) = fresh_db().await;
+    seed_client(&client, "c", Some(Provider::Ghl)).await;
+    let leads: Vec<Lead> =
+        (0..5).map(|i| Lead { start: Some(t(9, 9)), status: Some("confirmed".into()), ..Lead::new(&format!("l{i}"), "c") }).collect();
+    seed_leads(&client, &leads).await;
+    let store = std::sync::Arc::new(db.store().await);
+
+    let writer = db.client().await;
+    writer.batch_execute(r#"BEGIN; SELECT 1 FROM "Lead" WHERE "id" = 'l2' FOR NO KEY UPDATE"#).await.unwrap();
+    let migrating = {
+        let store = store.clone();
+        tokio::spawn(async move { run_to_end(&store, &input_with(Mode::Apply, None, 10)).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(!migrating.is_finished(), "the batch must wait for the lead's writer");
+    assert_eq!(count(&client, r#"SELECT count(*) FROM "Appointment""#).await, 0);
+    writer
+        .batch_execute(
+            r#"INSERT INTO "Appointment" ("id", "leadId", "provider", "startAt", "status", "source", "updatedAt")
+               VALUES ('manual-1', 'l2', 'GHL', '2031-03-09 09:00:00', 'CONFIRMED', 'MANUAL', now());
+               COMMIT"#,
+        )
+        .await
+        .unwrap();
+    let out = migrating.await.unwrap();
+    assert_eq!((out.counts.migration.appointments_created, out.counts.migration.already_present), (4, 1));
+    assert_eq!(count(&client, r#"SELECT count(*) FROM "Appointment" WHERE "leadId" = 'l2'"#).await, 1);
+}

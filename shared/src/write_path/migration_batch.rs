@@ -516,6 +516,18 @@ mod tests {
     }
 
     #[test]
+    fn a_rollup_the_write_path_wrote_mirrors_a_row() {
+        let row = crate::rollup::tests::row("a", AppointmentStatus::Canceled, Some(t(9)));
+        let written = Rollup::of(&row);
+        assert!(rollup_mirrors_a_row(&written, std::slice::from_ref(&row)));
+        assert!(!rollup_mirrors_a_row(&written, &[]));
+        let phase28 = Rollup { source: None, ..written.clone() };
+        assert!(!rollup_mirrors_a_row(&phase28, std::slice::from_ref(&row)), "Phase 28 wrote no source of ours");
+        let moved = Rollup { start_at: Some(t(10)), ..written };
+        assert!(!rollup_mirrors_a_row(&moved, &[row]));
+    }
+
+    #[test]
     fn what_counts_as_data() {
         let cases: Vec<(&str, Phase28Lead, bool)> = vec![
             ("nothing", lead(), false),

@@ -239,6 +239,7 @@ mod tests {
 
     /// Variations of the reschedule cancel, as (edit of the payload, expected outcome).
     #[test]
+    #[allow(clippy::type_complexity)] // a table reads best inline
     fn cancel_variants() {
         type Edit = fn(&mut serde_json::Value);
         let cases: [(&str, Edit, Result<(AppointmentStatus, Option<&str>, Option<Canceler>, Option<&str>), &str>); 8] = [

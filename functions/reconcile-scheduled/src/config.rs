@@ -23,8 +23,9 @@ pub struct ReconcileConfig {
     pub lead_concurrency: usize,
     /// Database connections for the write path (`RECONCILE_DB_CONNECTIONS`).
     pub db_connections: usize,
-    /// Stop taking new leads this long before the Lambda deadline; provider calls still running at
-    /// half of it are abandoned (`RECONCILE_DEADLINE_MARGIN_SECONDS`).
+    /// Stop taking new leads this long before the Lambda deadline (at most a quarter of the time
+    /// the invocation has); provider calls still running at half of it are abandoned
+    /// (`RECONCILE_DEADLINE_MARGIN_SECONDS`).
     pub deadline_margin: Duration,
     /// Time budget when the runtime gives no deadline (local runs) (`RECONCILE_DEFAULT_BUDGET_SECONDS`).
     pub default_budget: Duration,

@@ -214,6 +214,9 @@ struct RunClock {
 impl RunClock {
     fn new(now: DateTime<Utc>, deadline: Instant, margin: Duration) -> Self {
         let started = Instant::now();
+        // A short invocation (a small timeout, a local run) keeps three quarters of its time for
+        // work instead of none at all.
+        let margin = margin.min(deadline.saturating_duration_since(started) / 4);
         let stop_taking = deadline.checked_sub(margin).unwrap_or(started).max(started);
         let hard_stop = deadline.checked_sub(margin / 2).unwrap_or(started).max(stop_taking);
         RunClock { started_at: now, started, stop_taking, hard_stop }
@@ -339,7 +342,12 @@ impl Reconciler {
         let work: Vec<LeadWork> = candidates.into_iter().filter(|l| still_due.contains(&l.id)).collect();
 
         let mut summary = Summary { mode: "cron".into(), skipped: (ids.len() - work.len()) as u64, ..Summary::default() };
-        tracing::info!(due = ids.len(), claimed = work.len(), "reconcile cron run starting");
+        tracing::info!(
+            due = ids.len(),
+            claimed = work.len(),
+            budget_ms = clock.stop_taking.saturating_duration_since(clock.started).as_millis() as u64,
+            "reconcile cron run starting"
+        );
 
         let clients = self.load_clients(&claims, work.iter().map(|l| l.client_id.clone()).collect()).await?;
         let mut by_client: Vec<(String, Vec<LeadWork>)> = Vec::new();

@@ -520,9 +520,9 @@ async fn backfill_resumed_from_its_cursor_ends_where_an_uninterrupted_one_does()
     let pieces = reconciler(&db_b, &server.uri(), config);
     let first = pieces.run_backfill(&backfill("c", Some(5), None), now, deadline()).await.unwrap();
     assert_eq!((first.leads_checked, first.complete, first.next_cursor.as_deref()), (5, Some(false), Some("lead_004")), "{first:?}");
-    // About 500 ms of budget after the margin: a handful of 30 ms leads (none on a very busy
-    // machine), then it stops cleanly.
-    let short = tokio::time::Instant::now() + Duration::from_millis(1500);
+    // 400 ms to the deadline, a quarter of it kept as margin: a handful of 30 ms leads (none on a
+    // very busy machine), then it stops cleanly.
+    let short = tokio::time::Instant::now() + Duration::from_millis(400);
     let second = pieces.run_backfill(&backfill("c", None, first.next_cursor.clone()), now, short).await.unwrap();
     assert!(second.stopped_early && second.complete == Some(false), "{second:?}");
     assert!(second.leads_checked < 18, "{second:?}");
@@ -630,7 +630,7 @@ async fn the_run_stops_taking_leads_at_its_time_budget() {
     let config =
         reconcile_scheduled::config::ReconcileConfig { lead_concurrency: 1, deadline_margin: Duration::from_secs(1), ..test_config() };
     let r = reconciler(&db, &server.uri(), config);
-    // 1.5 s to take leads (100 ms each, one at a time), then 1 s of margin before the deadline.
+    // 100 ms per lead, one at a time; a quarter of the 2.5 s is kept as margin (less than the 1 s set).
     let deadline = tokio::time::Instant::now() + Duration::from_millis(2500);
     let started = std::time::Instant::now();
     let summary = r.run_cron(Utc::now(), deadline).await.unwrap();

@@ -283,13 +283,8 @@ impl Observation {
         if self.key.is_none() && self.status == ObservedStatus::NoShowCleared {
             return Err(Error::InvalidObservation("a no-show can only be cleared on a keyed appointment".into()));
         }
-        for t in [
-            &mut self.start_at,
-            &mut self.end_at,
-            &mut self.canceled_at,
-            &mut self.provider_created_at,
-            &mut self.provider_updated_at,
-        ] {
+        for t in [&mut self.start_at, &mut self.end_at, &mut self.canceled_at, &mut self.provider_created_at, &mut self.provider_updated_at]
+        {
             *t = t.map(to_millis);
         }
         if let (Some(s), Some(e)) = (self.start_at, self.end_at) {
@@ -330,13 +325,8 @@ mod tests {
     #[test]
     fn rollup_vocabulary_is_phase_28s() {
         use AppointmentStatus::*;
-        let table = [
-            (Confirmed, "confirmed"),
-            (Showed, "confirmed"),
-            (NoShow, "confirmed"),
-            (Canceled, "canceled"),
-            (Rescheduled, "canceled"),
-        ];
+        let table =
+            [(Confirmed, "confirmed"), (Showed, "confirmed"), (NoShow, "confirmed"), (Canceled, "canceled"), (Rescheduled, "canceled")];
         for (status, text) in table {
             assert_eq!(status.rollup_text(), text, "{status:?}");
         }
@@ -345,7 +335,8 @@ mod tests {
     #[test]
     fn normalization_truncates_to_millis_and_validates() {
         let t = "2023-07-25T16:30:00.123456Z".parse::<DateTime<Utc>>().unwrap();
-        let mut o = Observation::new("lead", Provider::Calendly, ObservedStatus::Is(AppointmentStatus::Confirmed), AppointmentSource::Webhook);
+        let mut o =
+            Observation::new("lead", Provider::Calendly, ObservedStatus::Is(AppointmentStatus::Confirmed), AppointmentSource::Webhook);
         o.start_at = Some(t);
         let n = o.clone().normalized().unwrap();
         assert_eq!(n.start_at.unwrap().to_rfc3339(), "2023-07-25T16:30:00.123+00:00");

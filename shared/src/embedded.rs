@@ -170,12 +170,7 @@ fn is_root() -> bool {
 }
 
 fn chown_postgres(dir: &Path) -> Result<()> {
-    let ok = Command::new("chown")
-        .args(["-R", "postgres:postgres"])
-        .arg(dir)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
+    let ok = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir).status().map(|s| s.success()).unwrap_or(false);
     if ok {
         Ok(())
     } else {
@@ -196,7 +191,10 @@ pub fn find_binaries() -> Result<PathBuf> {
     if is_root() && Path::new("/usr/bin/apt-get").exists() {
         eprintln!("embedded postgres: no PostgreSQL binaries found; installing Debian's postgresql package");
         let installed = Command::new("sh")
-            .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-contrib >/dev/null"])
+            .args([
+                "-c",
+                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-contrib >/dev/null",
+            ])
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
@@ -220,20 +218,20 @@ fn locate() -> Option<PathBuf> {
         .map(|e| e.path().join("bin"))
         .filter(|p| p.join("initdb").exists() && p.join("pg_ctl").exists())
         .collect();
-    versions.sort_by_key(|p| {
-        p.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0)
-    });
+    versions
+        .sort_by_key(|p| p.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0));
     if let Some(newest) = versions.pop() {
         return Some(newest);
     }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).find(|p| p.join("initdb").exists() && p.join("pg_ctl").exists())
-    })
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).find(|p| p.join("initdb").exists() && p.join("pg_ctl").exists()))
 }
 
 /// Stops clusters whose owning process is gone (a test binary killed before its exit handler ran).
 fn sweep_abandoned() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         if !name.starts_with(DIR_PREFIX) {

@@ -18,7 +18,7 @@ pub mod embedded;
 #[cfg(feature = "embedded")]
 pub mod testing;
 
-pub use domain::{AppointmentSource, AppointmentStatus, Canceler, LeadRef, ObservedStatus, Observation, Provider, TaskPolicy};
+pub use domain::{AppointmentSource, AppointmentStatus, Canceler, LeadRef, Observation, ObservedStatus, Provider, TaskPolicy};
 pub use error::{Error, Result};
 pub use model::{AppointmentRow, Rollup};
 pub use store::{DbSettings, Store};

@@ -63,7 +63,7 @@ async fn apply(client: &mut Client, baseline: Baseline) -> Result<()> {
 
 fn log_report(set: &str, report: &refinery::Report) {
     for m in report.applied_migrations() {
-        tracing::info!(set, version = m.version(), name = m.name(), "migration applied");
+        tracing::info!(set, version = m.version(), migration = m.name(), "migration applied");
     }
 }
 
@@ -73,5 +73,9 @@ pub fn service_sql() -> Vec<(String, String)> {
 }
 
 pub fn crm_baseline_sql() -> Vec<(String, String)> {
-    crm_baseline::migrations::runner().get_migrations().iter().map(|m| (m.name().to_string(), m.sql().unwrap_or_default().to_string())).collect()
+    crm_baseline::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| (m.name().to_string(), m.sql().unwrap_or_default().to_string()))
+        .collect()
 }

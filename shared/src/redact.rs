@@ -8,12 +8,10 @@ use regex::Regex;
 /// Longest stored cancellation reason, in characters (after masking).
 pub const MAX_REASON_CHARS: usize = 280;
 
-static EMAIL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)+").expect("email pattern"));
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)+").expect("email pattern"));
 // Seven or more digits, optionally led by + and separated by spaces, dots, dashes or parentheses:
 // catches +1 415 555 0134, 415-555-0134, (415) 555.0134, 4155550134; leaves times and short numbers.
-static PHONE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\+?\(?\d(?:[\s().\-]{0,2}\d){6,}").expect("phone pattern"));
+static PHONE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\+?\(?\d(?:[\s().\-]{0,2}\d){6,}").expect("phone pattern"));
 
 /// Masks emails and phone numbers, collapses whitespace and truncates on a character boundary.
 /// Returns `None` for empty text.

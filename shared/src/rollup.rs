@@ -26,18 +26,14 @@ pub fn select_primary(rows: &[AppointmentRow], now: DateTime<Utc>) -> Option<&Ap
     if upcoming.is_some() {
         return upcoming;
     }
-    let latest_active = rows
-        .iter()
-        .filter(|r| r.status.is_active())
-        .min_by(|a, b| later_first(a.start_at, b.start_at).then_with(|| tie(a, b)));
+    let latest_active =
+        rows.iter().filter(|r| r.status.is_active()).min_by(|a, b| later_first(a.start_at, b.start_at).then_with(|| tie(a, b)));
     if latest_active.is_some() {
         return latest_active;
     }
-    rows.iter().filter(|r| r.status.is_terminal()).min_by(|a, b| {
-        later_first(a.start_at, b.start_at)
-            .then_with(|| later_first(a.canceled_at, b.canceled_at))
-            .then_with(|| tie(a, b))
-    })
+    rows.iter()
+        .filter(|r| r.status.is_terminal())
+        .min_by(|a, b| later_first(a.start_at, b.start_at).then_with(|| later_first(a.canceled_at, b.canceled_at)).then_with(|| tie(a, b)))
 }
 
 /// The rollup the rule gives for these rows, or `None` when the lead's rollup must stay as it is.
@@ -117,19 +113,47 @@ pub(crate) mod tests {
         let cases: Vec<(&str, Vec<AppointmentRow>, Option<&str>)> = vec![
             ("no rows: none, rollup left alone", vec![], None),
             ("all canceled: the latest by start", vec![row("a", Canceled, Some(t(3, 9))), row("b", Canceled, Some(t(5, 9)))], Some("b")),
-            ("canceled with and without start: the one with a start", vec![row("a", Canceled, None), row("b", Canceled, Some(t(2, 9)))], Some("b")),
+            (
+                "canceled with and without start: the one with a start",
+                vec![row("a", Canceled, None), row("b", Canceled, Some(t(2, 9)))],
+                Some("b"),
+            ),
             ("canceled, same start: the later cancellation", vec![row("c1", Canceled, Some(t(5, 9))), canceled_later.clone()], Some("c2")),
             ("upcoming beats past", vec![row("past", Confirmed, Some(t(9, 9))), row("next", Confirmed, Some(t(20, 9)))], Some("next")),
             ("earliest upcoming", vec![row("late", Confirmed, Some(t(25, 9))), row("soon", Confirmed, Some(t(11, 9)))], Some("soon")),
-            ("starting exactly now is upcoming", vec![row("now", Confirmed, Some(now)), row("later", Confirmed, Some(t(11, 9)))], Some("now")),
-            ("no upcoming: the latest past active", vec![row("old", Confirmed, Some(t(2, 9))), row("recent", Showed, Some(t(9, 9)))], Some("recent")),
+            (
+                "starting exactly now is upcoming",
+                vec![row("now", Confirmed, Some(now)), row("later", Confirmed, Some(t(11, 9)))],
+                Some("now"),
+            ),
+            (
+                "no upcoming: the latest past active",
+                vec![row("old", Confirmed, Some(t(2, 9))), row("recent", Showed, Some(t(9, 9)))],
+                Some("recent"),
+            ),
             ("attendance states are active", vec![row("ns", NoShow, Some(t(9, 9))), row("x", Canceled, Some(t(9, 10)))], Some("ns")),
             ("active beats a later canceled", vec![row("a", Confirmed, Some(t(2, 9))), row("c", Canceled, Some(t(20, 9)))], Some("a")),
-            ("upcoming canceled never wins over active", vec![row("c", Canceled, Some(t(20, 9))), row("s", Showed, Some(t(1, 9)))], Some("s")),
+            (
+                "upcoming canceled never wins over active",
+                vec![row("c", Canceled, Some(t(20, 9))), row("s", Showed, Some(t(1, 9)))],
+                Some("s"),
+            ),
             ("rescheduled counts as canceled", vec![row("r", Rescheduled, Some(t(9, 9))), row("c", Canceled, Some(t(8, 9)))], Some("r")),
-            ("missing start: active without start loses to one with", vec![row("nostart", Confirmed, None), row("dated", Confirmed, Some(t(1, 9)))], Some("dated")),
-            ("missing start: only active without start still wins over canceled", vec![row("nostart", Confirmed, None), row("c", Canceled, Some(t(20, 9)))], Some("nostart")),
-            ("tie on start: provider key decides", vec![row("b", Confirmed, Some(t(12, 9))), row("a", Confirmed, Some(t(12, 9)))], Some("a")),
+            (
+                "missing start: active without start loses to one with",
+                vec![row("nostart", Confirmed, None), row("dated", Confirmed, Some(t(1, 9)))],
+                Some("dated"),
+            ),
+            (
+                "missing start: only active without start still wins over canceled",
+                vec![row("nostart", Confirmed, None), row("c", Canceled, Some(t(20, 9)))],
+                Some("nostart"),
+            ),
+            (
+                "tie on start: provider key decides",
+                vec![row("b", Confirmed, Some(t(12, 9))), row("a", Confirmed, Some(t(12, 9)))],
+                Some("a"),
+            ),
             ("tie on start: keyed before keyless", vec![keyless, row("z", Confirmed, Some(t(12, 9)))], Some("z")),
         ];
         for (name, rows, expected) in cases {

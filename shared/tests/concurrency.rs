@@ -34,14 +34,22 @@ async fn concurrent_writers_on_one_lead_keep_every_invariant() {
                     calendly(lead, &shared_key, Confirmed, at(1, 1, 0), at(20, 9, r as u32)),
                     calendly(lead, &shared_key, Canceled, at(1, 2, 0), at(20, 9, r as u32)),
                     calendly(lead, &format!("{lead}-own-{w}-{r}"), Confirmed, at(1, 3, w as u32), at(21, (w % 20) as u32, r as u32)),
-                    ghl(lead, &format!("{lead}-g{}", r % 2), if w % 2 == 0 { Confirmed } else { Showed }, at(2 + r as u32, w as u32, 0), at(1, 1, 0), at(22, 9, 0)),
+                    ghl(
+                        lead,
+                        &format!("{lead}-g{}", r % 2),
+                        if w % 2 == 0 { Confirmed } else { Showed },
+                        at(2 + r as u32, w as u32, 0),
+                        at(1, 1, 0),
+                        at(22, 9, 0),
+                    ),
                 ];
                 if w % 2 == 1 {
                     batch.reverse();
                 }
                 barrier.wait().await;
                 for obs in batch {
-                    let outcome = tokio::time::timeout(Duration::from_secs(30), store.record(obs)).await.expect("a writer waited 30 s: deadlock?");
+                    let outcome =
+                        tokio::time::timeout(Duration::from_secs(30), store.record(obs)).await.expect("a writer waited 30 s: deadlock?");
                     outcome.unwrap_or_else(|e| panic!("writer {w} round {r}: an error reached the caller: {e}"));
                 }
             }
@@ -141,7 +149,8 @@ async fn writers_of_different_leads_do_not_wait_for_each_other() {
     tx.execute(r#"SELECT 1 FROM "Lead" WHERE "id" = 'busy' FOR NO KEY UPDATE"#, &[]).await.unwrap();
 
     let store = db.store().await;
-    let free = tokio::time::timeout(Duration::from_secs(5), store.record(calendly("free", "f", Confirmed, at(1, 1, 0), at(20, 9, 0)))).await;
+    let free =
+        tokio::time::timeout(Duration::from_secs(5), store.record(calendly("free", "f", Confirmed, at(1, 1, 0), at(20, 9, 0)))).await;
     assert!(free.is_ok(), "a write on another lead waited for the held lock");
 
     let blocked_store = db.store().await;

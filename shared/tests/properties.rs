@@ -80,7 +80,8 @@ fn observations(lead: &str, chains: &[Chain], ghls: &[GhlAppt]) -> Vec<Observati
             let inv = key(format!("c{c}i{k}"));
             let start = start_of(ch.past, ch.offset_minutes) + TimeDelta::days(k as i64);
             let t = t0 + TimeDelta::minutes(10 * k as i64);
-            let mut created = Observation::new(lead, Provider::Calendly, ObservedStatus::Is(AppointmentStatus::Confirmed), AppointmentSource::Webhook);
+            let mut created =
+                Observation::new(lead, Provider::Calendly, ObservedStatus::Is(AppointmentStatus::Confirmed), AppointmentSource::Webhook);
             created.key = Some(inv.clone());
             created.start_at = Some(start);
             created.end_at = Some(start + TimeDelta::minutes(30));
@@ -175,7 +176,8 @@ async fn deliver(lead: &str, obs: &[Observation]) -> (Vec<Normalized>, Vec<Optio
         r.linked_from = r.linked_from.as_ref().map(|k| k.trim_start_matches(&prefix).to_string());
         r.status_changed_at = chrono::NaiveDateTime::default();
     }
-    let tasks = tasks.into_iter().map(|(k, t)| (k.trim_start_matches(&prefix).to_string(), t)).filter(|(k, _)| k.starts_with('c')).collect();
+    let tasks =
+        tasks.into_iter().map(|(k, t)| (k.trim_start_matches(&prefix).to_string(), t)).filter(|(k, _)| k.starts_with('c')).collect();
     (rows, rollup, tasks)
 }
 

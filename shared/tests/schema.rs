@@ -24,7 +24,8 @@ async fn empty_database() -> (String, Client) {
 
 fn prisma_ddl() -> Vec<(String, String)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/prisma");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "sql")).collect();
+    let mut files: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "sql")).collect();
     // V1.sql, V3.sql, ... V10.sql in numeric order.
     files.sort_by_key(|p| p.file_stem().unwrap().to_string_lossy().trim_start_matches('V').parse::<u32>().unwrap_or(u32::MAX));
     files.into_iter().map(|p| (p.display().to_string(), std::fs::read_to_string(&p).unwrap())).collect()

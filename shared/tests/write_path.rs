@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use shared::domain::{AppointmentSource, AppointmentStatus::*, ObservedStatus, Observation, Provider, TaskPolicy};
+use shared::domain::{AppointmentSource, AppointmentStatus::*, Observation, ObservedStatus, Provider, TaskPolicy};
 use shared::Change;
 
 #[tokio::test]
@@ -40,13 +40,8 @@ async fn reschedule_story_links_rolls_up_and_tasks_once() {
     assert_eq!(tasks, vec![(invitee_uri("old"), "meeting-rescheduled".to_string())]);
 
     // Every delivery again: nothing written, not even updatedAt.
-    let before: Vec<String> = client
-        .query(r#"SELECT "updatedAt"::text FROM "Appointment" ORDER BY "id""#, &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let before: Vec<String> =
+        client.query(r#"SELECT "updatedAt"::text FROM "Appointment" ORDER BY "id""#, &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
     let lead_updated: String = client.query_one(r#"SELECT "updatedAt"::text FROM "Lead""#, &[]).await.unwrap().get(0);
     let events = count(&client, r#"SELECT count(*) FROM "AppointmentEvent""#).await;
     for o in [created, canceled, rebooked] {
@@ -54,13 +49,8 @@ async fn reschedule_story_links_rolls_up_and_tasks_once() {
         assert_eq!(again.change, Change::Unchanged);
         assert_eq!(again.events, 0);
     }
-    let after: Vec<String> = client
-        .query(r#"SELECT "updatedAt"::text FROM "Appointment" ORDER BY "id""#, &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let after: Vec<String> =
+        client.query(r#"SELECT "updatedAt"::text FROM "Appointment" ORDER BY "id""#, &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
     assert_eq!(before, after);
     let lead_after: String = client.query_one(r#"SELECT "updatedAt"::text FROM "Lead""#, &[]).await.unwrap().get(0);
     assert_eq!(lead_updated, lead_after);
@@ -292,4 +282,22 @@ async fn lead_matching_inside_the_first_round_trip() {
     o.lead = LeadRef::KeyOwner;
     assert!(matches!(store.record(o).await, Err(shared::Error::LeadNotFound(_))));
     assert_eq!(count(&client, r#"SELECT count(*) FROM "Appointment" WHERE "leadId" = 'foreign'"#).await, 0);
+}
+
+#[tokio::test]
+async fn a_match_never_writes_into_another_clients_lead() {
+    use shared::LeadRef;
+    let (db, client) = db_with_leads(&["mine"]).await;
+    shared::testing::seed_client(&client, "theirs", None).await.unwrap();
+    shared::testing::seed_lead(&client, "theirs", "their_lead", Some("dana@example.com")).await.unwrap();
+    let store = db.store().await;
+    store.record(calendly("their_lead", "shared-invitee", Confirmed, at(1, 1, 0), at(20, 9, 0))).await.unwrap();
+    client.execute(r#"UPDATE "Lead" SET "email" = 'dana@example.com' WHERE "id" = 'mine'"#, &[]).await.unwrap();
+
+    let mut forged = calendly("x", "shared-invitee", Canceled, at(2, 1, 0), at(20, 9, 0));
+    forged.lead = LeadRef::Match { client_id: CLIENT.into(), lead_hint: None, email: Some("dana@example.com".into()) };
+    assert!(matches!(store.record(forged).await, Err(shared::Error::LeadNotFound(_))));
+    let (rows, _, _) = snapshot(&client, "their_lead").await;
+    assert_eq!(rows[0].status, "CONFIRMED", "another client's appointment was changed");
+    assert_eq!(count(&client, r#"SELECT count(*) FROM "Appointment" WHERE "leadId" = 'mine'"#).await, 0);
 }

@@ -63,7 +63,9 @@ impl DbSettings {
             pg.application_name("appointment-history");
         }
         let local = pg.get_hosts().iter().all(|h| match h {
-            tokio_postgres::config::Host::Tcp(name) => matches!(name.as_str(), "localhost" | "127.0.0.1" | "::1" | "[::1]"),
+            tokio_postgres::config::Host::Tcp(name) => {
+                matches!(name.as_str(), "localhost" | "127.0.0.1" | "::1" | "[::1]")
+            }
             tokio_postgres::config::Host::Unix(_) => true,
         });
         let tls = match sslmode.as_deref() {

@@ -26,10 +26,7 @@ pub(crate) fn connector(mode: &TlsMode) -> Result<MakeRustlsConnect> {
         .map_err(|e| Error::Config(format!("tls: {e}")))?;
     let config = match mode {
         TlsMode::Disable => return Err(Error::Config("tls connector requested with sslmode=disable".into())),
-        TlsMode::Require => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider)))
-            .with_no_client_auth(),
+        TlsMode::Require => builder.dangerous().with_custom_certificate_verifier(Arc::new(EncryptOnly(provider))).with_no_client_auth(),
         TlsMode::VerifyFull { root_cert } => {
             let mut roots = rustls::RootCertStore::empty();
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());

@@ -9,8 +9,8 @@
 //!
 //! Everything in between is the pure [`plan::plan`].
 
-pub mod plan;
 pub mod migration_batch;
+pub mod plan;
 
 use std::time::Duration;
 
@@ -112,24 +112,25 @@ async fn attempt(conn: &Connection, obs: &Observation, lead: &LeadRef) -> Result
         (Some(k), Provider::Calendly) => (None, Some(k.as_str())),
         (None, _) => (None, None),
     };
-    let (lead_id, client_id, hint, email, by_key) = match lead {
-        LeadRef::Id(id) => (Some(id.as_str()), None, None, None, false),
-        LeadRef::Match { client_id, lead_hint, email } => (None, Some(client_id.as_str()), lead_hint.as_deref(), email.as_deref(), true),
-        LeadRef::KeyOwner => (None, None, None, None, true),
-    };
-    let params: [Param<'_>; 7] = [&lead_id, &client_id, &hint, &email, &ghl_key, &calendly_key, &by_key];
-
-    // Round trip 1: BEGIN, resolve and lock the lead, read its rows.
+    // Round trip 1: BEGIN, resolve and lock the lead, read its rows. Each shape of the question
+    // has its own lean statement, so that PostgreSQL's cached plan has nothing to skip at run time.
     let begin = conn.prepared(BEGIN)?;
-    let lock = conn.prepared(LOCK_LEAD)?;
-    let read = conn.prepared(SELECT_APPOINTMENTS)?;
+    let (lock, lock_params): (_, Vec<Param<'_>>) = match lead {
+        LeadRef::Id(id) => (conn.prepared(LOCK_BY_ID)?, vec![id]),
+        LeadRef::Match { client_id, lead_hint, email } => {
+            (conn.prepared(LOCK_BY_MATCH)?, vec![client_id, lead_hint, email, &ghl_key, &calendly_key])
+        }
+        LeadRef::KeyOwner => (conn.prepared(LOCK_BY_KEY)?, vec![&ghl_key, &calendly_key]),
+    };
+    let (read, read_params): (_, Vec<Param<'_>>) = match (&ghl_key, &calendly_key) {
+        (Some(_), _) => (conn.prepared(READ_WITH_GHL_KEY)?, vec![&ghl_key]),
+        (_, Some(_)) => (conn.prepared(READ_WITH_CALENDLY_KEY)?, vec![&calendly_key]),
+        _ => (conn.prepared(READ_LEAD)?, vec![]),
+    };
     conn.count_round_trip();
-    let (_, locked, rows) = try_join3(
-        conn.client.execute(&begin, &[]),
-        conn.client.query_opt(&lock, &params),
-        conn.client.query(&read, &params),
-    )
-    .await?;
+    let (_, locked, rows) =
+        try_join3(conn.client.execute(&begin, &[]), conn.client.query_opt(&lock, &lock_params), conn.client.query(&read, &read_params))
+            .await?;
     let Some(locked) = locked else {
         return Err(Error::LeadNotFound(lead.to_string()));
     };
@@ -137,6 +138,11 @@ async fn attempt(conn: &Connection, obs: &Observation, lead: &LeadRef) -> Result
     let rows = rows.iter().map(appointment_from_row).collect::<Result<Vec<_>>>()?;
     if let Some(stray) = rows.iter().find(|r| r.lead_id != lead_id) {
         let holds_key = obs.key.is_some() && stray.provider == obs.provider && stray.key() == obs.key.as_deref();
+        if holds_key && matches!(lead, LeadRef::Match { .. }) {
+            // LOCK_BY_MATCH follows the key's owner within the client, so this key belongs to
+            // another client's lead: never write across clients.
+            return Err(Error::LeadNotFound(lead.to_string()));
+        }
         return Ok(Attempt::Retry(if holds_key { stray.lead_id.clone() } else { lead_id }));
     }
     let state = LeadState { lead_id: lead_id.clone(), rollup: rollup_from_lead(&locked)?, rows };
@@ -199,42 +205,66 @@ async fn rollback(conn: &Connection) {
 
 /// Prepares the write path's statements on a new connection (one round trip).
 pub async fn prepare(conn: &mut Connection) -> Result<()> {
-    conn.prepare_all(&[BEGIN, LOCK_LEAD, SELECT_APPOINTMENTS, INSERT_APPOINTMENT, UPDATE_APPOINTMENT, INSERT_EVENT, UPDATE_ROLLUP, INSERT_TASK, COMMIT])
-        .await
+    conn.prepare_all(&[
+        BEGIN,
+        LOCK_BY_ID,
+        LOCK_BY_MATCH,
+        LOCK_BY_KEY,
+        READ_LEAD,
+        READ_WITH_GHL_KEY,
+        READ_WITH_CALENDLY_KEY,
+        INSERT_APPOINTMENT,
+        UPDATE_APPOINTMENT,
+        INSERT_EVENT,
+        UPDATE_ROLLUP,
+        INSERT_TASK,
+        COMMIT,
+    ])
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
-// SQL
+// SQL (public so that the benchmark replays exactly these statements with pgbench)
 
-const BEGIN: &str = "BEGIN";
-const COMMIT: &str = "COMMIT";
+pub const BEGIN: &str = "BEGIN";
+pub const COMMIT: &str = "COMMIT";
 
-/// Resolves a `LeadRef` to one lead id. Parameters: $1 lead id, $2 client id, $3 lead hint,
-/// $4 email, $5 GHL key, $6 Calendly key, $7 whether the key's owner decides.
-macro_rules! resolve_lead {
-    () => {
-        r#"coalesce(
-    $1::text,
-    (SELECT a."leadId" FROM "Appointment" a JOIN "Lead" k ON k."id" = a."leadId"
-      WHERE $7::bool AND (a."ghlAppointmentId" = $5::text OR a."calendlyInviteeUri" = $6::text)
-        AND ($2::text IS NULL OR k."clientId" = $2::text)
-      LIMIT 1),
-    (SELECT m."id" FROM "Lead" m
-      WHERE $2::text IS NOT NULL AND m."clientId" = $2::text
-        AND (m."id" = $3::text OR lower(m."email") = lower($4::text))
-      ORDER BY (m."id" = $3::text) IS TRUE DESC, m."updatedAt" DESC, m."id"
-      LIMIT 1))"#
+/// The locked lead's id is handed to the read of round trip 1 through this transaction-local
+/// setting: the read is pipelined behind the lock and cannot see its result otherwise.
+macro_rules! lock_lead {
+    ($condition:literal) => {
+        concat!(
+            r#"SELECT "id", "appointmentStartAt", "appointmentEndAt", "appointmentStatus", "appointmentCanceledAt",
+       "appointmentProvider"::text, "appointmentSource", set_config('appointment_history.lead_id', "id", true)
+  FROM "Lead" WHERE "#,
+            $condition,
+            // NO KEY UPDATE: serializes our writers of one lead without blocking the CRM's inserts
+            // that merely reference the lead (their foreign-key checks take FOR KEY SHARE).
+            " FOR NO KEY UPDATE"
+        )
     };
 }
 
-/// `FOR NO KEY UPDATE`: serializes our writers of one lead without blocking the CRM's inserts
-/// that merely reference the lead (their foreign-key checks take `FOR KEY SHARE`).
-const LOCK_LEAD: &str = concat!(
-    r#"SELECT "id", "appointmentStartAt", "appointmentEndAt", "appointmentStatus", "appointmentCanceledAt",
-       "appointmentProvider"::text, "appointmentSource"
-  FROM "Lead" WHERE "id" = "#,
-    resolve_lead!(),
-    " FOR NO KEY UPDATE"
+/// `LeadRef::Id`: $1 lead id.
+pub const LOCK_BY_ID: &str = lock_lead!(r#""id" = $1"#);
+
+/// `LeadRef::Match`: $1 client, $2 lead hint, $3 email, $4 GHL key, $5 Calendly key. The key's
+/// owner (within the client) first, then the hinted lead, then the most recently updated lead with
+/// that email (case-insensitive).
+pub const LOCK_BY_MATCH: &str = lock_lead!(
+    r#""id" = coalesce(
+    (SELECT a."leadId" FROM "Appointment" a JOIN "Lead" k ON k."id" = a."leadId"
+      WHERE (a."ghlAppointmentId" = $4::text OR a."calendlyInviteeUri" = $5::text) AND k."clientId" = $1::text
+      LIMIT 1),
+    (SELECT m."id" FROM "Lead" m
+      WHERE m."clientId" = $1::text AND (m."id" = $2::text OR lower(m."email") = lower($3::text))
+      ORDER BY (m."id" = $2::text) IS TRUE DESC, m."updatedAt" DESC, m."id"
+      LIMIT 1))"#
+);
+
+/// `LeadRef::KeyOwner`: $1 GHL key, $2 Calendly key.
+pub const LOCK_BY_KEY: &str = lock_lead!(
+    r#""id" = (SELECT a."leadId" FROM "Appointment" a WHERE a."ghlAppointmentId" = $1::text OR a."calendlyInviteeUri" = $2::text LIMIT 1)"#
 );
 
 /// Every column of `Appointment`, in `AppointmentRow` order (enums as text), for
@@ -251,22 +281,31 @@ macro_rules! appointment_columns {
 
 /// The locked lead's rows, plus the row holding the observation's provider key wherever it is.
 /// Runs after the lock is granted (same pipeline), so it sees what the previous holder committed.
-const SELECT_APPOINTMENTS: &str = concat!(
-    "SELECT ",
-    appointment_columns!(),
-    r#" FROM "Appointment" WHERE "leadId" = "#,
-    resolve_lead!(),
-    r#" OR "ghlAppointmentId" = $5::text OR "calendlyInviteeUri" = $6::text"#
-);
+macro_rules! read_lead {
+    ($key_condition:literal) => {
+        concat!(
+            "SELECT ",
+            appointment_columns!(),
+            r#" FROM "Appointment" WHERE "leadId" = current_setting('appointment_history.lead_id', true)"#,
+            $key_condition
+        )
+    };
+}
 
-const INSERT_APPOINTMENT: &str = r#"INSERT INTO "Appointment" ("id", "leadId", "provider", "ghlAppointmentId", "calendlyInviteeUri",
+pub const READ_LEAD: &str = read_lead!("");
+/// $1 GHL appointment id.
+pub const READ_WITH_GHL_KEY: &str = read_lead!(r#" OR "ghlAppointmentId" = $1"#);
+/// $1 Calendly invitee URI.
+pub const READ_WITH_CALENDLY_KEY: &str = read_lead!(r#" OR "calendlyInviteeUri" = $1"#);
+
+pub const INSERT_APPOINTMENT: &str = r#"INSERT INTO "Appointment" ("id", "leadId", "provider", "ghlAppointmentId", "calendlyInviteeUri",
        "calendlyScheduledEventUri", "startAt", "endAt", "timezone", "status", "statusChangedAt",
        "canceledAt", "cancelReason", "canceledBy", "rescheduledFromId", "rescheduledFromKey",
        "rescheduledToKey", "providerCreatedAt", "providerUpdatedAt", "source", "createdAt", "updatedAt")
 VALUES ($1, $2, $3::text::"MeetingBookingProvider", $4, $5, $6, $7, $8, $9, $10::text::"AppointmentStatus", $11,
         $12, $13, $14, $15, $16, $17, $18, $19, $20::text::"AppointmentSource", $21, $22)"#;
 
-const UPDATE_APPOINTMENT: &str = r#"UPDATE "Appointment" SET
+pub const UPDATE_APPOINTMENT: &str = r#"UPDATE "Appointment" SET
        "leadId" = $2, "provider" = $3::text::"MeetingBookingProvider", "ghlAppointmentId" = $4,
        "calendlyInviteeUri" = $5, "calendlyScheduledEventUri" = $6, "startAt" = $7, "endAt" = $8,
        "timezone" = $9, "status" = $10::text::"AppointmentStatus", "statusChangedAt" = $11,
@@ -275,16 +314,16 @@ const UPDATE_APPOINTMENT: &str = r#"UPDATE "Appointment" SET
        "providerUpdatedAt" = $19, "source" = $20::text::"AppointmentSource", "createdAt" = $21, "updatedAt" = $22
  WHERE "id" = $1"#;
 
-const INSERT_EVENT: &str = r#"INSERT INTO "AppointmentEvent" ("id", "appointmentId", "leadId", "kind", "source", "oldValue", "newValue", "providerAt", "recordedAt")
+pub const INSERT_EVENT: &str = r#"INSERT INTO "AppointmentEvent" ("id", "appointmentId", "leadId", "kind", "source", "oldValue", "newValue", "providerAt", "recordedAt")
 VALUES ($1, $2, $3, $4, $5::text::"AppointmentSource", $6, $7, $8, $9)"#;
 
-const UPDATE_ROLLUP: &str = r#"UPDATE "Lead" SET "appointmentStartAt" = $2, "appointmentEndAt" = $3, "appointmentStatus" = $4,
+pub const UPDATE_ROLLUP: &str = r#"UPDATE "Lead" SET "appointmentStartAt" = $2, "appointmentEndAt" = $3, "appointmentStatus" = $4,
        "appointmentCanceledAt" = $5, "appointmentProvider" = $6::text::"MeetingBookingProvider",
        "appointmentSource" = $7, "updatedAt" = $8
  WHERE "id" = $1"#;
 
 /// One task per appointment and type: a second one is silently not created.
-const INSERT_TASK: &str = r#"INSERT INTO "FollowUpTask" ("id", "leadId", "type", "status", "dueDate", "appointmentId", "isUrgent", "createdAt", "updatedAt")
+pub const INSERT_TASK: &str = r#"INSERT INTO "FollowUpTask" ("id", "leadId", "type", "status", "dueDate", "appointmentId", "isUrgent", "createdAt", "updatedAt")
 VALUES ($1, $2, $3, 'pending', $4, $5, true, $6, $6)
 ON CONFLICT ("appointmentId", "type") DO NOTHING"#;
 
@@ -327,7 +366,7 @@ pub fn appointment_from_row(row: &Row) -> Result<AppointmentRow> {
     })
 }
 
-/// Reads the rollup columns in the order of `LOCK_LEAD` (after the id).
+/// Reads the rollup columns in the order of `lock_lead!` (after the id).
 fn rollup_from_lead(row: &Row) -> Result<Rollup> {
     Ok(Rollup {
         start_at: from_db(row.try_get(1)?),
@@ -450,7 +489,17 @@ impl EventParams {
     }
 
     fn as_params(&self) -> [Param<'_>; 9] {
-        [&self.id, &self.appointment_id, &self.lead_id, &self.kind, &self.source, &self.old, &self.new, &self.provider_at, &self.recorded_at]
+        [
+            &self.id,
+            &self.appointment_id,
+            &self.lead_id,
+            &self.kind,
+            &self.source,
+            &self.old,
+            &self.new,
+            &self.provider_at,
+            &self.recorded_at,
+        ]
     }
 }
 

@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use crate::domain::{AppointmentSource, AppointmentStatus, ObservedStatus, Observation, Provider, TaskPolicy};
+use crate::domain::{AppointmentSource, AppointmentStatus, Observation, ObservedStatus, Provider, TaskPolicy};
 use crate::model::{AppointmentRow, Rollup};
 use crate::redact::mask_reason;
 use crate::rollup::compute_rollup;
@@ -174,11 +174,7 @@ pub fn plan(state: &LeadState, obs: &Observation, now: DateTime<Utc>, new_id: &m
     }
 
     // 5. The lead's rollup, when the rule now gives something else. Migration never writes leads.
-    let rollup = if obs.source == AppointmentSource::Migration {
-        None
-    } else {
-        compute_rollup(&rows, now).filter(|r| *r != state.rollup)
-    };
+    let rollup = if obs.source == AppointmentSource::Migration { None } else { compute_rollup(&rows, now).filter(|r| *r != state.rollup) };
 
     // 6. Follow-up tasks for a cancellation or reschedule that just happened.
     let after = &rows[target_index];
@@ -190,10 +186,9 @@ pub fn plan(state: &LeadState, obs: &Observation, now: DateTime<Utc>, new_id: &m
     };
     let mut tasks = Vec::new();
     if wanted {
-        for (status, task_type) in [
-            (AppointmentStatus::Canceled, task_type::MEETING_CANCELED),
-            (AppointmentStatus::Rescheduled, task_type::MEETING_RESCHEDULED),
-        ] {
+        for (status, task_type) in
+            [(AppointmentStatus::Canceled, task_type::MEETING_CANCELED), (AppointmentStatus::Rescheduled, task_type::MEETING_RESCHEDULED)]
+        {
             if became(status) {
                 tasks.push(TaskRow {
                     id: new_id(),
@@ -239,11 +234,7 @@ fn new_row(lead_id: &str, obs: &Observation, now: DateTime<Utc>, id: String) -> 
         ObservedStatus::NoShowCleared => AppointmentStatus::Confirmed,
     };
     let (canceled_at, canceled_by, cancel_reason) = if status.is_terminal() {
-        (
-            obs.canceled_at.or(obs.provider_updated_at),
-            obs.canceled_by,
-            obs.cancel_reason.as_deref().and_then(mask_reason),
-        )
+        (obs.canceled_at.or(obs.provider_updated_at), obs.canceled_by, obs.cancel_reason.as_deref().and_then(mask_reason))
     } else {
         (None, None, None)
     };
@@ -286,11 +277,7 @@ pub fn merge(row: &AppointmentRow, obs: &Observation, now: DateTime<Utc>) -> App
         ObservedStatus::NoShowCleared if row.status == AppointmentStatus::NoShow => AppointmentStatus::Confirmed,
         ObservedStatus::NoShowCleared => row.status,
     };
-    let status = if row.provider == Provider::Calendly && row.status.is_terminal() && observed.is_active() {
-        row.status
-    } else {
-        observed
-    };
+    let status = if row.provider == Provider::Calendly && row.status.is_terminal() && observed.is_active() { row.status } else { observed };
     let wins = match cmp_provider_time(obs.provider_updated_at, row.provider_updated_at) {
         Ordering::Greater => true,
         Ordering::Less => false,
@@ -382,12 +369,12 @@ pub fn relink(rows: &mut [AppointmentRow]) {
             continue;
         }
         let Some(key) = row.key() else { continue };
-        let by_old_invitee = row.rescheduled_from_key.as_deref().and_then(|from| {
-            rows.iter().find(|p| p.provider == Provider::Calendly && p.key() == Some(from) && p.id != row.id)
-        });
-        let by_new_invitee = || {
-            rows.iter().find(|p| p.provider == Provider::Calendly && p.rescheduled_to_key.as_deref() == Some(key) && p.id != row.id)
-        };
+        let by_old_invitee = row
+            .rescheduled_from_key
+            .as_deref()
+            .and_then(|from| rows.iter().find(|p| p.provider == Provider::Calendly && p.key() == Some(from) && p.id != row.id));
+        let by_new_invitee =
+            || rows.iter().find(|p| p.provider == Provider::Calendly && p.rescheduled_to_key.as_deref() == Some(key) && p.id != row.id);
         if let Some(pred) = by_old_invitee.or_else(by_new_invitee) {
             let pred_id = pred.id.clone();
             if rows[i].rescheduled_from_id.as_deref() != Some(pred_id.as_str()) && !creates_cycle(rows, i, &pred_id) {
@@ -400,13 +387,13 @@ pub fn relink(rows: &mut [AppointmentRow]) {
     let booked_at = |r: &AppointmentRow| r.provider_created_at;
     let canceled_at = |r: &AppointmentRow| r.canceled_at.or(r.provider_updated_at);
     let mut cancels: Vec<usize> = (0..rows.len())
-        .filter(|&i| rows[i].provider == Provider::Ghl && rows[i].key().is_some() && rows[i].status.is_terminal() && canceled_at(&rows[i]).is_some())
+        .filter(|&i| {
+            rows[i].provider == Provider::Ghl && rows[i].key().is_some() && rows[i].status.is_terminal() && canceled_at(&rows[i]).is_some()
+        })
         .collect();
     cancels.sort_by(|&a, &b| (canceled_at(&rows[a]), rows[a].key()).cmp(&(canceled_at(&rows[b]), rows[b].key())));
-    let mut links: Vec<(usize, Option<String>)> = (0..rows.len())
-        .filter(|&i| rows[i].provider == Provider::Ghl && rows[i].key().is_some())
-        .map(|i| (i, None))
-        .collect();
+    let mut links: Vec<(usize, Option<String>)> =
+        (0..rows.len()).filter(|&i| rows[i].provider == Provider::Ghl && rows[i].key().is_some()).map(|i| (i, None)).collect();
     for c in cancels {
         let cancel_time = canceled_at(&rows[c]).expect("filtered");
         let best = links

@@ -43,7 +43,14 @@ pub fn invitee_uri(invitee: &str) -> String {
     format!("https://api.calendly.com/scheduled_events/ev/invitees/{invitee}")
 }
 
-pub fn ghl(lead: &str, id: &str, status: AppointmentStatus, updated: DateTime<Utc>, booked: DateTime<Utc>, start: DateTime<Utc>) -> Observation {
+pub fn ghl(
+    lead: &str,
+    id: &str,
+    status: AppointmentStatus,
+    updated: DateTime<Utc>,
+    booked: DateTime<Utc>,
+    start: DateTime<Utc>,
+) -> Observation {
     let mut o = Observation::new(lead, Provider::Ghl, ObservedStatus::Is(status), AppointmentSource::ReconcileCron);
     o.key = Some(id.to_string());
     o.start_at = Some(start);

@@ -1,0 +1,15 @@
+-- status-change — generated from shared::write_path's SQL by benches/record.rs; do not edit.
+\set lead random(1, 4000)
+\set key random(1, 1000000000000)
+\startpipeline
+BEGIN;
+SELECT "id", "appointmentStartAt", "appointmentEndAt", "appointmentStatus", "appointmentCanceledAt", "appointmentProvider"::text, "appointmentSource", set_config('appointment_history.lead_id', "id", true) FROM "Lead" WHERE "id" = ('L' || :lead) FOR NO KEY UPDATE;
+SELECT "id", "leadId", "provider"::text, "ghlAppointmentId", "calendlyInviteeUri", "calendlyScheduledEventUri", "startAt", "endAt", "timezone", "status"::text, "statusChangedAt", "canceledAt", "cancelReason", "canceledBy", "rescheduledFromId", "rescheduledFromKey", "rescheduledToKey", "providerCreatedAt", "providerUpdatedAt", "source"::text, "createdAt", "updatedAt" FROM "Appointment" WHERE "leadId" = current_setting('appointment_history.lead_id', true) OR "calendlyInviteeUri" = ('https://api.calendly.com/scheduled_events/ev' || :lead || '/invitees/inv' || :lead);
+\endpipeline
+\startpipeline
+UPDATE "Appointment" SET "leadId" = ('L' || :lead), "provider" = 'CALENDLY'::text::"MeetingBookingProvider", "ghlAppointmentId" = NULL, "calendlyInviteeUri" = ('https://api.calendly.com/scheduled_events/ev' || :lead || '/invitees/inv' || :lead), "calendlyScheduledEventUri" = ('https://api.calendly.com/scheduled_events/ev' || :lead), "startAt" = '2031-03-20 09:00:00', "endAt" = '2031-03-20 09:30:00', "timezone" = 'America/New_York', "status" = 'CANCELED'::text::"AppointmentStatus", "statusChangedAt" = '2026-11-24 10:00:00', "canceledAt" = '2026-11-24 10:00:00', "cancelReason" = 'Prospect asked to call [phone] instead', "canceledBy" = 'host', "rescheduledFromId" = NULL, "rescheduledFromKey" = NULL, "rescheduledToKey" = NULL, "providerCreatedAt" = '2026-11-24 10:00:00', "providerUpdatedAt" = '2026-11-24 10:00:00', "source" = 'WEBHOOK'::text::"AppointmentSource", "createdAt" = '2026-11-24 10:00:00', "updatedAt" = '2026-11-24 10:00:00' WHERE "id" = ('a' || :lead);
+INSERT INTO "AppointmentEvent" ("id", "appointmentId", "leadId", "kind", "source", "oldValue", "newValue", "providerAt", "recordedAt") VALUES (('e' || :lead || '-' || :key), ('a' || :lead), ('L' || :lead), 'status_changed', 'WEBHOOK'::text::"AppointmentSource", 'CONFIRMED', 'CANCELED', '2026-11-24 10:00:00', '2026-11-24 10:00:00');
+UPDATE "Lead" SET "appointmentStartAt" = '2031-03-20 09:00:00', "appointmentEndAt" = '2031-03-20 09:30:00', "appointmentStatus" = 'canceled', "appointmentCanceledAt" = '2026-11-24 10:00:00', "appointmentProvider" = 'CALENDLY'::text::"MeetingBookingProvider", "appointmentSource" = 'webhook', "updatedAt" = '2026-11-24 10:00:00' WHERE "id" = ('L' || :lead);
+INSERT INTO "FollowUpTask" ("id", "leadId", "type", "status", "dueDate", "appointmentId", "isUrgent", "createdAt", "updatedAt") VALUES (('t' || :lead || '-' || :key), ('L' || :lead), 'meeting-canceled', 'pending', '2026-11-24 10:00:00', ('a' || :lead), true, '2026-11-24 10:00:00', '2026-11-24 10:00:00') ON CONFLICT ("appointmentId", "type") DO NOTHING;
+COMMIT;
+\endpipeline

@@ -169,77 +169,49 @@ fn pgbench_script(workload: Workload, leads: usize) -> String {
     );
     let event_id = "('e' || :lead || '-' || :key)";
     let event_uri = "('https://api.calendly.com/scheduled_events/ev' || :lead)";
+    let one = |e: &str| format!("ARRAY[{e}]");
+    let none = || "'{}'".to_string();
+    let row = |key: &str, status: &str, canceled_at: &str, reason: &str, canceled_by: &str| -> Vec<String> {
+        [appt_id, lead, "'CALENDLY'", "NULL::text", key, event_uri, START, END, "'America/New_York'", status, TS, canceled_at, reason,
+         canceled_by, "NULL::text", "NULL::text", "NULL::text", TS, TS, "'WEBHOOK'", TS, TS]
+        .iter()
+        .map(|e| one(e))
+        .collect()
+    };
+    let empty_rows: Vec<String> = (0..22).map(|_| none()).collect();
+    let write = |new_rows: Vec<String>, changed_rows: Vec<String>, event: [&str; 5], rollup: [&str; 6], task: Option<&str>| {
+        let mut args = new_rows;
+        args.extend(changed_rows);
+        args.extend([event_id, appt_id, event[0], event[1], event[2], event[3], event[4]].iter().map(|e| one(e)));
+        args.extend([lead.to_string(), TS.to_string()]);
+        args.extend(rollup.iter().map(|e| e.to_string()));
+        args.push("true".into());
+        match task {
+            Some(kind) => args.extend([one("('t' || :lead || '-' || :key)"), one(kind), one(appt_id)]),
+            None => args.extend([none(), none(), none()]),
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        bind(wp::WRITE_PLAN, &refs) + "\n"
+    };
     match workload {
         Workload::New => {
-            s += &bind(
-                wp::INSERT_APPOINTMENT,
-                &[
-                    appt_id,
-                    lead,
-                    "'CALENDLY'",
-                    "NULL",
-                    key,
-                    event_uri,
-                    START,
-                    END,
-                    "'America/New_York'",
-                    "'CONFIRMED'",
-                    TS,
-                    "NULL",
-                    "NULL",
-                    "NULL",
-                    "NULL",
-                    "NULL",
-                    "NULL",
-                    TS,
-                    TS,
-                    "'WEBHOOK'",
-                    TS,
-                    TS,
-                ],
+            s += &write(
+                row(key, "'CONFIRMED'", "NULL::timestamp", "NULL::text", "NULL::text"),
+                empty_rows,
+                ["'created'", "'WEBHOOK'", "NULL::text", "'CONFIRMED'", TS],
+                [START, END, "'confirmed'", "NULL", "'CALENDLY'", "'webhook'"],
+                None,
             );
-            s += "\n";
-            s += &bind(wp::INSERT_EVENT, &[event_id, appt_id, lead, "'created'", "'WEBHOOK'", "NULL", "'CONFIRMED'", TS, TS]);
-            s += "\n";
-            s += &bind(wp::UPDATE_ROLLUP, &[lead, START, END, "'confirmed'", "NULL", "'CALENDLY'", "'webhook'", TS]);
-            s += "\n";
         }
         Workload::Duplicate => {}
         Workload::StatusChange => {
-            s += &bind(
-                wp::UPDATE_APPOINTMENT,
-                &[
-                    appt_id,
-                    lead,
-                    "'CALENDLY'",
-                    "NULL",
-                    seeded_key,
-                    event_uri,
-                    START,
-                    END,
-                    "'America/New_York'",
-                    "'CANCELED'",
-                    TS,
-                    TS,
-                    "'Prospect asked to call [phone] instead'",
-                    "'host'",
-                    "NULL",
-                    "NULL",
-                    "NULL",
-                    TS,
-                    TS,
-                    "'WEBHOOK'",
-                    TS,
-                    TS,
-                ],
+            s += &write(
+                empty_rows,
+                row(seeded_key, "'CANCELED'", TS, "'Prospect asked to call [phone] instead'", "'host'"),
+                ["'status_changed'", "'WEBHOOK'", "'CONFIRMED'", "'CANCELED'", TS],
+                [START, END, "'canceled'", TS, "'CALENDLY'", "'webhook'"],
+                Some("'meeting-canceled'"),
             );
-            s += "\n";
-            s += &bind(wp::INSERT_EVENT, &[event_id, appt_id, lead, "'status_changed'", "'WEBHOOK'", "'CONFIRMED'", "'CANCELED'", TS, TS]);
-            s += "\n";
-            s += &bind(wp::UPDATE_ROLLUP, &[lead, START, END, "'canceled'", TS, "'CALENDLY'", "'webhook'", TS]);
-            s += "\n";
-            s += &bind(wp::INSERT_TASK, &["('t' || :lead || '-' || :key)", lead, "'meeting-canceled'", TS, appt_id, TS]);
-            s += "\n";
         }
     }
     s += &bind(wp::COMMIT, &[]);

@@ -46,7 +46,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 
-use crate::domain::{AppointmentSource, AppointmentStatus, ObservedStatus, Observation, Provider, TaskPolicy};
+use crate::domain::{AppointmentSource, AppointmentStatus, Observation, ObservedStatus, Provider, TaskPolicy};
 use crate::error::Result;
 use crate::model::{AppointmentRow, Rollup};
 use crate::store::Connection;
@@ -565,7 +565,12 @@ mod tests {
             ),
             (
                 "ids of both: client decides",
-                Phase28Lead { ghl_appointment_id: Some("g".into()), calendly_invitee_uri: Some("i".into()), client_provider: Some(Provider::Calendly), ..base.clone() },
+                Phase28Lead {
+                    ghl_appointment_id: Some("g".into()),
+                    calendly_invitee_uri: Some("i".into()),
+                    client_provider: Some(Provider::Calendly),
+                    ..base.clone()
+                },
                 Some(Provider::Calendly),
             ),
         ];
@@ -612,7 +617,13 @@ mod tests {
         assert_eq!((o.key.clone(), o.end_at, o.canceled_at, o.calendly_event_uri.clone()), (None, None, None, None));
         assert_eq!(
             w,
-            vec![warning::OTHER_PROVIDER_IDS_IGNORED, warning::PROVIDER_ID_TOO_LONG, warning::END_BEFORE_START, warning::UNKNOWN_STATUS, warning::CANCELED_AT_IGNORED]
+            vec![
+                warning::OTHER_PROVIDER_IDS_IGNORED,
+                warning::PROVIDER_ID_TOO_LONG,
+                warning::END_BEFORE_START,
+                warning::UNKNOWN_STATUS,
+                warning::CANCELED_AT_IGNORED
+            ]
         );
         assert!(o.clone().normalized().is_ok(), "the write path accepts what the migration makes");
 

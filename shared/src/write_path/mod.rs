@@ -15,7 +15,7 @@ pub mod plan;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use futures::future::{try_join, try_join3, try_join_all};
+use futures::future::{try_join, try_join3};
 use serde::Serialize;
 use tokio_postgres::Row;
 
@@ -163,33 +163,23 @@ async fn attempt(conn: &Connection, obs: &Observation, lead: &LeadRef) -> Result
 }
 
 async fn execute_plan(conn: &Connection, plan: &Plan, lead_id: &str, now: DateTime<Utc>) -> Result<()> {
-    let client = &conn.client;
-    let insert = conn.prepared(INSERT_APPOINTMENT)?;
-    let update = conn.prepared(UPDATE_APPOINTMENT)?;
-    let event = conn.prepared(INSERT_EVENT)?;
-    let rollup = conn.prepared(UPDATE_ROLLUP)?;
-    let task = conn.prepared(INSERT_TASK)?;
     let commit = conn.prepared(COMMIT)?;
-
-    // Owned parameter values, so that the futures below can borrow them while pipelined.
-    let inserts: Vec<RowParams> = plan.insert.iter().map(RowParams::of).collect();
-    let updates: Vec<RowParams> = plan.updates.iter().map(RowParams::of).collect();
-    let events: Vec<EventParams> = plan.events.iter().map(|e| EventParams::of(e, now)).collect();
-    let rollup_params = plan.rollup.as_ref().map(|r| RollupParams::of(lead_id, r, now));
-    let tasks: Vec<TaskParams> = plan.tasks.iter().map(|t| TaskParams::of(t, now)).collect();
-
-    // (statement, parameters) in execution order: the new row first, since updates may link to it.
-    let mut batch: Vec<(&tokio_postgres::Statement, Vec<Param<'_>>)> = Vec::new();
-    batch.extend(inserts.iter().map(|p| (&insert, p.as_params().to_vec())));
-    batch.extend(updates.iter().map(|p| (&update, p.as_params().to_vec())));
-    batch.extend(events.iter().map(|p| (&event, p.as_params().to_vec())));
-    batch.extend(rollup_params.iter().map(|p| (&rollup, p.as_params().to_vec())));
-    batch.extend(tasks.iter().map(|p| (&task, p.as_params().to_vec())));
-    let writes = batch.iter().map(|(stmt, params)| client.execute(*stmt, params.as_slice()));
     conn.count_round_trip();
-    // The writes are sent in order, then COMMIT; if any write fails PostgreSQL turns the COMMIT
-    // into a rollback, and the error of that write is what comes back here.
-    try_join(try_join_all(writes), client.execute(&commit, &[])).await?;
+    if plan.writes_nothing() {
+        conn.client.execute(&commit, &[]).await?;
+        return Ok(());
+    }
+    // All writes are one statement (data-modifying CTEs over column arrays), pipelined with COMMIT:
+    // two messages, whatever the plan. If it fails, PostgreSQL turns the COMMIT into a rollback
+    // and the statement's error is what comes back here.
+    let write = conn.prepared(WRITE_PLAN)?;
+    let params = PlanParams::of(plan, lead_id, now);
+    let (counts, _) = try_join(conn.client.query_one(&write, &params.as_params()), conn.client.execute(&commit, &[])).await?;
+    let updated: i64 = counts.try_get(1)?;
+    if updated != plan.updates.len() as i64 {
+        // Cannot happen while the lead is locked; say so loudly rather than report a partial write.
+        return Err(Error::Corrupt(format!("{updated} of {} appointment updates applied", plan.updates.len())));
+    }
     Ok(())
 }
 
@@ -213,11 +203,7 @@ pub async fn prepare(conn: &mut Connection) -> Result<()> {
         READ_LEAD,
         READ_WITH_GHL_KEY,
         READ_WITH_CALENDLY_KEY,
-        INSERT_APPOINTMENT,
-        UPDATE_APPOINTMENT,
-        INSERT_EVENT,
-        UPDATE_ROLLUP,
-        INSERT_TASK,
+        WRITE_PLAN,
         COMMIT,
     ])
     .await
@@ -298,34 +284,63 @@ pub const READ_WITH_GHL_KEY: &str = read_lead!(r#" OR "ghlAppointmentId" = $1"#)
 /// $1 Calendly invitee URI.
 pub const READ_WITH_CALENDLY_KEY: &str = read_lead!(r#" OR "calendlyInviteeUri" = $1"#);
 
-pub const INSERT_APPOINTMENT: &str = r#"INSERT INTO "Appointment" ("id", "leadId", "provider", "ghlAppointmentId", "calendlyInviteeUri",
+/// Every write of a plan in one statement. Parameters are column arrays (one element per row):
+/// $1–$22 new appointments, $23–$44 changed appointments (whole rows, by id), $45–$51 change-log
+/// rows, $52 lead id, $53 now, $54–$59 the rollup and $60 whether to write it, $61–$63 tasks
+/// (id, type, appointment). Sibling CTEs see the same snapshot and foreign keys are checked at the
+/// end of the statement, so an update or event may point at a row inserted beside it. The counts
+/// come back so that the caller can check them.
+pub const WRITE_PLAN: &str = r#"WITH new_rows AS (
+  INSERT INTO "Appointment" ("id", "leadId", "provider", "ghlAppointmentId", "calendlyInviteeUri",
        "calendlyScheduledEventUri", "startAt", "endAt", "timezone", "status", "statusChangedAt",
        "canceledAt", "cancelReason", "canceledBy", "rescheduledFromId", "rescheduledFromKey",
        "rescheduledToKey", "providerCreatedAt", "providerUpdatedAt", "source", "createdAt", "updatedAt")
-VALUES ($1, $2, $3::text::"MeetingBookingProvider", $4, $5, $6, $7, $8, $9, $10::text::"AppointmentStatus", $11,
-        $12, $13, $14, $15, $16, $17, $18, $19, $20::text::"AppointmentSource", $21, $22)"#;
-
-pub const UPDATE_APPOINTMENT: &str = r#"UPDATE "Appointment" SET
-       "leadId" = $2, "provider" = $3::text::"MeetingBookingProvider", "ghlAppointmentId" = $4,
-       "calendlyInviteeUri" = $5, "calendlyScheduledEventUri" = $6, "startAt" = $7, "endAt" = $8,
-       "timezone" = $9, "status" = $10::text::"AppointmentStatus", "statusChangedAt" = $11,
-       "canceledAt" = $12, "cancelReason" = $13, "canceledBy" = $14, "rescheduledFromId" = $15,
-       "rescheduledFromKey" = $16, "rescheduledToKey" = $17, "providerCreatedAt" = $18,
-       "providerUpdatedAt" = $19, "source" = $20::text::"AppointmentSource", "createdAt" = $21, "updatedAt" = $22
- WHERE "id" = $1"#;
-
-pub const INSERT_EVENT: &str = r#"INSERT INTO "AppointmentEvent" ("id", "appointmentId", "leadId", "kind", "source", "oldValue", "newValue", "providerAt", "recordedAt")
-VALUES ($1, $2, $3, $4, $5::text::"AppointmentSource", $6, $7, $8, $9)"#;
-
-pub const UPDATE_ROLLUP: &str = r#"UPDATE "Lead" SET "appointmentStartAt" = $2, "appointmentEndAt" = $3, "appointmentStatus" = $4,
-       "appointmentCanceledAt" = $5, "appointmentProvider" = $6::text::"MeetingBookingProvider",
-       "appointmentSource" = $7, "updatedAt" = $8
- WHERE "id" = $1"#;
-
-/// One task per appointment and type: a second one is silently not created.
-pub const INSERT_TASK: &str = r#"INSERT INTO "FollowUpTask" ("id", "leadId", "type", "status", "dueDate", "appointmentId", "isUrgent", "createdAt", "updatedAt")
-VALUES ($1, $2, $3, 'pending', $4, $5, true, $6, $6)
-ON CONFLICT ("appointmentId", "type") DO NOTHING"#;
+  SELECT r.id, r.lead, r.provider::"MeetingBookingProvider", r.ghl, r.calendly, r.event_uri, r.start_at, r.end_at, r.tz,
+         r.status::"AppointmentStatus", r.status_at, r.canceled_at, r.reason, r.canceled_by, r.from_id, r.from_key,
+         r.to_key, r.p_created, r.p_updated, r.source::"AppointmentSource", r.created_at, r.updated_at
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamp[], $8::timestamp[],
+                $9::text[], $10::text[], $11::timestamp[], $12::timestamp[], $13::text[], $14::text[], $15::text[], $16::text[],
+                $17::text[], $18::timestamp[], $19::timestamp[], $20::text[], $21::timestamp[], $22::timestamp[])
+      AS r(id, lead, provider, ghl, calendly, event_uri, start_at, end_at, tz, status, status_at, canceled_at, reason,
+           canceled_by, from_id, from_key, to_key, p_created, p_updated, source, created_at, updated_at)
+  RETURNING 1
+), changed_rows AS (
+  UPDATE "Appointment" a SET "leadId" = r.lead, "provider" = r.provider::"MeetingBookingProvider", "ghlAppointmentId" = r.ghl,
+         "calendlyInviteeUri" = r.calendly, "calendlyScheduledEventUri" = r.event_uri, "startAt" = r.start_at,
+         "endAt" = r.end_at, "timezone" = r.tz, "status" = r.status::"AppointmentStatus", "statusChangedAt" = r.status_at,
+         "canceledAt" = r.canceled_at, "cancelReason" = r.reason, "canceledBy" = r.canceled_by, "rescheduledFromId" = r.from_id,
+         "rescheduledFromKey" = r.from_key, "rescheduledToKey" = r.to_key, "providerCreatedAt" = r.p_created,
+         "providerUpdatedAt" = r.p_updated, "source" = r.source::"AppointmentSource", "createdAt" = r.created_at,
+         "updatedAt" = r.updated_at
+    FROM unnest($23::text[], $24::text[], $25::text[], $26::text[], $27::text[], $28::text[], $29::timestamp[], $30::timestamp[],
+                $31::text[], $32::text[], $33::timestamp[], $34::timestamp[], $35::text[], $36::text[], $37::text[], $38::text[],
+                $39::text[], $40::timestamp[], $41::timestamp[], $42::text[], $43::timestamp[], $44::timestamp[])
+      AS r(id, lead, provider, ghl, calendly, event_uri, start_at, end_at, tz, status, status_at, canceled_at, reason,
+           canceled_by, from_id, from_key, to_key, p_created, p_updated, source, created_at, updated_at)
+   WHERE a."id" = r.id
+  RETURNING 1
+), events AS (
+  INSERT INTO "AppointmentEvent" ("id", "appointmentId", "leadId", "kind", "source", "oldValue", "newValue", "providerAt", "recordedAt")
+  SELECT e.id, e.appointment_id, $52::text, e.kind, e.source::"AppointmentSource", e.old_value, e.new_value, e.provider_at, $53::timestamp
+    FROM unnest($45::text[], $46::text[], $47::text[], $48::text[], $49::text[], $50::text[], $51::timestamp[])
+      AS e(id, appointment_id, kind, source, old_value, new_value, provider_at)
+  RETURNING 1
+), rollup AS (
+  UPDATE "Lead" SET "appointmentStartAt" = $54::timestamp, "appointmentEndAt" = $55::timestamp, "appointmentStatus" = $56::text,
+         "appointmentCanceledAt" = $57::timestamp, "appointmentProvider" = $58::text::"MeetingBookingProvider",
+         "appointmentSource" = $59::text, "updatedAt" = $53::timestamp
+   WHERE "id" = $52::text AND $60::bool
+  RETURNING 1
+), tasks AS (
+  -- One task per appointment and type: a second one is silently not created.
+  INSERT INTO "FollowUpTask" ("id", "leadId", "type", "status", "dueDate", "appointmentId", "isUrgent", "createdAt", "updatedAt")
+  SELECT t.id, $52::text, t.type, 'pending', $53::timestamp, t.appointment_id, true, $53::timestamp, $53::timestamp
+    FROM unnest($61::text[], $62::text[], $63::text[]) AS t(id, type, appointment_id)
+  ON CONFLICT ("appointmentId", "type") DO NOTHING
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM new_rows), (SELECT count(*) FROM changed_rows), (SELECT count(*) FROM events),
+       (SELECT count(*) FROM rollup), (SELECT count(*) FROM tasks)"#;
 
 // ---------------------------------------------------------------------------------------------
 // Conversions. `TIMESTAMP(3)` holds UTC without a zone, as Prisma does.
@@ -380,60 +395,64 @@ fn rollup_from_lead(row: &Row) -> Result<Rollup> {
 
 type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
 
-struct RowParams {
-    id: String,
-    lead_id: String,
-    provider: &'static str,
-    ghl: Option<String>,
-    calendly: Option<String>,
-    event_uri: Option<String>,
-    start_at: Option<NaiveDateTime>,
-    end_at: Option<NaiveDateTime>,
-    timezone: Option<String>,
-    status: &'static str,
-    status_changed_at: NaiveDateTime,
-    canceled_at: Option<NaiveDateTime>,
-    cancel_reason: Option<String>,
-    canceled_by: Option<&'static str>,
-    from_id: Option<String>,
-    from_key: Option<String>,
-    to_key: Option<String>,
-    provider_created_at: Option<NaiveDateTime>,
-    provider_updated_at: Option<NaiveDateTime>,
-    source: &'static str,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
+/// Appointment rows as column arrays.
+#[derive(Default)]
+struct RowColumns {
+    id: Vec<String>,
+    lead_id: Vec<String>,
+    provider: Vec<&'static str>,
+    ghl: Vec<Option<String>>,
+    calendly: Vec<Option<String>>,
+    event_uri: Vec<Option<String>>,
+    start_at: Vec<Option<NaiveDateTime>>,
+    end_at: Vec<Option<NaiveDateTime>>,
+    timezone: Vec<Option<String>>,
+    status: Vec<&'static str>,
+    status_changed_at: Vec<NaiveDateTime>,
+    canceled_at: Vec<Option<NaiveDateTime>>,
+    cancel_reason: Vec<Option<String>>,
+    canceled_by: Vec<Option<&'static str>>,
+    from_id: Vec<Option<String>>,
+    from_key: Vec<Option<String>>,
+    to_key: Vec<Option<String>>,
+    provider_created_at: Vec<Option<NaiveDateTime>>,
+    provider_updated_at: Vec<Option<NaiveDateTime>>,
+    source: Vec<&'static str>,
+    created_at: Vec<NaiveDateTime>,
+    updated_at: Vec<NaiveDateTime>,
 }
 
-impl RowParams {
-    fn of(r: &AppointmentRow) -> Self {
-        RowParams {
-            id: r.id.clone(),
-            lead_id: r.lead_id.clone(),
-            provider: r.provider.as_db(),
-            ghl: r.ghl_appointment_id.clone(),
-            calendly: r.calendly_invitee_uri.clone(),
-            event_uri: r.calendly_scheduled_event_uri.clone(),
-            start_at: to_db(r.start_at),
-            end_at: to_db(r.end_at),
-            timezone: r.timezone.clone(),
-            status: r.status.as_db(),
-            status_changed_at: r.status_changed_at.naive_utc(),
-            canceled_at: to_db(r.canceled_at),
-            cancel_reason: r.cancel_reason.clone(),
-            canceled_by: r.canceled_by.map(Canceler::as_db),
-            from_id: r.rescheduled_from_id.clone(),
-            from_key: r.rescheduled_from_key.clone(),
-            to_key: r.rescheduled_to_key.clone(),
-            provider_created_at: to_db(r.provider_created_at),
-            provider_updated_at: to_db(r.provider_updated_at),
-            source: r.source.as_db(),
-            created_at: r.created_at.naive_utc(),
-            updated_at: r.updated_at.naive_utc(),
+impl RowColumns {
+    fn of<'r>(rows: impl Iterator<Item = &'r AppointmentRow>) -> Self {
+        let mut c = RowColumns::default();
+        for r in rows {
+            c.id.push(r.id.clone());
+            c.lead_id.push(r.lead_id.clone());
+            c.provider.push(r.provider.as_db());
+            c.ghl.push(r.ghl_appointment_id.clone());
+            c.calendly.push(r.calendly_invitee_uri.clone());
+            c.event_uri.push(r.calendly_scheduled_event_uri.clone());
+            c.start_at.push(to_db(r.start_at));
+            c.end_at.push(to_db(r.end_at));
+            c.timezone.push(r.timezone.clone());
+            c.status.push(r.status.as_db());
+            c.status_changed_at.push(r.status_changed_at.naive_utc());
+            c.canceled_at.push(to_db(r.canceled_at));
+            c.cancel_reason.push(r.cancel_reason.clone());
+            c.canceled_by.push(r.canceled_by.map(Canceler::as_db));
+            c.from_id.push(r.rescheduled_from_id.clone());
+            c.from_key.push(r.rescheduled_from_key.clone());
+            c.to_key.push(r.rescheduled_to_key.clone());
+            c.provider_created_at.push(to_db(r.provider_created_at));
+            c.provider_updated_at.push(to_db(r.provider_updated_at));
+            c.source.push(r.source.as_db());
+            c.created_at.push(r.created_at.naive_utc());
+            c.updated_at.push(r.updated_at.naive_utc());
         }
+        c
     }
 
-    fn as_params(&self) -> [Param<'_>; 22] {
+    fn params(&self) -> [Param<'_>; 22] {
         [
             &self.id,
             &self.lead_id,
@@ -461,100 +480,84 @@ impl RowParams {
     }
 }
 
-struct EventParams {
-    id: String,
-    appointment_id: String,
+/// The parameters of [`WRITE_PLAN`], owned so that the pipelined futures can borrow them.
+struct PlanParams {
+    new_rows: RowColumns,
+    changed_rows: RowColumns,
+    event_id: Vec<String>,
+    event_appointment: Vec<String>,
+    event_kind: Vec<&'static str>,
+    event_source: Vec<&'static str>,
+    event_old: Vec<Option<String>>,
+    event_new: Vec<Option<String>>,
+    event_provider_at: Vec<Option<NaiveDateTime>>,
     lead_id: String,
-    kind: &'static str,
-    source: &'static str,
-    old: Option<String>,
-    new: Option<String>,
-    provider_at: Option<NaiveDateTime>,
-    recorded_at: NaiveDateTime,
-}
-
-impl EventParams {
-    fn of(e: &plan::EventRow, now: DateTime<Utc>) -> Self {
-        EventParams {
-            id: e.id.clone(),
-            appointment_id: e.appointment_id.clone(),
-            lead_id: e.lead_id.clone(),
-            kind: e.kind,
-            source: e.source.as_db(),
-            old: e.old_value.clone(),
-            new: e.new_value.clone(),
-            provider_at: to_db(e.provider_at),
-            recorded_at: now.naive_utc(),
-        }
-    }
-
-    fn as_params(&self) -> [Param<'_>; 9] {
-        [
-            &self.id,
-            &self.appointment_id,
-            &self.lead_id,
-            &self.kind,
-            &self.source,
-            &self.old,
-            &self.new,
-            &self.provider_at,
-            &self.recorded_at,
-        ]
-    }
-}
-
-struct RollupParams {
-    lead_id: String,
-    start_at: Option<NaiveDateTime>,
-    end_at: Option<NaiveDateTime>,
-    status: Option<String>,
-    canceled_at: Option<NaiveDateTime>,
-    provider: Option<&'static str>,
-    source: Option<String>,
-    updated_at: NaiveDateTime,
-}
-
-impl RollupParams {
-    fn of(lead_id: &str, r: &Rollup, now: DateTime<Utc>) -> Self {
-        RollupParams {
-            lead_id: lead_id.to_string(),
-            start_at: to_db(r.start_at),
-            end_at: to_db(r.end_at),
-            status: r.status.clone(),
-            canceled_at: to_db(r.canceled_at),
-            provider: r.provider.map(Provider::as_db),
-            source: r.source.clone(),
-            updated_at: now.naive_utc(),
-        }
-    }
-
-    fn as_params(&self) -> [Param<'_>; 8] {
-        [&self.lead_id, &self.start_at, &self.end_at, &self.status, &self.canceled_at, &self.provider, &self.source, &self.updated_at]
-    }
-}
-
-struct TaskParams {
-    id: String,
-    lead_id: String,
-    task_type: &'static str,
-    due: NaiveDateTime,
-    appointment_id: String,
     now: NaiveDateTime,
+    rollup: Rollup,
+    rollup_provider: Option<&'static str>,
+    rollup_start: Option<NaiveDateTime>,
+    rollup_end: Option<NaiveDateTime>,
+    rollup_canceled: Option<NaiveDateTime>,
+    write_rollup: bool,
+    task_id: Vec<String>,
+    task_type: Vec<&'static str>,
+    task_appointment: Vec<String>,
 }
 
-impl TaskParams {
-    fn of(t: &plan::TaskRow, now: DateTime<Utc>) -> Self {
-        TaskParams {
-            id: t.id.clone(),
-            lead_id: t.lead_id.clone(),
-            task_type: t.task_type,
-            due: t.due.naive_utc(),
-            appointment_id: t.appointment_id.clone(),
+impl PlanParams {
+    fn of(plan: &Plan, lead_id: &str, now: DateTime<Utc>) -> Self {
+        let rollup = plan.rollup.clone().unwrap_or_default();
+        PlanParams {
+            new_rows: RowColumns::of(plan.insert.iter()),
+            changed_rows: RowColumns::of(plan.updates.iter()),
+            event_id: plan.events.iter().map(|e| e.id.clone()).collect(),
+            event_appointment: plan.events.iter().map(|e| e.appointment_id.clone()).collect(),
+            event_kind: plan.events.iter().map(|e| e.kind).collect(),
+            event_source: plan.events.iter().map(|e| e.source.as_db()).collect(),
+            event_old: plan.events.iter().map(|e| e.old_value.clone()).collect(),
+            event_new: plan.events.iter().map(|e| e.new_value.clone()).collect(),
+            event_provider_at: plan.events.iter().map(|e| to_db(e.provider_at)).collect(),
+            lead_id: lead_id.to_string(),
             now: now.naive_utc(),
+            rollup_provider: rollup.provider.map(Provider::as_db),
+            rollup_start: to_db(rollup.start_at),
+            rollup_end: to_db(rollup.end_at),
+            rollup_canceled: to_db(rollup.canceled_at),
+            rollup,
+            write_rollup: plan.rollup.is_some(),
+            task_id: plan.tasks.iter().map(|t| t.id.clone()).collect(),
+            task_type: plan.tasks.iter().map(|t| t.task_type).collect(),
+            task_appointment: plan.tasks.iter().map(|t| t.appointment_id.clone()).collect(),
         }
     }
 
-    fn as_params(&self) -> [Param<'_>; 6] {
-        [&self.id, &self.lead_id, &self.task_type, &self.due, &self.appointment_id, &self.now]
+    fn as_params(&self) -> Vec<Param<'_>> {
+        let mut p: Vec<Param<'_>> = Vec::with_capacity(65);
+        p.extend(self.new_rows.params());
+        p.extend(self.changed_rows.params());
+        p.extend([
+            &self.event_id as Param<'_>,
+            &self.event_appointment,
+            &self.event_kind,
+            &self.event_source,
+            &self.event_old,
+            &self.event_new,
+            &self.event_provider_at,
+        ]);
+        p.extend([
+            &self.lead_id as Param<'_>,
+            &self.now,
+            &self.rollup_start,
+            &self.rollup_end,
+            &self.rollup.status,
+            &self.rollup_canceled,
+            &self.rollup_provider,
+            &self.rollup.source,
+            &self.write_rollup,
+            &self.task_id,
+            &self.task_type,
+            &self.task_appointment,
+        ]);
+        p
     }
 }

@@ -297,8 +297,11 @@ pub fn merge(row: &AppointmentRow, obs: &Observation, now: DateTime<Utc>) -> App
         replace(&mut r.rescheduled_from_key, &obs.rescheduled_from_key);
         replace(&mut r.rescheduled_to_key, &obs.rescheduled_to_key);
         if r.status.is_terminal() {
-            replace(&mut r.canceled_at, &obs.canceled_at);
-            fill(&mut r.canceled_at, &obs.provider_updated_at);
+            if observed.is_terminal() {
+                // Without the provider's own cancellation time (GHL), the time of the newest word
+                // that it is canceled: the same whatever order the words arrive in.
+                replace(&mut r.canceled_at, &obs.canceled_at.or(obs.provider_updated_at));
+            }
             replace(&mut r.canceled_by, &obs.canceled_by);
             replace(&mut r.cancel_reason, &obs.cancel_reason.as_deref().and_then(mask_reason));
         } else {

@@ -17,7 +17,7 @@ use shared::write_path::migration_batch::{migration_for, rollup_mirrors_a_row, L
 const CLIENTS: [(&str, Option<Provider>); 3] = [("c_cal", Some(Provider::Calendly)), ("c_ghl", Some(Provider::Ghl)), ("c_none", None)];
 
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(32)
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
 }
 
 fn runtime() -> &'static tokio::runtime::Runtime {

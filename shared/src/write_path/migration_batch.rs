@@ -92,6 +92,8 @@ pub struct Phase28Lead {
 }
 
 /// What the migration does with one lead.
+// One value per lead, consumed at once: boxing the observation would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum LeadMigration {
     /// No appointment data: nothing to migrate.

@@ -222,7 +222,10 @@ async fn main() {
     for name in copies.iter().map(|u| u.rsplit('/').next().unwrap().to_string()).chain([source.name.clone()]) {
         let _ = admin.batch_execute(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#)).await;
     }
-    let ok = same && ratio <= 1.5 && longest <= Duration::from_secs(1) && i64::try_from(out.counts.migration.appointments_created).ok() == Some(anchor_created);
+    let ok = same
+        && ratio <= 1.5
+        && longest <= Duration::from_secs(1)
+        && i64::try_from(out.counts.migration.appointments_created).ok() == Some(anchor_created);
     println!("{}", if ok { "PASS" } else { "FAIL" });
     if !ok {
         std::process::exit(1);

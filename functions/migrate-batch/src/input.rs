@@ -105,7 +105,14 @@ pub fn parse_input(payload: &Value) -> Result<Input, InputError> {
     }
     let batch_size = count("batchSize", u64::from(MAX_BATCH_SIZE))?;
     let max_leads = count("maxLeads", i32::MAX as u64)?;
-    Ok(Input { mode, client_id, batch_size: batch_size.unwrap_or(DEFAULT_BATCH_SIZE), max_leads, resume, batch_size_given: batch_size.is_some() })
+    Ok(Input {
+        mode,
+        client_id,
+        batch_size: batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
+        max_leads,
+        resume,
+        batch_size_given: batch_size.is_some(),
+    })
 }
 
 #[cfg(test)]
@@ -117,7 +124,8 @@ mod tests {
     fn good_input() {
         let i = parse_input(&json!({"mode": "apply", "clientId": "c1", "batchSize": 500, "maxLeads": 10})).unwrap();
         assert_eq!((i.mode, i.client_id.as_deref(), i.batch_size, i.max_leads), (Mode::Apply, Some("c1"), 500, Some(10)));
-        let i = parse_input(&json!({"mode": "repair-rollups", "resume": "0190f0c4-7a1e-7b3c-8d2e-1f2a3b4c5d6e", "clientId": null})).unwrap();
+        let i =
+            parse_input(&json!({"mode": "repair-rollups", "resume": "0190f0c4-7a1e-7b3c-8d2e-1f2a3b4c5d6e", "clientId": null})).unwrap();
         assert_eq!((i.mode, i.batch_size, i.batch_size_given), (Mode::RepairRollups, DEFAULT_BATCH_SIZE, false));
     }
 

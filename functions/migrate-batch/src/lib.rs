@@ -61,7 +61,11 @@ pub fn deadline_of(raw_ms: u64) -> std::time::SystemTime {
 }
 
 /// The handler's logic: parse, then run until done or until the deadline (minus a margin).
-pub async fn handle(store: &shared::Store, payload: &serde_json::Value, deadline: Option<std::time::SystemTime>) -> Result<Output, MigrateError> {
+pub async fn handle(
+    store: &shared::Store,
+    payload: &serde_json::Value,
+    deadline: Option<std::time::SystemTime>,
+) -> Result<Output, MigrateError> {
     let input = parse_input(payload)?;
     let limits = Limits { deadline: deadline.map(run::instant_of), ..Limits::default() };
     invoke(store, &input, &limits).await

@@ -159,7 +159,11 @@ mod tests {
             ("same", rule.clone(), vec![]),
             ("phase 28 source", Rollup { source: None, ..rule.clone() }, vec!["source"]),
             ("moved", Rollup { start_at: t(11), end_at: t(12), ..rule.clone() }, vec!["startAt", "endAt"]),
-            ("status and cancel", Rollup { status: Some("confirmed".into()), canceled_at: None, ..rule.clone() }, vec!["status", "canceledAt"]),
+            (
+                "status and cancel",
+                Rollup { status: Some("confirmed".into()), canceled_at: None, ..rule.clone() },
+                vec!["status", "canceledAt"],
+            ),
             ("provider", Rollup { provider: Some(Provider::Calendly), ..rule.clone() }, vec!["provider"]),
         ];
         for (name, stored, kinds) in cases {

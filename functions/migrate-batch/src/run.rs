@@ -82,7 +82,8 @@ pub fn instant_of(deadline: SystemTime) -> Instant {
 const INSERT_RUN: &str = r#"INSERT INTO "AppointmentMigrationRun" ("id", "mode", "clientId", "batchSize", "maxLeads", "cursor", "done", "counts", "startedAt", "updatedAt")
 VALUES ($1, $2, $3, $4, $5, NULL, false, $6, $7, $7)"#;
 
-const LOAD_RUN: &str = r#"SELECT "mode", "clientId", "batchSize", "maxLeads", "cursor", "done", "counts" FROM "AppointmentMigrationRun" WHERE "id" = $1"#;
+const LOAD_RUN: &str =
+    r#"SELECT "mode", "clientId", "batchSize", "maxLeads", "cursor", "done", "counts" FROM "AppointmentMigrationRun" WHERE "id" = $1"#;
 
 /// Serializes invocations of one run; the cursor read here must be the one this invocation holds.
 const LOCK_RUN: &str = r#"SELECT "cursor", "done" FROM "AppointmentMigrationRun" WHERE "id" = $1 FOR UPDATE"#;
@@ -168,7 +169,10 @@ async fn start_or_resume(store: &Store, input: &Input) -> Result<Run, MigrateErr
         let now = Utc::now().naive_utc();
         conn.count_round_trip();
         conn.client
-            .execute(&stmt, &[&run.id, &run.mode.as_str(), &run.client_id, &(run.batch_size as i32), &run.max_leads.map(|m| m as i32), &counts, &now])
+            .execute(
+                &stmt,
+                &[&run.id, &run.mode.as_str(), &run.client_id, &(run.batch_size as i32), &run.max_leads.map(|m| m as i32), &counts, &now],
+            )
             .await
             .map_err(shared::Error::from)?;
         tracing::info!(run_id = %run.id, mode = run.mode.as_str(), client_id = ?run.client_id, "run started");
@@ -237,8 +241,17 @@ async fn batch_with_retries(store: &Store, run: &mut Run, crash: bool) -> Result
 async fn batch(store: &Store, run: &mut Run, crash: bool) -> Result<Duration, MigrateError> {
     let mut conn = store.conn().await?;
     migration_batch::prepare(&mut conn).await?;
-    conn.prepare_all(&[LOCK_RUN, CHECKPOINT, "BEGIN", "COMMIT", rollups::VERIFY_LEADS, rollups::LOCK_ROLLUPS, rollups::BATCH_ROWS, rollups::UPDATE_ROLLUPS])
-        .await?;
+    conn.prepare_all(&[
+        LOCK_RUN,
+        CHECKPOINT,
+        "BEGIN",
+        "COMMIT",
+        rollups::VERIFY_LEADS,
+        rollups::LOCK_ROLLUPS,
+        rollups::BATCH_ROWS,
+        rollups::UPDATE_ROLLUPS,
+    ])
+    .await?;
     let result = batch_in_transaction(&mut conn, run, crash).await;
     if crash {
         // The simulated crash: the connection goes away with the transaction open.
@@ -340,12 +353,18 @@ async fn batch_in_transaction(conn: &mut shared::store::Connection, run: &Run, c
     Ok((next, started.elapsed()))
 }
 
-async fn verify_batch(conn: &mut shared::store::Connection, range: &BatchRange, client_id: Option<&str>, counts: &mut RunCounts) -> Result<(), MigrateError> {
+async fn verify_batch(
+    conn: &mut shared::store::Connection,
+    range: &BatchRange,
+    client_id: Option<&str>,
+    counts: &mut RunCounts,
+) -> Result<(), MigrateError> {
     let leads = conn.statement(rollups::VERIFY_LEADS).await?;
     let rows = conn.statement(rollups::BATCH_ROWS).await?;
     conn.count_round_trip();
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&range.after, &range.last, &client_id];
-    let (leads, rows) = try_join(conn.client.query(&leads, &params), conn.client.query(&rows, &params)).await.map_err(shared::Error::from)?;
+    let (leads, rows) =
+        try_join(conn.client.query(&leads, &params), conn.client.query(&rows, &params)).await.map_err(shared::Error::from)?;
     let by_lead = rollups::rows_by_lead(&rows)?;
     let now = Utc::now();
     for lead in &leads {
@@ -373,14 +392,20 @@ async fn verify_batch(conn: &mut shared::store::Connection, range: &BatchRange, 
     Ok(())
 }
 
-async fn repair_batch(conn: &mut shared::store::Connection, range: &BatchRange, client_id: Option<&str>, counts: &mut RunCounts) -> Result<(), MigrateError> {
+async fn repair_batch(
+    conn: &mut shared::store::Connection,
+    range: &BatchRange,
+    client_id: Option<&str>,
+    counts: &mut RunCounts,
+) -> Result<(), MigrateError> {
     let lock = conn.statement(rollups::LOCK_ROLLUPS).await?;
     let rows = conn.statement(rollups::BATCH_ROWS).await?;
     let update = conn.statement(rollups::UPDATE_ROLLUPS).await?;
     // Locks first, then the rows (pipelined: the read starts once every lock is granted).
     conn.count_round_trip();
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&range.after, &range.last, &client_id];
-    let (leads, rows) = try_join(conn.client.query(&lock, &params), conn.client.query(&rows, &params)).await.map_err(shared::Error::from)?;
+    let (leads, rows) =
+        try_join(conn.client.query(&lock, &params), conn.client.query(&rows, &params)).await.map_err(shared::Error::from)?;
     let by_lead = rollups::rows_by_lead(&rows)?;
     let now = Utc::now();
     let mut updates = RollupUpdates::default();

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use common::*;
 use migrate_batch::{handle, invoke, Limits, MigrateError, Mode};
-use shared::domain::{AppointmentSource, AppointmentStatus, ObservedStatus, Observation, Provider};
+use shared::domain::{AppointmentSource, AppointmentStatus, Observation, ObservedStatus, Provider};
 use shared::write_path::migration_batch::WarningCount;
 
 fn edge_case_leads() -> Vec<Lead> {
@@ -49,20 +49,50 @@ fn edge_case_leads() -> Vec<Lead> {
             status: Some("confirmed".into()),
             ..l("lead_08", "c_none")
         },
-        Lead { provider: Some(Provider::Ghl), ghl_id: Some("g9".into()), start: Some(t(9, 9)), status: Some("booked".into()), ..l("lead_09", "c_none") },
+        Lead {
+            provider: Some(Provider::Ghl),
+            ghl_id: Some("g9".into()),
+            start: Some(t(9, 9)),
+            status: Some("booked".into()),
+            ..l("lead_09", "c_none")
+        },
         // A webhook got there first (seeded below through the write path).
-        Lead { provider: Some(Provider::Calendly), invitee: Some(invitee("c")), start: Some(t(12, 15)), status: Some("confirmed".into()), ..l("lead_10", "c_none") },
+        Lead {
+            provider: Some(Provider::Calendly),
+            invitee: Some(invitee("c")),
+            start: Some(t(12, 15)),
+            status: Some("confirmed".into()),
+            ..l("lead_10", "c_none")
+        },
         // A key-less row of the same booking exists (a manual entry).
-        Lead { provider: Some(Provider::Ghl), ghl_id: Some("g11".into()), start: Some(t(13, 9)), status: Some("confirmed".into()), ..l("lead_11", "c_none") },
+        Lead {
+            provider: Some(Provider::Ghl),
+            ghl_id: Some("g11".into()),
+            start: Some(t(13, 9)),
+            status: Some("confirmed".into()),
+            ..l("lead_11", "c_none")
+        },
         // Two leads claim the same GHL appointment.
         Lead { provider: Some(Provider::Ghl), ghl_id: Some("gdup".into()), start: Some(t(14, 9)), ..l("lead_12", "c_none") },
         Lead { provider: Some(Provider::Ghl), ghl_id: Some("gdup".into()), start: Some(t(14, 9)), ..l("lead_13", "c_none") },
         // Provider known from the ids alone.
         Lead { invitee: Some(invitee("d")), event: Some(event("d")), ..l("lead_14", "c_none") },
-        Lead { provider: Some(Provider::Ghl), start: Some(t(15, 9)), status: Some("confirmed".into()), canceled_at: Some(t(1, 1)), ..l("lead_15", "c_none") },
+        Lead {
+            provider: Some(Provider::Ghl),
+            start: Some(t(15, 9)),
+            status: Some("confirmed".into()),
+            canceled_at: Some(t(1, 1)),
+            ..l("lead_15", "c_none")
+        },
         // Phase 28 ids of an old booking; a webhook since recorded a new one and rewrote the
         // rollup (seeded below), but not the ids.
-        Lead { provider: Some(Provider::Calendly), invitee: Some(invitee("old")), start: Some(t(16, 9)), status: Some("confirmed".into()), ..l("lead_16", "c_none") },
+        Lead {
+            provider: Some(Provider::Calendly),
+            invitee: Some(invitee("old")),
+            start: Some(t(16, 9)),
+            status: Some("confirmed".into()),
+            ..l("lead_16", "c_none")
+        },
     ]
 }
 
@@ -73,17 +103,20 @@ async fn seed_edge_cases(client: &tokio_postgres::Client, db: &shared::testing::
     seed_client(client, "c_ghl", Some(Provider::Ghl)).await;
     seed_leads(client, &edge_case_leads()).await;
     let store = db.store().await;
-    let mut webhook = Observation::new("lead_10", Provider::Calendly, ObservedStatus::Is(AppointmentStatus::Confirmed), AppointmentSource::Webhook);
+    let mut webhook =
+        Observation::new("lead_10", Provider::Calendly, ObservedStatus::Is(AppointmentStatus::Confirmed), AppointmentSource::Webhook);
     webhook.key = Some(invitee("c"));
     webhook.calendly_event_uri = Some(event("c"));
     webhook.start_at = Some(t(12, 16));
     webhook.end_at = Some(t(12, 17));
     webhook.provider_updated_at = Some(t(1, 0));
     store.record(webhook).await.unwrap();
-    let mut manual = Observation::new("lead_11", Provider::Ghl, ObservedStatus::Is(AppointmentStatus::Confirmed), AppointmentSource::Manual);
+    let mut manual =
+        Observation::new("lead_11", Provider::Ghl, ObservedStatus::Is(AppointmentStatus::Confirmed), AppointmentSource::Manual);
     manual.start_at = Some(t(13, 9));
     store.record(manual).await.unwrap();
-    let mut rebooked = Observation::new("lead_16", Provider::Calendly, ObservedStatus::Is(AppointmentStatus::Confirmed), AppointmentSource::Webhook);
+    let mut rebooked =
+        Observation::new("lead_16", Provider::Calendly, ObservedStatus::Is(AppointmentStatus::Confirmed), AppointmentSource::Webhook);
     rebooked.key = Some(invitee("new"));
     rebooked.start_at = Some(t(17, 9));
     rebooked.provider_updated_at = Some(t(1, 0));
@@ -114,7 +147,12 @@ async fn every_edge_case_in_small_and_large_batches() {
         let c = &applied.counts;
         assert_eq!((c.leads_scanned, c.skipped_without_data, c.migration.leads_with_data), (16, 1, 15), "batch {batch_size}");
         assert_eq!(
-            (c.migration.appointments_created, c.migration.already_present, c.migration.skipped_unknown_provider, c.migration.events_created),
+            (
+                c.migration.appointments_created,
+                c.migration.already_present,
+                c.migration.skipped_unknown_provider,
+                c.migration.events_created
+            ),
             (10, 4, 1, 10)
         );
         let expected_warnings: BTreeMap<String, WarningCount> = [
@@ -153,7 +191,10 @@ async fn every_edge_case_in_small_and_large_batches() {
         );
         assert!(r.fresh && r.provider_updated.is_none() && r.canceled_at.is_none());
         let r = &of("lead_03")[0];
-        assert_eq!((r.ghl.as_deref(), r.status.as_str(), r.canceled_at, r.end), (Some("g3"), "CANCELED", naive(t(2, 9)), naive(t(3, 9) + minutes(45))));
+        assert_eq!(
+            (r.ghl.as_deref(), r.status.as_str(), r.canceled_at, r.end),
+            (Some("g3"), "CANCELED", naive(t(2, 9)), naive(t(3, 9) + minutes(45)))
+        );
         let r = &of("lead_04")[0];
         assert_eq!((r.ghl.as_deref(), r.start, r.end), (Some("g4"), None, None));
         let r = &of("lead_05")[0];
@@ -212,7 +253,8 @@ async fn client_filter_touches_no_other_client() {
     let out = run_to_end(&store, &input_with(Mode::Apply, Some("c_a"), 4)).await;
     assert_eq!((out.counts.leads_scanned, out.counts.migration.appointments_created), (15, 15));
     assert_eq!(out.client_id.as_deref(), Some("c_a"));
-    let b_rows = count(&client, r#"SELECT count(*) FROM "Appointment" a JOIN "Lead" l ON l."id" = a."leadId" WHERE l."clientId" = 'c_b'"#).await;
+    let b_rows =
+        count(&client, r#"SELECT count(*) FROM "Appointment" a JOIN "Lead" l ON l."id" = a."leadId" WHERE l."clientId" = 'c_b'"#).await;
     assert_eq!(b_rows, 0);
     assert_eq!(leads_as_text(&client).await, before_b);
 
@@ -220,7 +262,10 @@ async fn client_filter_touches_no_other_client() {
     let v = run_to_end(&store, &input_with(Mode::Verify, Some("c_b"), 7)).await;
     assert_eq!(v.counts.leads_scanned, 15);
     assert_eq!(v.counts.missing_history.get("leadsWithDataButNoHistory").map(|w| w.count), Some(15));
-    assert!(v.counts.missing_history["leadsWithDataButNoHistory"].examples.iter().all(|id| leads.iter().any(|l| &l.id == id && l.client == "c_b")));
+    assert!(v.counts.missing_history["leadsWithDataButNoHistory"]
+        .examples
+        .iter()
+        .all(|id| leads.iter().any(|l| &l.id == id && l.client == "c_b")));
     let r = run_to_end(&store, &input_with(Mode::RepairRollups, Some("c_a"), 7)).await;
     assert_eq!(r.counts.rollups_repaired, 15);
     let b_after = count(&client, r#"SELECT count(*) FROM "Lead" WHERE "clientId" = 'c_b' AND "appointmentSource" IS NOT NULL"#).await;
@@ -302,7 +347,8 @@ async fn stops_before_the_deadline_and_resumes() {
     assert_eq!((partial.done, partial.batches, partial.next_cursor.as_deref()), (false, 2, Some("l05")));
     assert_eq!(count(&client, r#"SELECT count(*) FROM "Appointment""#).await, 6);
     let stored: (Option<String>, bool) = {
-        let r = client.query_one(r#"SELECT "cursor", "done" FROM "AppointmentMigrationRun" WHERE "id" = $1"#, &[&out.run_id]).await.unwrap();
+        let r =
+            client.query_one(r#"SELECT "cursor", "done" FROM "AppointmentMigrationRun" WHERE "id" = $1"#, &[&out.run_id]).await.unwrap();
         (r.get(0), r.get(1))
     };
     assert_eq!(stored, (Some("l05".to_string()), false));

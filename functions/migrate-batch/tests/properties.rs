@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use common::*;
 use migrate_batch::{invoke, Limits, MigrateError, Mode, Output};
 use proptest::prelude::*;
-use shared::domain::{AppointmentSource, AppointmentStatus, ObservedStatus, Observation, Provider};
+use shared::domain::{AppointmentSource, AppointmentStatus, Observation, ObservedStatus, Provider};
 use shared::write_path::migration_batch::{migration_for, rollup_mirrors_a_row, LeadMigration, Phase28Lead};
 
 const CLIENTS: [(&str, Option<Provider>); 3] = [("c_cal", Some(Provider::Calendly)), ("c_ghl", Some(Provider::Ghl)), ("c_none", None)];
@@ -56,7 +56,14 @@ fn lead_gen() -> impl Strategy<Value = LeadGen> {
         any::<bool>(),
         proptest::option::weighted(0.7, 0..6u8),
         proptest::option::weighted(0.7, prop_oneof![Just(30i64), Just(-30i64)]),
-        prop_oneof![Just(None), Just(Some("confirmed")), Just(Some("canceled")), Just(Some(" Cancelled")), Just(Some("booked")), Just(Some(" "))],
+        prop_oneof![
+            Just(None),
+            Just(Some("confirmed")),
+            Just(Some("canceled")),
+            Just(Some(" Cancelled")),
+            Just(Some("booked")),
+            Just(Some(" "))
+        ],
         proptest::option::weighted(0.3, 0..6u8),
     )
         .prop_map(|(client, provider, ghl, invitee, event, start, end, status, canceled_at)| LeadGen {
@@ -208,7 +215,10 @@ async fn interrupted_apply(store: &shared::Store, client: &tokio_postgres::Clien
             }
             Err(MigrateError::Store(e)) if e.is_unavailable() => {
                 let id: String = client
-                    .query_one(r#"SELECT "id" FROM "AppointmentMigrationRun" WHERE "mode" = 'apply' ORDER BY "startedAt" DESC, "id" DESC LIMIT 1"#, &[])
+                    .query_one(
+                        r#"SELECT "id" FROM "AppointmentMigrationRun" WHERE "mode" = 'apply' ORDER BY "startedAt" DESC, "id" DESC LIMIT 1"#,
+                        &[],
+                    )
                     .await
                     .unwrap()
                     .get(0);

@@ -288,7 +288,10 @@ pub const READ_WITH_CALENDLY_KEY: &str = read_lead!(r#" OR "calendlyInviteeUri" 
 /// $1–$22 new appointments, $23–$44 changed appointments (whole rows, by id), $45–$51 change-log
 /// rows, $52 lead id, $53 now, $54–$59 the rollup and $60 whether to write it, $61–$63 tasks
 /// (id, type, appointment). Sibling CTEs see the same snapshot and foreign keys are checked at the
-/// end of the statement, so an update or event may point at a row inserted beside it. The counts
+/// end of the statement, so an update or event may point at a row inserted beside it. Tasks are
+/// one per appointment and type: a second one is silently not created. Updates name the lead as well
+/// as the row, so that the cached plan reaches the rows through the lead's index whatever it guesses
+/// about the arrays' lengths (a hash join over the whole table otherwise). The counts
 /// come back so that the caller can check them.
 pub const WRITE_PLAN: &str = r#"WITH new_rows AS (
   INSERT INTO "Appointment" ("id", "leadId", "provider", "ghlAppointmentId", "calendlyInviteeUri",
@@ -317,7 +320,7 @@ pub const WRITE_PLAN: &str = r#"WITH new_rows AS (
                 $39::text[], $40::timestamp[], $41::timestamp[], $42::text[], $43::timestamp[], $44::timestamp[])
       AS r(id, lead, provider, ghl, calendly, event_uri, start_at, end_at, tz, status, status_at, canceled_at, reason,
            canceled_by, from_id, from_key, to_key, p_created, p_updated, source, created_at, updated_at)
-   WHERE a."id" = r.id
+   WHERE a."id" = r.id AND a."leadId" = $52::text
   RETURNING 1
 ), events AS (
   INSERT INTO "AppointmentEvent" ("id", "appointmentId", "leadId", "kind", "source", "oldValue", "newValue", "providerAt", "recordedAt")
@@ -332,7 +335,6 @@ pub const WRITE_PLAN: &str = r#"WITH new_rows AS (
    WHERE "id" = $52::text AND $60::bool
   RETURNING 1
 ), tasks AS (
-  -- One task per appointment and type: a second one is silently not created.
   INSERT INTO "FollowUpTask" ("id", "leadId", "type", "status", "dueDate", "appointmentId", "isUrgent", "createdAt", "updatedAt")
   SELECT t.id, $52::text, t.type, 'pending', $53::timestamp, t.appointment_id, true, $53::timestamp, $53::timestamp
     FROM unnest($61::text[], $62::text[], $63::text[]) AS t(id, type, appointment_id)

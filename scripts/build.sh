@@ -35,7 +35,7 @@ case "${BUILD_WITH:-sam}" in
         args=()
         for f in "${FUNCTIONS[@]}"; do args+=(--bin "$f"); done
         cargo lambda build --release --arm64 --locked "${args[@]}" "$@"
-        for f in "${FUNCTIONS[@]}"; do ls -l "target/lambda/$f/bootstrap"; done
+        for f in "${FUNCTIONS[@]}"; do ls -l "${CARGO_TARGET_DIR:-target}/lambda/$f/bootstrap"; done
         ;;
     *)
         echo "build: BUILD_WITH is sam or cargo-lambda" >&2

@@ -83,7 +83,7 @@ cargo build --locked -p shared --features embedded --bin local-db
 cargo build --locked --workspace --bins
 
 say "PostgreSQL"
-LOCAL_DB="$ROOT/target/debug/local-db"
+LOCAL_DB="${CARGO_TARGET_DIR:-$ROOT/target}/debug/local-db"
 if [ -n "${DATABASE_URL:-}" ]; then
     echo "using DATABASE_URL from the environment; applying migrations (with the CRM baseline tables)" >&2
     "$LOCAL_DB" >/dev/null

@@ -29,7 +29,7 @@ esac
 if [ -n "$timeout" ]; then
     # Quick when `make dev` built it already; picks up code changes otherwise.
     (cd "$ROOT" && cargo build --locked --quiet -p "$function_name" --bin "$function_name")
-    exec python3 "$ROOT/scripts/lambda-run.py" --binary "$ROOT/target/debug/$function_name" \
+    exec python3 "$ROOT/scripts/lambda-run.py" --binary "${CARGO_TARGET_DIR:-$ROOT/target}/debug/$function_name" \
         --name "$function_name" --timeout "$timeout" --memory "$memory" --env-file "$ENV_FILE" --event "$event"
 fi
 

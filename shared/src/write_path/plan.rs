@@ -211,14 +211,27 @@ pub fn plan(state: &LeadState, obs: &Observation, now: DateTime<Utc>, new_id: &m
 
 /// The row an observation is about: by provider key; else a key-less row of the same lead that is
 /// the same booking (same provider and start); for a key-less observation, any row of the same
-/// provider and start. Several candidates: the oldest row.
+/// provider and start, or, without a start either, a key-less row without a start. Several
+/// candidates: key-less rows first, then the oldest.
 pub fn find_target(rows: &[AppointmentRow], obs: &Observation) -> Option<usize> {
     if let Some(key) = &obs.key {
         if let Some(i) = rows.iter().position(|r| r.provider == obs.provider && r.key() == Some(key.as_str())) {
             return Some(i);
         }
     }
-    let start = obs.start_at?;
+    let Some(start) = obs.start_at else {
+        // Nothing but a status (a migrated rollup, say): the same as an earlier such row, so that
+        // recording it again changes nothing (I3).
+        if obs.key.is_some() {
+            return None;
+        }
+        return rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.provider == obs.provider && r.key().is_none() && r.start_at.is_none())
+            .min_by(|(_, a), (_, b)| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)))
+            .map(|(i, _)| i);
+    };
     rows.iter()
         .enumerate()
         .filter(|(_, r)| r.provider == obs.provider && r.start_at == Some(start))
@@ -595,5 +608,12 @@ mod tests {
         migration.start_at = Some(t(25, 9));
         let m = plan(&empty, &migration, now, &mut new_id);
         assert!(m.rollup.is_none(), "migration never writes the lead");
+
+        // Nothing but a status, recorded twice: one row.
+        let mut bare = migration.clone();
+        bare.start_at = None;
+        let first = plan(&empty, &bare, now, &mut new_id);
+        let after = LeadState { lead_id: "lead".into(), rollup: Rollup::default(), rows: vec![first.insert.clone().unwrap()] };
+        assert!(plan(&after, &bare, now, &mut new_id).writes_nothing());
     }
 }

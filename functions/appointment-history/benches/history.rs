@@ -1,1 +1,291 @@
-fn main(){}
+//! `cargo bench -p appointment-history --bench history`: the timeline of a lead with 50
+//! appointments, on a data set of 200,000 leads and 1,000,000 appointments (generated set-based
+//! first, see `src/generate.rs`), against the same SQL alone.
+//!
+//! - handler: the `lambda_http` request of an API Gateway v2 event → the router → JSON body bytes,
+//!   on one warm connection, as a warm Lambda runs it (also shown: plus the runtime's parsing of
+//!   the event text);
+//! - anchors: `pgbench` replaying the handler's statements with the same pipelining
+//!   (`benches/pgbench/timeline.sql`, written from `history::SELECT_*`; the bench fails when the
+//!   committed copy is stale), and the same prepared statements on a bare tokio-postgres client,
+//!   timed interleaved with the handler's requests so that both see the same machine load.
+//! - target: handler p50 ≤ 1.5 × the interleaved tokio-postgres p50 (the process exits 1
+//!   otherwise); the pgbench ratio is printed beside it. Also printed:
+//!   `include=changes` and booking-status, and `EXPLAIN (ANALYZE, BUFFERS)` of each statement.
+//!
+//! Environment: `DATABASE_URL` (else an embedded cluster), `BENCH_LEADS` (200000),
+//! `BENCH_APPOINTMENTS` (1000000), `BENCH_ITERATIONS` (2000), `BENCH_WRITE_SCRIPTS=1` to rewrite
+//! the committed pgbench script.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use appointment_history::auth::{sign, Claims};
+use appointment_history::generate::{generate, Sizes, PROBE_APPOINTMENTS, PROBE_CLIENT, PROBE_LEAD};
+use appointment_history::history::{SELECT_APPOINTMENTS, SELECT_EVENTS, SELECT_LEAD};
+use appointment_history::{router, App, AppConfig};
+use axum::body::Body;
+use tower::ServiceExt;
+
+const SECRET: &str = "bench-jwt-secret-0123456789abcdef0123456789";
+const TARGET_RATIO: f64 = 1.5;
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
+}
+
+struct Stats {
+    p50: Duration,
+    p90: Duration,
+    p99: Duration,
+}
+
+impl Stats {
+    fn of(mut samples: Vec<Duration>) -> Self {
+        samples.sort();
+        let pick = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+        Stats { p50: pick(0.5), p90: pick(0.9), p99: pick(0.99) }
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+/// An API Gateway HTTP API v2 event, as Lambda hands it to the function.
+fn event(token: &str, path: &str, query: &str) -> String {
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": "GET /leads/{leadId}/appointments",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {"accept": "application/json", "authorization": format!("Bearer {token}"),
+                    "host": "abc123defg.execute-api.us-east-1.amazonaws.com", "user-agent": "crm-backend/1.0",
+                    "x-forwarded-proto": "https"},
+        "pathParameters": {"leadId": PROBE_LEAD},
+        "requestContext": {"accountId": "123456789012", "apiId": "abc123defg",
+            "domainName": "abc123defg.execute-api.us-east-1.amazonaws.com",
+            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10", "userAgent": "crm-backend/1.0"},
+            "requestId": "bench", "routeKey": "GET /leads/{leadId}/appointments", "stage": "$default",
+            "time": "24/Nov/2026:09:00:00 +0000", "timeEpoch": 1795510800000u64},
+        "isBase64Encoded": false
+    })
+    .to_string()
+}
+
+/// The `lambda_http` request the runtime hands the handler for an event.
+fn request(event: &str) -> axum::http::Request<Body> {
+    let request = lambda_http::request::from_str(event).expect("event");
+    let (parts, body) = request.into_parts();
+    axum::http::Request::from_parts(parts, Body::from(body.to_vec()))
+}
+
+/// The handler: a request through the router to the response's bytes.
+async fn handle(router: &axum::Router, request: axum::http::Request<Body>) -> (u16, usize) {
+    let response = router.clone().oneshot(request).await.expect("router");
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), 16 << 20).await.expect("body");
+    (status, bytes.len())
+}
+
+/// The handler and the same statements on a bare tokio-postgres client, interleaved request by
+/// request (alternating which goes first) so that both see the same moments of a shared machine.
+/// Returns the handler's, the handler-plus-event-parsing and the bare SQL's latencies.
+async fn time_interleaved(
+    router: &axum::Router,
+    event: &str,
+    client: &tokio_postgres::Client,
+    statements: &[&str],
+    iterations: usize,
+) -> (Stats, Stats, Stats) {
+    let mut prepared = Vec::new();
+    for s in statements {
+        prepared.push(client.prepare(s).await.unwrap());
+    }
+    let sql = || async {
+        let t = Instant::now();
+        let rows = futures::future::try_join_all(prepared.iter().map(|p| client.query(p, &[&PROBE_LEAD]))).await.unwrap();
+        let elapsed = t.elapsed();
+        std::hint::black_box(rows);
+        elapsed
+    };
+    let ours = || async {
+        let t0 = Instant::now();
+        let req = request(event);
+        let t1 = Instant::now();
+        let (status, _) = handle(router, req).await;
+        let t2 = Instant::now();
+        assert_eq!(status, 200);
+        (t2 - t1, t2 - t0)
+    };
+    for _ in 0..iterations / 10 {
+        ours().await;
+        sql().await;
+    }
+    let (mut handler, mut with_event, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..iterations {
+        let (h, e, s) = if i % 2 == 0 {
+            let (h, e) = ours().await;
+            (h, e, sql().await)
+        } else {
+            let s = sql().await;
+            let (h, e) = ours().await;
+            (h, e, s)
+        };
+        handler.push(h);
+        with_event.push(e);
+        bare.push(s);
+    }
+    (Stats::of(handler), Stats::of(with_event), Stats::of(bare))
+}
+
+fn script_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/pgbench/timeline.sql")
+}
+
+/// The handler's two statements in one pipeline, the lead id as a pgbench variable (`-D lead=...`),
+/// which in prepared mode is sent as a parameter like ours.
+fn pgbench_script() -> String {
+    format!(
+        "-- The timeline read of appointment-history, generated from src/history.rs by benches/history.rs; do not edit.\n\\startpipeline\n{};\n{};\n\\endpipeline\n",
+        SELECT_LEAD.replace("$1", ":lead"),
+        SELECT_APPOINTMENTS.replace("$1", ":lead")
+    )
+}
+
+fn check_script() {
+    let fresh = pgbench_script();
+    if std::env::var("BENCH_WRITE_SCRIPTS").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(script_path().parent().unwrap()).unwrap();
+        std::fs::write(script_path(), &fresh).unwrap();
+    }
+    let committed = std::fs::read_to_string(script_path()).unwrap_or_default();
+    assert_eq!(committed, fresh, "{} is stale: rerun with BENCH_WRITE_SCRIPTS=1", script_path().display());
+}
+
+fn pgbench_binary() -> PathBuf {
+    shared::embedded::find_binaries().ok().map(|b| b.join("pgbench")).filter(|p| p.exists()).unwrap_or_else(|| PathBuf::from("pgbench"))
+}
+
+fn run_pgbench(url: &str, transactions: usize) -> Stats {
+    let logdir = std::env::temp_dir().join(format!("appt-history-pgbench-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&logdir).unwrap();
+    let out = Command::new(pgbench_binary())
+        .args(["-n", "-M", "prepared", "-c", "1", "-j", "1", "-t", &transactions.to_string(), "-D", &format!("lead={PROBE_LEAD}"), "-f"])
+        .arg(script_path())
+        .arg("-l")
+        .arg("--log-prefix")
+        .arg(logdir.join("tx"))
+        .arg(url)
+        .output()
+        .expect("run pgbench");
+    assert!(out.status.success(), "pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
+    let mut samples = Vec::new();
+    for entry in std::fs::read_dir(&logdir).unwrap().flatten() {
+        for line in std::fs::read_to_string(entry.path()).unwrap().lines() {
+            if let Some(us) = line.split_whitespace().nth(2).and_then(|v| v.parse::<u64>().ok()) {
+                samples.push(Duration::from_micros(us));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&logdir);
+    // The first tenth warms up, as for ours.
+    let skip = samples.len() / 11;
+    Stats::of(samples.split_off(skip))
+}
+
+async fn explain(client: &tokio_postgres::Client) {
+    for (name, sql) in [("lead", SELECT_LEAD), ("appointments", SELECT_APPOINTMENTS), ("changes", SELECT_EVENTS)] {
+        // A prepared statement's plan, as the handler runs it (EXPLAIN EXECUTE of a PREPARE).
+        client.batch_execute(&format!("PREPARE bench_{name}(text) AS {sql}")).await.unwrap();
+        let rows = client.query(&format!("EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_{name}('{PROBE_LEAD}')"), &[]).await.unwrap();
+        println!("\nEXPLAIN (ANALYZE, BUFFERS) {name}:");
+        for r in rows {
+            println!("  {}", r.get::<_, String>(0));
+        }
+        client.batch_execute(&format!("DEALLOCATE bench_{name}")).await.unwrap();
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    check_script();
+    let sizes = Sizes { leads: env_number("BENCH_LEADS", 200_000) as i32, appointments: env_number("BENCH_APPOINTMENTS", 1_000_000) as i32, events: true };
+    let iterations = env_number("BENCH_ITERATIONS", 2000);
+    // Like main.rs: Lambda hands a process one event at a time, so one runtime thread.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let failed = rt.block_on(async {
+        let db = shared::testing::test_database().await;
+        let sql = db.client().await;
+        println!("appointment-history benchmark: generating {} leads / {} appointments ...", sizes.leads, sizes.appointments);
+        let report = generate(&sql, sizes).await.expect("generate");
+        println!("{report}");
+        let counts = sql
+            .query_one(
+                r#"SELECT (SELECT count(*) FROM "Lead"), (SELECT count(*) FROM "Appointment"), (SELECT count(*) FROM "AppointmentEvent"),
+                          (SELECT count(*) FROM "Appointment" WHERE "leadId" = $1)"#,
+                &[&PROBE_LEAD],
+            )
+            .await
+            .unwrap();
+        let (leads, appointments, events, probe): (i64, i64, i64, i64) = (counts.get(0), counts.get(1), counts.get(2), counts.get(3));
+        println!("data set: {leads} leads, {appointments} appointments, {events} change-log rows; probe lead {PROBE_LEAD}: {probe} appointments");
+        assert_eq!(probe, i64::from(PROBE_APPOINTMENTS));
+
+        let app = Arc::new(App::new(AppConfig::new(db.settings(), SECRET.as_bytes().to_vec()).unwrap()));
+        let router = router(app.clone());
+        let token = sign(
+            &Claims { sub: "bench".into(), exp: (chrono::Utc::now().timestamp() + 7200) as u64, client_ids: vec![PROBE_CLIENT.into()] },
+            SECRET.as_bytes(),
+        );
+        let path = format!("/leads/{PROBE_LEAD}/appointments");
+        let plain = event(&token, &path, "limit=50");
+        let (status, bytes) = handle(&router, request(&plain)).await;
+        assert_eq!(status, 200);
+        println!("timeline response: {bytes} bytes for {PROBE_APPOINTMENTS} appointments");
+
+        let before = app.store.round_trips();
+        let (ours, ours_with_event, bare) = time_interleaved(&router, &plain, &sql, &[SELECT_LEAD, SELECT_APPOINTMENTS], iterations).await;
+        let round_trips = (app.store.round_trips() - before) as f64 / (iterations + iterations / 10) as f64;
+        let changes_event = event(&token, &path, "limit=50&include=changes");
+        let (with_changes, _, bare_changes) =
+            time_interleaved(&router, &changes_event, &sql, &[SELECT_LEAD, SELECT_APPOINTMENTS, SELECT_EVENTS], iterations).await;
+        let booking_event = event(&token, &format!("/leads/{PROBE_LEAD}/booking-status"), "");
+        let (booking, _, _) = time_interleaved(&router, &booking_event, &sql, &[SELECT_LEAD, SELECT_APPOINTMENTS], iterations).await;
+        let pgbench = run_pgbench(&db.url, iterations + iterations / 10);
+
+        println!("\np50 / p90 / p99 in ms over {iterations} requests (after {} warm-up), one warm connection each", iterations / 10);
+        println!("{:<50} {:>8} {:>8} {:>8}", "", "p50", "p90", "p99");
+        let row = |name: &str, s: &Stats| println!("{name:<50} {:>8} {:>8} {:>8}", ms(s.p50), ms(s.p90), ms(s.p99));
+        row("handler: timeline, 50 appointments", &ours);
+        row("  the same plus parsing the API Gateway event", &ours_with_event);
+        row("  SQL alone: tokio-postgres, same 2 statements (*)", &bare);
+        row("  SQL alone: pgbench, same 2 statements", &pgbench);
+        row("handler: timeline + include=changes", &with_changes);
+        row("  SQL alone: tokio-postgres, same 3 statements (*)", &bare_changes);
+        row("handler: booking-status (same 2 statements)", &booking);
+        println!("(*) interleaved with the handler's requests");
+        println!("round trips per timeline request: {round_trips:.2}");
+        let ratio = ours.p50.as_secs_f64() / bare.p50.as_secs_f64();
+        let ratio_pgbench = ours.p50.as_secs_f64() / pgbench.p50.as_secs_f64();
+        let ratio_changes = with_changes.p50.as_secs_f64() / bare_changes.p50.as_secs_f64();
+        println!(
+            "handler p50 / SQL p50: {ratio:.2}x tokio-postgres (target ≤ {TARGET_RATIO}x), {ratio_pgbench:.2}x pgbench; include=changes {ratio_changes:.2}x"
+        );
+        explain(&sql).await;
+        if ratio > TARGET_RATIO {
+            println!("\nTARGET MISSED: handler p50 is {ratio:.2}x the SQL's (target {TARGET_RATIO}x)");
+            true
+        } else {
+            println!("\ntarget met: handler p50 within {TARGET_RATIO}x of the same SQL alone");
+            false
+        }
+    });
+    if failed {
+        std::process::exit(1);
+    }
+}

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use chrono::{DateTime, Utc};
 use shared::{Change, Store};
 
@@ -69,19 +69,21 @@ pub fn router(app: Arc<App>) -> Router {
 
 type Answer = Result<Response, Problem>;
 
-async fn get_timeline(State(app): State<Arc<App>>, path: Result<Path<String>, PathRejection>, headers: HeaderMap, uri: Uri) -> Answer {
-    let claims = app.auth.verify(&headers)?;
-    let q = query::timeline(uri.query())?;
+// GET handlers take the request whole and read its headers and query in place (no copies).
+async fn get_timeline(State(app): State<Arc<App>>, path: Result<Path<String>, PathRejection>, request: Request) -> Answer {
+    let claims = app.auth.verify(request.headers())?;
+    let q = query::timeline(request.uri().query())?;
     let lead_id = lead_id(path)?;
     let history = visible_history(&app.store, &claims, &lead_id, q.include_changes).await?;
     let view = views::timeline(&history, &q.filters, q.cursor.as_ref().map(|c| &c.after), q.limit, app.now());
     tracing::info!(lead_id = %lead_id, sub = %claims.sub, rows = history.rows.len(), returned = view.appointments.len(), "timeline");
-    Ok(json(StatusCode::OK, &view))
+    let per_entry = if q.include_changes { 4 * ENTRY_BYTES } else { ENTRY_BYTES };
+    Ok(json_sized(StatusCode::OK, &view, 1024 + per_entry * view.appointments.len()))
 }
 
-async fn get_booking_status(State(app): State<Arc<App>>, path: Result<Path<String>, PathRejection>, headers: HeaderMap, uri: Uri) -> Answer {
-    let claims = app.auth.verify(&headers)?;
-    query::none(uri.query())?;
+async fn get_booking_status(State(app): State<Arc<App>>, path: Result<Path<String>, PathRejection>, request: Request) -> Answer {
+    let claims = app.auth.verify(request.headers())?;
+    query::none(request.uri().query())?;
     let lead_id = lead_id(path)?;
     let history = visible_history(&app.store, &claims, &lead_id, false).await?;
     let view = views::booking_status(&history, app.now());
@@ -113,15 +115,14 @@ async fn post_appointment(
     };
 
     let Some(key) = key else {
-        let (status, view, _) = record(&app, &lead_id, &new).await?;
-        return Ok(json(status, &view));
+        let (status, body, _) = record(&app, &lead_id, &new).await?;
+        return Ok(json(status, &body));
     };
     let hash = new.request_hash(&lead_id);
     let ttl = app.config.idempotency_ttl;
     match idempotency::claim(&app.store, &client_id, &key, &lead_id, &hash, app.now(), ttl).await? {
         Claim::Owned { claimed_at } => match record(&app, &lead_id, &new).await {
-            Ok((status, view, appointment_id)) => {
-                let body = serde_json::to_value(&view).expect("view serializes");
+            Ok((status, body, appointment_id)) => {
                 if let Err(e) = idempotency::complete(&app.store, &client_id, &key, claimed_at, status.as_u16(), &body, &appointment_id, app.now()).await {
                     // The appointment is recorded; a retry after ABANDONED_AFTER records it again,
                     // which changes nothing, and answers 200.
@@ -147,7 +148,7 @@ async fn post_appointment(
 }
 
 /// Records the appointment through the write path and reads it back as the timeline shows it.
-async fn record(app: &App, lead_id: &str, new: &NewAppointment) -> Result<(StatusCode, views::AppointmentView, String), Problem> {
+async fn record(app: &App, lead_id: &str, new: &NewAppointment) -> Result<(StatusCode, serde_json::Value, String), Problem> {
     // The write path moves an observation to the lead that already holds its provider key. Here
     // that would write into another lead, possibly of another workspace: refuse instead.
     if let Some(key) = &new.provider_appointment_id {
@@ -163,6 +164,7 @@ async fn record(app: &App, lead_id: &str, new: &NewAppointment) -> Result<(Statu
     }
     let history = history::load(&app.store, lead_id, false).await?.ok_or_else(Problem::lead_not_found)?;
     let view = views::appointment(&history, &outcome.appointment_id, app.now()).ok_or_else(|| Problem::new(Kind::Internal))?;
+    let body = serde_json::to_value(&view).expect("view serializes");
     let status = if outcome.change == Change::Created { StatusCode::CREATED } else { StatusCode::OK };
     tracing::info!(
         lead_id = %lead_id,
@@ -173,7 +175,7 @@ async fn record(app: &App, lead_id: &str, new: &NewAppointment) -> Result<(Statu
         source = new.source.as_db(),
         "recorded appointment"
     );
-    Ok((status, view, outcome.appointment_id))
+    Ok((status, body, outcome.appointment_id))
 }
 
 /// The lead holding a provider key, if any.
@@ -224,7 +226,21 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), Problem> {
 }
 
 fn json<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
-    let mut response = (status, Json(body)).into_response();
+    json_sized(status, body, 1024)
+}
+
+/// Serializes into a buffer of about the right size: a timeline page is tens of kilobytes, and
+/// growing a small buffer by doubling copies it over and over.
+fn json_sized<T: serde::Serialize>(status: StatusCode, body: &T, capacity: usize) -> Response {
+    let mut bytes = Vec::with_capacity(capacity);
+    if let Err(e) = serde_json::to_writer(&mut bytes, body) {
+        tracing::error!(error = %e, "response serialization");
+        return Problem::new(Kind::Internal).into_response();
+    }
+    let mut response = (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
+
+/// Bytes per timeline entry, a little more than a typical one serializes to.
+const ENTRY_BYTES: usize = 640;

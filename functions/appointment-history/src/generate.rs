@@ -108,8 +108,8 @@ pub async fn generate(db: &Client, sizes: Sizes) -> Result<Report, tokio_postgre
              FROM generate_series(1, $1::int) k
              CROSS JOIN LATERAL (SELECT
                   CASE WHEN k % 40 = 0 THEN NULL
-                       ELSE timestamp '2023-01-01 09:00' + ((k * 7919) % 1461) * interval '1 day' + (k % 8) * interval '1 hour' END AS start_at,
-                  timestamp '2023-01-01 09:00' + ((k * 7919) % 1461) * interval '1 day' - interval '7 days' AS booked) s
+                       ELSE timestamp '2023-01-01 09:00' + ((k::bigint * 7919) % 1461) * interval '1 day' + (k % 8) * interval '1 hour' END AS start_at,
+                  timestamp '2023-01-01 09:00' + ((k::bigint * 7919) % 1461) * interval '1 day' - interval '7 days' AS booked) s
              CROSS JOIN LATERAL (SELECT CASE (k / 2) % 10 WHEN 6 THEN 'CANCELED' WHEN 7 THEN 'RESCHEDULED' WHEN 8 THEN 'SHOWED'
                                                       WHEN 9 THEN 'NO_SHOW' ELSE 'CONFIRMED' END AS status) st"#,
         &[&bulk, &leads],

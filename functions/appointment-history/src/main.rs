@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use appointment_history::{router, App, AppConfig};
 
-#[tokio::main]
+// One runtime thread: Lambda hands a process one event at a time, and on a single thread the
+// handler and the database connection's driver task never wait on a cross-thread wake-up (the
+// benchmark measured the same statements 1.7x slower on the two-thread default).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let config = AppConfig::from_env()?;

@@ -58,16 +58,20 @@ impl SortKey {
     }
 }
 
+/// The timeline order on (start, id) pairs; `Less` means "earlier in the timeline".
+pub fn order(a: (Option<DateTime<Utc>>, &str), b: (Option<DateTime<Utc>>, &str)) -> Ordering {
+    let by_start = match (a.0, b.0) {
+        (Some(x), Some(y)) => y.cmp(&x),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    };
+    by_start.then_with(|| b.1.cmp(a.1))
+}
+
 impl Ord for SortKey {
-    /// `Less` means "earlier in the timeline".
     fn cmp(&self, other: &Self) -> Ordering {
-        let by_start = match (self.start_at, other.start_at) {
-            (Some(a), Some(b)) => b.cmp(&a),
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => Ordering::Equal,
-        };
-        by_start.then_with(|| other.id.cmp(&self.id))
+        order((self.start_at, &self.id), (other.start_at, &other.id))
     }
 }
 
@@ -130,17 +134,17 @@ impl Cursor {
 /// One page of the timeline: the admitted rows after the cursor, in timeline order, at most
 /// `limit` of them, and the cursor of the next page when more rows follow.
 pub fn page<'a>(rows: &'a [AppointmentRow], filters: &Filters, after: Option<&SortKey>, limit: usize) -> (Vec<&'a AppointmentRow>, Option<Cursor>) {
-    let mut admitted: Vec<(SortKey, &AppointmentRow)> = rows
+    let key = |r: &'a AppointmentRow| (r.start_at, r.id.as_str());
+    let mut admitted: Vec<&AppointmentRow> = rows
         .iter()
         .filter(|r| filters.admits(r.status))
-        .map(|r| (SortKey::of(r), r))
-        .filter(|(key, _)| after.is_none_or(|a| key > a))
+        .filter(|r| after.is_none_or(|a| order(key(r), (a.start_at, &a.id)) == Ordering::Greater))
         .collect();
-    admitted.sort_by(|a, b| a.0.cmp(&b.0));
+    admitted.sort_unstable_by(|a, b| order(key(a), key(b)));
     let more = admitted.len() > limit;
     admitted.truncate(limit);
-    let next = if more { admitted.last().map(|(key, _)| Cursor::new(key.clone(), filters)) } else { None };
-    (admitted.into_iter().map(|(_, r)| r).collect(), next)
+    let next = if more { admitted.last().map(|r| Cursor::new(SortKey::of(r), filters)) } else { None };
+    (admitted, next)
 }
 
 #[cfg(test)]

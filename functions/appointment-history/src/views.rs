@@ -9,19 +9,60 @@ use crate::timeline::{self, Filters, SortKey};
 
 /// Timestamps as RFC 3339 UTC with milliseconds (the storage precision), e.g. `2031-03-20T17:00:00.000Z`.
 pub mod ts {
+    use chrono::{Datelike, Timelike};
+
     use super::*;
 
+    /// Formats without chrono's general formatting machinery: a timeline answer holds hundreds of
+    /// timestamps and this is the hot part of serializing it. Years outside 0..=9999 (which
+    /// RFC 3339 cannot express) fall back to chrono.
     pub fn text(t: DateTime<Utc>) -> String {
-        t.to_rfc3339_opts(SecondsFormat::Millis, true)
+        let mut buf = [0u8; 24];
+        match format(t, &mut buf) {
+            Some(text) => text.to_string(),
+            None => t.to_rfc3339_opts(SecondsFormat::Millis, true),
+        }
+    }
+
+    /// Writes `t` into `buf` (no allocation); `None` for years RFC 3339 cannot express.
+    fn format(t: DateTime<Utc>, buf: &mut [u8; 24]) -> Option<&str> {
+        let year = t.year();
+        if !(0..=9999).contains(&year) {
+            return None;
+        }
+        *buf = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut value: u32| {
+            for i in (0..width).rev() {
+                buf[at + i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year as u32);
+        put(5, 2, t.month());
+        put(8, 2, t.day());
+        put(11, 2, t.hour());
+        put(14, 2, t.minute());
+        put(17, 2, t.second());
+        // Leap seconds carry nanoseconds >= 1e9; milliseconds stay within three digits.
+        put(20, 3, (t.nanosecond() / 1_000_000).min(999));
+        std::str::from_utf8(buf).ok()
+    }
+
+    fn serialize<S: Serializer>(t: DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        let mut buf = [0u8; 24];
+        match format(t, &mut buf) {
+            Some(text) => s.serialize_str(text),
+            None => s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        }
     }
 
     pub fn one<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&text(*t))
+        serialize(*t, s)
     }
 
     pub fn opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
         match t {
-            Some(t) => s.serialize_str(&text(*t)),
+            Some(t) => serialize(*t, s),
             None => s.serialize_none(),
         }
     }
@@ -40,30 +81,30 @@ pub enum Origin {
 /// The lead's seven rollup columns.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RollupView {
+pub struct RollupView<'a> {
     #[serde(serialize_with = "ts::opt")]
     pub start_at: Option<DateTime<Utc>>,
     #[serde(serialize_with = "ts::opt")]
     pub end_at: Option<DateTime<Utc>>,
-    pub status: Option<String>,
+    pub status: Option<&'a str>,
     #[serde(serialize_with = "ts::opt")]
     pub canceled_at: Option<DateTime<Utc>>,
     pub provider: Option<Provider>,
-    pub source: Option<String>,
+    pub source: Option<&'a str>,
     #[serde(serialize_with = "ts::opt")]
     pub last_checked_at: Option<DateTime<Utc>>,
 }
 
-impl RollupView {
-    pub fn of(history: &LeadHistory) -> Self {
+impl<'a> RollupView<'a> {
+    pub fn of(history: &'a LeadHistory) -> Self {
         let r = &history.rollup;
         RollupView {
             start_at: r.start_at,
             end_at: r.end_at,
-            status: r.status.clone(),
+            status: r.status.as_deref(),
             canceled_at: r.canceled_at,
             provider: r.provider,
-            source: r.source.clone(),
+            source: r.source.as_deref(),
             last_checked_at: history.last_checked_at,
         }
     }
@@ -72,7 +113,7 @@ impl RollupView {
 /// One change-log entry of an appointment.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ChangeView {
+pub struct ChangeView<'a> {
     /// When the change was recorded.
     #[serde(serialize_with = "ts::one")]
     pub at: DateTime<Utc>,
@@ -80,20 +121,20 @@ pub struct ChangeView {
     #[serde(serialize_with = "ts::opt")]
     pub provider_at: Option<DateTime<Utc>>,
     pub source: AppointmentSource,
-    pub kind: String,
-    pub from: Option<String>,
-    pub to: Option<String>,
+    pub kind: &'a str,
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
 }
 
-impl ChangeView {
-    fn of(c: &ChangeRow) -> Self {
+impl<'a> ChangeView<'a> {
+    fn of(c: &'a ChangeRow) -> Self {
         ChangeView {
             at: c.recorded_at,
             provider_at: c.provider_at,
             source: c.source,
-            kind: c.kind.clone(),
-            from: c.old_value.clone(),
-            to: c.new_value.clone(),
+            kind: &c.kind,
+            from: c.old_value.as_deref(),
+            to: c.new_value.as_deref(),
         }
     }
 }
@@ -102,58 +143,58 @@ impl ChangeView {
 /// synthesized one, what the rollup does not know is null.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AppointmentView {
+pub struct AppointmentView<'a> {
     pub origin: Origin,
-    pub id: Option<String>,
+    pub id: Option<&'a str>,
     pub provider: Option<Provider>,
     /// GHL appointment id or Calendly invitee URI.
-    pub provider_appointment_id: Option<String>,
+    pub provider_appointment_id: Option<&'a str>,
     pub status: Option<AppointmentStatus>,
     pub source: Option<AppointmentSource>,
     #[serde(serialize_with = "ts::opt")]
     pub start_at: Option<DateTime<Utc>>,
     #[serde(serialize_with = "ts::opt")]
     pub end_at: Option<DateTime<Utc>>,
-    pub timezone: Option<String>,
+    pub timezone: Option<&'a str>,
     #[serde(serialize_with = "ts::opt")]
     pub status_changed_at: Option<DateTime<Utc>>,
     #[serde(serialize_with = "ts::opt")]
     pub canceled_at: Option<DateTime<Utc>>,
     pub canceled_by: Option<Canceler>,
-    pub cancel_reason: Option<String>,
-    pub rescheduled_from_id: Option<String>,
-    pub rescheduled_to_ids: Vec<String>,
+    pub cancel_reason: Option<&'a str>,
+    pub rescheduled_from_id: Option<&'a str>,
+    pub rescheduled_to_ids: Vec<&'a str>,
     pub is_primary: bool,
     #[serde(serialize_with = "ts::opt")]
     pub created_at: Option<DateTime<Utc>>,
     #[serde(serialize_with = "ts::opt")]
     pub updated_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub changes: Option<Vec<ChangeView>>,
+    pub changes: Option<Vec<ChangeView<'a>>>,
 }
 
-impl AppointmentView {
-    fn stored(history: &LeadHistory, row: &AppointmentRow, primary_id: Option<&str>, successors: &[&str]) -> Self {
+impl<'a> AppointmentView<'a> {
+    fn stored(history: &'a LeadHistory, row: &'a AppointmentRow, primary_id: Option<&str>, successors: &[&'a str]) -> Self {
         let changes = history
             .changes
             .as_ref()
             .map(|map| map.get(&row.id).map(|list| list.iter().map(ChangeView::of).collect()).unwrap_or_default());
         AppointmentView {
             origin: Origin::Appointment,
-            id: Some(row.id.clone()),
+            id: Some(&row.id),
             provider: Some(row.provider),
-            provider_appointment_id: row.key().map(str::to_string),
+            provider_appointment_id: row.key(),
             status: Some(row.status),
             source: Some(row.source),
             start_at: row.start_at,
             end_at: row.end_at,
-            timezone: row.timezone.clone(),
+            timezone: row.timezone.as_deref(),
             status_changed_at: Some(row.status_changed_at),
             canceled_at: row.canceled_at,
             canceled_by: row.canceled_by,
-            cancel_reason: row.cancel_reason.clone(),
-            rescheduled_from_id: row.rescheduled_from_id.clone(),
-            rescheduled_to_ids: successors.iter().map(|s| s.to_string()).collect(),
+            cancel_reason: row.cancel_reason.as_deref(),
+            rescheduled_from_id: row.rescheduled_from_id.as_deref(),
+            rescheduled_to_ids: successors.to_vec(),
             is_primary: primary_id == Some(row.id.as_str()),
             created_at: Some(row.created_at),
             updated_at: Some(row.updated_at),
@@ -162,7 +203,7 @@ impl AppointmentView {
     }
 
     /// The seed's safe fallback: a lead without rows whose Phase-28 rollup names an appointment.
-    fn from_rollup(history: &LeadHistory) -> Option<Self> {
+    fn from_rollup(history: &'a LeadHistory) -> Option<Self> {
         if !history.rows.is_empty() {
             return None;
         }
@@ -223,15 +264,15 @@ fn admits_rollup(filters: &Filters, status: Option<AppointmentStatus>) -> bool {
 /// `GET /leads/{leadId}/appointments`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TimelineView {
-    pub lead_id: String,
-    pub rollup: RollupView,
-    pub primary_appointment_id: Option<String>,
-    pub appointments: Vec<AppointmentView>,
+pub struct TimelineView<'a> {
+    pub lead_id: &'a str,
+    pub rollup: RollupView<'a>,
+    pub primary_appointment_id: Option<&'a str>,
+    pub appointments: Vec<AppointmentView<'a>>,
     pub next_cursor: Option<String>,
 }
 
-pub fn timeline(history: &LeadHistory, filters: &Filters, after: Option<&SortKey>, limit: usize, now: DateTime<Utc>) -> TimelineView {
+pub fn timeline<'a>(history: &'a LeadHistory, filters: &Filters, after: Option<&SortKey>, limit: usize, now: DateTime<Utc>) -> TimelineView<'a> {
     let primary_id = history.primary(now).map(|p| p.id.as_str());
     let successors = history.successors();
     let (rows, next) = timeline::page(&history.rows, filters, after, limit);
@@ -246,9 +287,9 @@ pub fn timeline(history: &LeadHistory, filters: &Filters, after: Option<&SortKey
         }
     }
     TimelineView {
-        lead_id: history.lead_id.clone(),
+        lead_id: &history.lead_id,
         rollup: RollupView::of(history),
-        primary_appointment_id: primary_id.map(str::to_string),
+        primary_appointment_id: primary_id,
         appointments,
         next_cursor: next.map(|c| c.encode()),
     }
@@ -284,10 +325,10 @@ impl StatusCounts {
 /// `GET /leads/{leadId}/booking-status`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BookingStatusView {
-    pub lead_id: String,
-    pub rollup: RollupView,
-    pub primary_appointment: Option<AppointmentView>,
+pub struct BookingStatusView<'a> {
+    pub lead_id: &'a str,
+    pub rollup: RollupView<'a>,
+    pub primary_appointment: Option<AppointmentView<'a>>,
     pub total: u32,
     pub counts: StatusCounts,
     /// An active (CONFIRMED, SHOWED, NO_SHOW) appointment starting at or after now exists.
@@ -297,7 +338,7 @@ pub struct BookingStatusView {
     pub last_reconciled_at: Option<DateTime<Utc>>,
 }
 
-pub fn booking_status(history: &LeadHistory, now: DateTime<Utc>) -> BookingStatusView {
+pub fn booking_status(history: &LeadHistory, now: DateTime<Utc>) -> BookingStatusView<'_> {
     let successors = history.successors();
     let primary = history.primary(now);
     let mut counts = StatusCounts::default();
@@ -324,7 +365,7 @@ pub fn booking_status(history: &LeadHistory, now: DateTime<Utc>) -> BookingStatu
         }
     };
     BookingStatusView {
-        lead_id: history.lead_id.clone(),
+        lead_id: &history.lead_id,
         rollup: RollupView::of(history),
         primary_appointment,
         total,
@@ -335,7 +376,7 @@ pub fn booking_status(history: &LeadHistory, now: DateTime<Utc>) -> BookingStatu
 }
 
 /// One stored appointment of the lead as the POST answers it.
-pub fn appointment(history: &LeadHistory, id: &str, now: DateTime<Utc>) -> Option<AppointmentView> {
+pub fn appointment<'a>(history: &'a LeadHistory, id: &str, now: DateTime<Utc>) -> Option<AppointmentView<'a>> {
     let row = history.rows.iter().find(|r| r.id == id)?;
     let primary_id = history.primary(now).map(|p| p.id.as_str());
     let successors = history.successors();
@@ -368,5 +409,14 @@ mod tests {
     fn timestamps_have_millis_and_z() {
         let t = DateTime::parse_from_rfc3339("2031-03-20T17:00:00+02:00").unwrap().with_timezone(&Utc);
         assert_eq!(ts::text(t), "2031-03-20T15:00:00.000Z");
+    }
+
+    proptest::proptest! {
+        /// The fast formatter agrees with chrono's RFC 3339 output at millisecond precision.
+        #[test]
+        fn fast_timestamps_match_chrono(ms in -62_135_596_800_000i64..253_402_300_799_999i64) {
+            let t = DateTime::<Utc>::from_timestamp_millis(ms).unwrap();
+            proptest::prop_assert_eq!(ts::text(t), t.to_rfc3339_opts(SecondsFormat::Millis, true));
+        }
     }
 }

@@ -214,7 +214,11 @@ fn main() {
         return;
     }
     check_script();
-    let sizes = Sizes { leads: env_number("BENCH_LEADS", 200_000) as i32, appointments: env_number("BENCH_APPOINTMENTS", 1_000_000) as i32, events: true };
+    let sizes = Sizes {
+        leads: env_number("BENCH_LEADS", 200_000) as i32,
+        appointments: env_number("BENCH_APPOINTMENTS", 1_000_000) as i32,
+        events: true,
+    };
     let iterations = env_number("BENCH_ITERATIONS", 2000);
     // Like main.rs: Lambda hands a process one event at a time, so one runtime thread.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

@@ -119,11 +119,14 @@ async fn post_appointment(
         return Ok(json(status, &body));
     };
     let hash = new.request_hash(&lead_id);
+    let scope = idempotency::Scope { client_id: &client_id, key: &key };
     let ttl = app.config.idempotency_ttl;
-    match idempotency::claim(&app.store, &client_id, &key, &lead_id, &hash, app.now(), ttl).await? {
+    match idempotency::claim(&app.store, scope, &lead_id, &hash, app.now(), ttl).await? {
         Claim::Owned { claimed_at } => match record(&app, &lead_id, &new).await {
             Ok((status, body, appointment_id)) => {
-                if let Err(e) = idempotency::complete(&app.store, &client_id, &key, claimed_at, status.as_u16(), &body, &appointment_id, app.now()).await {
+                if let Err(e) =
+                    idempotency::complete(&app.store, scope, claimed_at, status.as_u16(), &body, &appointment_id, app.now()).await
+                {
                     // The appointment is recorded; a retry after ABANDONED_AFTER records it again,
                     // which changes nothing, and answers 200.
                     tracing::warn!(error = %e, lead_id = %lead_id, "could not store the idempotent answer");
@@ -131,7 +134,7 @@ async fn post_appointment(
                 Ok(json(status, &body))
             }
             Err(problem) => {
-                idempotency::release(&app.store, &client_id, &key, claimed_at).await;
+                idempotency::release(&app.store, scope, claimed_at).await;
                 Err(problem)
             }
         },

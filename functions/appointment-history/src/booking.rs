@@ -14,7 +14,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use shared::{AppointmentSource, AppointmentStatus, ObservedStatus, Observation, Provider, TaskPolicy};
+use shared::{AppointmentSource, AppointmentStatus, Observation, ObservedStatus, Provider, TaskPolicy};
 
 use crate::problem::{FieldError, Kind, Location, Problem};
 
@@ -121,16 +121,9 @@ impl NewAppointment {
             err("canceledAt", "only allowed with status CANCELED");
         }
         match (source, provider, start_at, end_at, status) {
-            (Some(source), Some(provider), Some(start_at), Some(end_at), Some(status)) if errors.is_empty() => Ok(NewAppointment {
-                source,
-                provider,
-                provider_appointment_id,
-                start_at,
-                end_at,
-                timezone,
-                status,
-                canceled_at,
-            }),
+            (Some(source), Some(provider), Some(start_at), Some(end_at), Some(status)) if errors.is_empty() => {
+                Ok(NewAppointment { source, provider, provider_appointment_id, start_at, end_at, timezone, status, canceled_at })
+            }
             _ => Err(Problem::fields(Kind::Validation, errors)),
         }
     }
@@ -216,16 +209,86 @@ mod tests {
         let cases: Vec<(Value, Vec<&str>)> = vec![
             (serde_json::json!({}), vec!["source", "provider", "startAt", "endAt", "status"]),
             (serde_json::json!({"source": "WEBHOOK"}), vec!["source", "provider", "startAt", "endAt", "status"]),
-            ({ let mut v = good(); v["endAt"] = "2031-03-20T16:00:00Z".into(); v }, vec!["endAt"]),
-            ({ let mut v = good(); v["startAt"] = "tomorrow".into(); v }, vec!["startAt"]),
-            ({ let mut v = good(); v["startAt"] = "2031-03-20T17:00:00".into(); v }, vec!["startAt"]),
-            ({ let mut v = good(); v["timezone"] = "Mars/Olympus".into(); v }, vec!["timezone"]),
-            ({ let mut v = good(); v["status"] = "RESCHEDULED".into(); v }, vec!["status"]),
-            ({ let mut v = good(); v["status"] = 3.into(); v }, vec!["status"]),
-            ({ let mut v = good(); v["canceledAt"] = "2031-03-19T00:00:00Z".into(); v }, vec!["canceledAt"]),
-            ({ let mut v = good(); v["provider"] = "CALENDLY".into(); v }, vec!["providerAppointmentId"]),
-            ({ let mut v = good(); v["providerAppointmentId"] = "has space".into(); v }, vec!["providerAppointmentId"]),
-            ({ let mut v = good(); v["email"] = "x@example.com".into(); v }, vec!["email"]),
+            (
+                {
+                    let mut v = good();
+                    v["endAt"] = "2031-03-20T16:00:00Z".into();
+                    v
+                },
+                vec!["endAt"],
+            ),
+            (
+                {
+                    let mut v = good();
+                    v["startAt"] = "tomorrow".into();
+                    v
+                },
+                vec!["startAt"],
+            ),
+            (
+                {
+                    let mut v = good();
+                    v["startAt"] = "2031-03-20T17:00:00".into();
+                    v
+                },
+                vec!["startAt"],
+            ),
+            (
+                {
+                    let mut v = good();
+                    v["timezone"] = "Mars/Olympus".into();
+                    v
+                },
+                vec!["timezone"],
+            ),
+            (
+                {
+                    let mut v = good();
+                    v["status"] = "RESCHEDULED".into();
+                    v
+                },
+                vec!["status"],
+            ),
+            (
+                {
+                    let mut v = good();
+                    v["status"] = 3.into();
+                    v
+                },
+                vec!["status"],
+            ),
+            (
+                {
+                    let mut v = good();
+                    v["canceledAt"] = "2031-03-19T00:00:00Z".into();
+                    v
+                },
+                vec!["canceledAt"],
+            ),
+            (
+                {
+                    let mut v = good();
+                    v["provider"] = "CALENDLY".into();
+                    v
+                },
+                vec!["providerAppointmentId"],
+            ),
+            (
+                {
+                    let mut v = good();
+                    v["providerAppointmentId"] = "has space".into();
+                    v
+                },
+                vec!["providerAppointmentId"],
+            ),
+            (
+                {
+                    let mut v = good();
+                    v["email"] = "x@example.com".into();
+                    v
+                },
+                vec!["email"],
+            ),
         ];
         for (value, names) in cases {
             let p = NewAppointment::parse(&body(value.clone())).unwrap_err();

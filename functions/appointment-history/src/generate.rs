@@ -62,7 +62,10 @@ pub async fn generate(db: &Client, sizes: Sizes) -> Result<Report, tokio_postgre
     }
     let leads = sizes.leads.max(1);
     let bulk = (sizes.appointments - PROBE_APPOINTMENTS).max(0);
-    db.batch_execute("SET session_replication_role = replica; SET synchronous_commit = off; SET work_mem = '256MB'; SET maintenance_work_mem = '512MB'").await?;
+    db.batch_execute(
+        "SET session_replication_role = replica; SET synchronous_commit = off; SET work_mem = '256MB'; SET maintenance_work_mem = '512MB'",
+    )
+    .await?;
 
     let mut step = |name: &'static str, started: Instant| report.steps.push((name, started.elapsed()));
 

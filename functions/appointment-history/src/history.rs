@@ -87,8 +87,7 @@ pub async fn load(store: &Store, lead_id: &str, with_changes: bool) -> Result<Op
             Ok(None)
         }
     };
-    let (lead, rows, events) =
-        try_join3(client.query_opt(&lead_stmt, &[&lead_id]), client.query(&rows_stmt, &[&lead_id]), events).await?;
+    let (lead, rows, events) = try_join3(client.query_opt(&lead_stmt, &[&lead_id]), client.query(&rows_stmt, &[&lead_id]), events).await?;
     let Some(lead) = lead else { return Ok(None) };
 
     let rollup = Rollup {

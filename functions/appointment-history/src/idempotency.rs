@@ -39,6 +39,13 @@ pub fn parse_key(value: Option<&[u8]>) -> Result<Option<String>, Problem> {
     }
 }
 
+/// A key within its workspace: the idempotency record's primary key.
+#[derive(Clone, Copy, Debug)]
+pub struct Scope<'a> {
+    pub client_id: &'a str,
+    pub key: &'a str,
+}
+
 /// What a claim found.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Claim {
@@ -70,17 +77,22 @@ const COMPLETE: &str = r#"UPDATE "AppointmentIdempotencyKey"
    SET "responseStatus" = $4, "responseBody" = $5, "appointmentId" = $6, "completedAt" = $7
  WHERE "clientId" = $1 AND "key" = $2 AND "createdAt" = $3"#;
 
-const RELEASE: &str = r#"DELETE FROM "AppointmentIdempotencyKey" WHERE "clientId" = $1 AND "key" = $2 AND "createdAt" = $3 AND "completedAt" IS NULL"#;
+const RELEASE: &str =
+    r#"DELETE FROM "AppointmentIdempotencyKey" WHERE "clientId" = $1 AND "key" = $2 AND "createdAt" = $3 AND "completedAt" IS NULL"#;
 
 /// Claims `key` of workspace `client_id` for a request with `hash`.
-pub async fn claim(store: &Store, client_id: &str, key: &str, lead_id: &str, hash: &str, now: DateTime<Utc>, ttl: TimeDelta) -> Result<Claim> {
+pub async fn claim(store: &Store, scope: Scope<'_>, lead_id: &str, hash: &str, now: DateTime<Utc>, ttl: TimeDelta) -> Result<Claim> {
+    let Scope { client_id, key } = scope;
     let now = shared::domain::to_millis(now);
     let mut conn = store.conn().await?;
     let claim = conn.statement(CLAIM).await?;
     conn.count_round_trip();
     let won = conn
         .client
-        .query_opt(&claim, &[&client_id, &key, &lead_id, &hash, &now.naive_utc(), &(now - ttl).naive_utc(), &(now - ABANDONED_AFTER).naive_utc()])
+        .query_opt(
+            &claim,
+            &[&client_id, &key, &lead_id, &hash, &now.naive_utc(), &(now - ttl).naive_utc(), &(now - ABANDONED_AFTER).naive_utc()],
+        )
         .await?;
     if won.is_some() {
         return Ok(Claim::Owned { claimed_at: now });
@@ -104,28 +116,37 @@ pub async fn claim(store: &Store, client_id: &str, key: &str, lead_id: &str, has
 /// Stores the answer of an owned claim.
 pub async fn complete(
     store: &Store,
-    client_id: &str,
-    key: &str,
+    scope: Scope<'_>,
     claimed_at: DateTime<Utc>,
     status: u16,
     body: &Value,
     appointment_id: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let Scope { client_id, key } = scope;
     let mut conn = store.conn().await?;
     let stmt = conn.statement(COMPLETE).await?;
     conn.count_round_trip();
     conn.client
         .execute(
             &stmt,
-            &[&client_id, &key, &to_db(Some(claimed_at)), &i32::from(status), body, &appointment_id, &to_db(Some(shared::domain::to_millis(now)))],
+            &[
+                &client_id,
+                &key,
+                &to_db(Some(claimed_at)),
+                &i32::from(status),
+                body,
+                &appointment_id,
+                &to_db(Some(shared::domain::to_millis(now))),
+            ],
         )
         .await?;
     Ok(())
 }
 
 /// Gives up an owned claim after a failure, so that a retry with the same key runs afresh.
-pub async fn release(store: &Store, client_id: &str, key: &str, claimed_at: DateTime<Utc>) {
+pub async fn release(store: &Store, scope: Scope<'_>, claimed_at: DateTime<Utc>) {
+    let Scope { client_id, key } = scope;
     let result = async {
         let mut conn = store.conn().await?;
         let stmt = conn.statement(RELEASE).await?;

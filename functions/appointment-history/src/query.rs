@@ -42,10 +42,8 @@ pub fn timeline(query: Option<&str>) -> Result<TimelineQuery, Problem> {
             default
         }
     };
-    let filters = Filters {
-        include_canceled: boolean("includeCanceled", true, &mut errors),
-        active_only: boolean("activeOnly", false, &mut errors),
-    };
+    let filters =
+        Filters { include_canceled: boolean("includeCanceled", true, &mut errors), active_only: boolean("activeOnly", false, &mut errors) };
     let limit = match get("limit") {
         None => DEFAULT_LIMIT,
         Some(v) => match v.parse::<usize>() {
@@ -122,7 +120,8 @@ mod tests {
 
     #[test]
     fn good_and_bad_values_as_a_table() {
-        let ok: [(&str, fn(&TimelineQuery) -> bool); 5] = [
+        type Check = fn(&TimelineQuery) -> bool;
+        let ok: [(&str, Check); 5] = [
             ("includeCanceled=false", |q: &TimelineQuery| !q.filters.include_canceled),
             ("activeOnly=true", |q: &TimelineQuery| q.filters.active_only),
             ("limit=200", |q: &TimelineQuery| q.limit == 200),

@@ -110,7 +110,8 @@ impl Cursor {
     }
 
     pub fn encode(&self) -> String {
-        let wire = CursorWire { v: 1, f: self.filters.clone(), s: self.after.start_at.map(|t| t.timestamp_millis()), i: self.after.id.clone() };
+        let wire =
+            CursorWire { v: 1, f: self.filters.clone(), s: self.after.start_at.map(|t| t.timestamp_millis()), i: self.after.id.clone() };
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&wire).expect("cursor serializes"))
     }
 
@@ -133,7 +134,12 @@ impl Cursor {
 
 /// One page of the timeline: the admitted rows after the cursor, in timeline order, at most
 /// `limit` of them, and the cursor of the next page when more rows follow.
-pub fn page<'a>(rows: &'a [AppointmentRow], filters: &Filters, after: Option<&SortKey>, limit: usize) -> (Vec<&'a AppointmentRow>, Option<Cursor>) {
+pub fn page<'a>(
+    rows: &'a [AppointmentRow],
+    filters: &Filters,
+    after: Option<&SortKey>,
+    limit: usize,
+) -> (Vec<&'a AppointmentRow>, Option<Cursor>) {
     let key = |r: &'a AppointmentRow| (r.start_at, r.id.as_str());
     let mut admitted: Vec<&AppointmentRow> = rows
         .iter()
@@ -241,7 +247,11 @@ mod tests {
                 AppointmentStatus::Showed,
                 AppointmentStatus::NoShow,
             ];
-            specs.into_iter().enumerate().map(|(i, (day, s))| row(&format!("id{:03}", (i * 7919) % 1000), statuses[s], day.map(at))).collect()
+            specs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (day, s))| row(&format!("id{:03}", (i * 7919) % 1000), statuses[s], day.map(at)))
+                .collect()
         })
     }
 

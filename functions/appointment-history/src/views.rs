@@ -175,10 +175,8 @@ pub struct AppointmentView<'a> {
 
 impl<'a> AppointmentView<'a> {
     fn stored(history: &'a LeadHistory, row: &'a AppointmentRow, primary_id: Option<&str>, successors: &[&'a str]) -> Self {
-        let changes = history
-            .changes
-            .as_ref()
-            .map(|map| map.get(&row.id).map(|list| list.iter().map(ChangeView::of).collect()).unwrap_or_default());
+        let changes =
+            history.changes.as_ref().map(|map| map.get(&row.id).map(|list| list.iter().map(ChangeView::of).collect()).unwrap_or_default());
         AppointmentView {
             origin: Origin::Appointment,
             id: Some(&row.id),
@@ -272,7 +270,13 @@ pub struct TimelineView<'a> {
     pub next_cursor: Option<String>,
 }
 
-pub fn timeline<'a>(history: &'a LeadHistory, filters: &Filters, after: Option<&SortKey>, limit: usize, now: DateTime<Utc>) -> TimelineView<'a> {
+pub fn timeline<'a>(
+    history: &'a LeadHistory,
+    filters: &Filters,
+    after: Option<&SortKey>,
+    limit: usize,
+    now: DateTime<Utc>,
+) -> TimelineView<'a> {
     let primary_id = history.primary(now).map(|p| p.id.as_str());
     let successors = history.successors();
     let (rows, next) = timeline::page(&history.rows, filters, after, limit);

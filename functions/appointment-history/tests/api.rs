@@ -11,7 +11,7 @@ use axum::http::{header, Method, Request, StatusCode};
 use chrono::{DateTime, TimeDelta, Utc};
 use common::*;
 use serde_json::{json, Value};
-use shared::{AppointmentSource, AppointmentStatus, Canceler, ObservedStatus, Observation, Provider, TaskPolicy};
+use shared::{AppointmentSource, AppointmentStatus, Canceler, Observation, ObservedStatus, Provider, TaskPolicy};
 
 fn ghl(lead: &str, id: &str, status: AppointmentStatus, start: Option<DateTime<Utc>>) -> Observation {
     let mut o = Observation::new(lead, Provider::Ghl, ObservedStatus::Is(status), AppointmentSource::ReconcileCron);
@@ -186,7 +186,10 @@ async fn reschedule_chain_of_three_with_change_log() {
     assert_eq!(eb["rescheduledToIds"], json!([c]));
     assert_eq!(ec["rescheduledFromId"], json!(b));
     assert_eq!(ec["rescheduledToIds"], json!([]));
-    assert_eq!((ea["status"].as_str(), eb["status"].as_str(), ec["status"].as_str()), (Some("RESCHEDULED"), Some("RESCHEDULED"), Some("CONFIRMED")));
+    assert_eq!(
+        (ea["status"].as_str(), eb["status"].as_str(), ec["status"].as_str()),
+        (Some("RESCHEDULED"), Some("RESCHEDULED"), Some("CONFIRMED"))
+    );
     assert_eq!(ec["isPrimary"], json!(true));
     assert_eq!(r.body["primaryAppointmentId"], json!(c));
     assert_eq!(eb["canceledBy"], json!("invitee"));
@@ -196,7 +199,10 @@ async fn reschedule_chain_of_three_with_change_log() {
     let kinds = |e: &Value| e["changes"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap().to_string()).collect::<Vec<_>>();
     assert_eq!(kinds(&ea), ["created", "status_changed"]);
     let a_change = &ea["changes"][1];
-    assert_eq!((a_change["from"].as_str(), a_change["to"].as_str(), a_change["source"].as_str()), (Some("CONFIRMED"), Some("RESCHEDULED"), Some("WEBHOOK")));
+    assert_eq!(
+        (a_change["from"].as_str(), a_change["to"].as_str(), a_change["source"].as_str()),
+        (Some("CONFIRMED"), Some("RESCHEDULED"), Some("WEBHOOK"))
+    );
     assert!(kinds(&eb).contains(&"linked_reschedule".to_string()));
     assert!(kinds(&ec).contains(&"linked_reschedule".to_string()));
 
@@ -313,12 +319,48 @@ async fn bad_tokens_are_401_and_other_workspaces_are_404_like_missing_leads() {
         ("garbage", "not.a.jwt".to_string()),
         (
             "alg none",
-            format!("{}.{}.", header_b64(json!({"alg": "none", "typ": "JWT"})), header_b64(json!({"sub": "crm", "exp": exp(600), "clientIds": [CLIENT_A]}))),
+            format!(
+                "{}.{}.",
+                header_b64(json!({"alg": "none", "typ": "JWT"})),
+                header_b64(json!({"sub": "crm", "exp": exp(600), "clientIds": [CLIENT_A]}))
+            ),
         ),
-        ("no clientIds", jsonwebtoken::encode(&Default::default(), &json!({"sub": "crm", "exp": exp(600)}), &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes())).unwrap()),
-        ("no sub", jsonwebtoken::encode(&Default::default(), &json!({"exp": exp(600), "clientIds": [CLIENT_A]}), &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes())).unwrap()),
-        ("no exp", jsonwebtoken::encode(&Default::default(), &json!({"sub": "crm", "clientIds": [CLIENT_A]}), &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes())).unwrap()),
-        ("HS384", jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS384), &claims(exp(600)), &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes())).unwrap()),
+        (
+            "no clientIds",
+            jsonwebtoken::encode(
+                &Default::default(),
+                &json!({"sub": "crm", "exp": exp(600)}),
+                &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+            )
+            .unwrap(),
+        ),
+        (
+            "no sub",
+            jsonwebtoken::encode(
+                &Default::default(),
+                &json!({"exp": exp(600), "clientIds": [CLIENT_A]}),
+                &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+            )
+            .unwrap(),
+        ),
+        (
+            "no exp",
+            jsonwebtoken::encode(
+                &Default::default(),
+                &json!({"sub": "crm", "clientIds": [CLIENT_A]}),
+                &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+            )
+            .unwrap(),
+        ),
+        (
+            "HS384",
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS384),
+                &claims(exp(600)),
+                &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+            )
+            .unwrap(),
+        ),
     ];
     for uri in [TIMELINE, "/leads/lead_a1/booking-status"] {
         let missing = h.get(uri, None).await;
@@ -346,7 +388,11 @@ async fn bad_tokens_are_401_and_other_workspaces_are_404_like_missing_leads() {
         let f = h.get(foreign, Some(&good)).await;
         let m = h.get(missing, Some(&good)).await;
         assert_eq!(f.status, StatusCode::NOT_FOUND);
-        assert_eq!((f.status, &f.body, f.headers.get(header::CONTENT_TYPE)), (m.status, &m.body, m.headers.get(header::CONTENT_TYPE)), "{foreign}");
+        assert_eq!(
+            (f.status, &f.body, f.headers.get(header::CONTENT_TYPE)),
+            (m.status, &m.body, m.headers.get(header::CONTENT_TYPE)),
+            "{foreign}"
+        );
         assert_eq!(f.problem_type(), "urn:appointment-history:problem:lead-not-found");
     }
     let f = h.post("/leads/lead_b1/appointments", Some(&good), Some("k1"), &manual_body()).await;
@@ -394,7 +440,8 @@ async fn post_records_through_the_write_path_and_answers_201_then_200() {
     assert_eq!(canceled.status, StatusCode::OK);
     assert_eq!(canceled.body["status"], json!("CANCELED"));
     assert_eq!(canceled.body["canceledAt"], json!("2031-03-15T11:00:00.000Z"));
-    let rollup: Option<String> = h.sql.query_one(r#"SELECT "appointmentStatus" FROM "Lead" WHERE "id" = 'lead_a1'"#, &[]).await.unwrap().get(0);
+    let rollup: Option<String> =
+        h.sql.query_one(r#"SELECT "appointmentStatus" FROM "Lead" WHERE "id" = 'lead_a1'"#, &[]).await.unwrap().get(0);
     assert_eq!(rollup.as_deref(), Some("canceled"));
     assert_eq!(h.count(r#"SELECT count(*) FROM "FollowUpTask""#).await, 0);
 
@@ -452,10 +499,7 @@ async fn idempotency_key_same_body_replays_other_body_conflicts() {
     let mut fresh = manual_body();
     fresh["startAt"] = json!("2031-03-23T17:00:00Z");
     fresh["endAt"] = json!("2031-03-23T17:30:00Z");
-    let (x, y) = tokio::join!(
-        h.post(TIMELINE, Some(&token), Some("key-3"), &fresh),
-        h.post(TIMELINE, Some(&token), Some("key-3"), &fresh)
-    );
+    let (x, y) = tokio::join!(h.post(TIMELINE, Some(&token), Some("key-3"), &fresh), h.post(TIMELINE, Some(&token), Some("key-3"), &fresh));
     let mut statuses = [x.status, y.status];
     statuses.sort();
     assert!(
@@ -488,7 +532,8 @@ async fn a_claim_is_released_when_the_request_fails() {
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.problem_type(), "urn:appointment-history:problem:provider-id-conflict");
     assert_eq!(h.count(r#"SELECT count(*) FROM "Appointment" WHERE "leadId" = 'lead_a1'"#).await, 0);
-    let owner: String = h.sql.query_one(r#"SELECT "leadId" FROM "Appointment" WHERE "ghlAppointmentId" = 'ghl-taken'"#, &[]).await.unwrap().get(0);
+    let owner: String =
+        h.sql.query_one(r#"SELECT "leadId" FROM "Appointment" WHERE "ghlAppointmentId" = 'ghl-taken'"#, &[]).await.unwrap().get(0);
     assert_eq!(owner, "lead_b1");
     assert_eq!(h.count(r#"SELECT count(*) FROM "AppointmentIdempotencyKey""#).await, 0);
     let retry = h.post(TIMELINE, Some(&token), Some("key-x"), &manual_body()).await;
@@ -562,7 +607,14 @@ async fn unknown_routes_and_methods_are_problems() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.problem_type(), "urn:appointment-history:problem:route-not-found");
     let r = h
-        .call(Request::builder().method(Method::DELETE).uri(TIMELINE).header(header::AUTHORIZATION, format!("Bearer {token}")).body(Body::empty()).unwrap())
+        .call(
+            Request::builder()
+                .method(Method::DELETE)
+                .uri(TIMELINE)
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     // The cargo-lambda prefix reaches the same routes.

@@ -35,7 +35,8 @@ async fn every_sample_event_is_answered_as_documented() {
     let app = Arc::new(App::new(AppConfig::new(db.settings(), DEV_SECRET.as_bytes().to_vec()).unwrap()));
     let router = router(app);
 
-    let mut names: Vec<String> = std::fs::read_dir(events_dir()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(events_dir()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
     names.sort();
     assert_eq!(
         names,

@@ -21,11 +21,13 @@ fn the_document_is_openapi_3_1_with_every_route_and_problem() {
         }
     }
     operations.sort();
-    assert_eq!(
-        operations,
-        ["GET /leads/{leadId}/appointments", "GET /leads/{leadId}/booking-status", "POST /leads/{leadId}/appointments"]
-    );
-    let types: Vec<&str> = doc["components"]["schemas"]["Problem"]["properties"]["type"]["enum"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(operations, ["GET /leads/{leadId}/appointments", "GET /leads/{leadId}/booking-status", "POST /leads/{leadId}/appointments"]);
+    let types: Vec<&str> = doc["components"]["schemas"]["Problem"]["properties"]["type"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     for kind in Kind::ALL {
         assert!(types.contains(&kind.type_uri()), "{kind:?} is not in openapi.json");
         contract().schema_ref("Problem").validate(&Problem::new(kind).body()).unwrap();

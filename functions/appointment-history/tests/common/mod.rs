@@ -128,7 +128,11 @@ pub async fn call(router: &Router, req: Request<Body>) -> Reply {
 
 pub fn token(client_ids: &[&str]) -> String {
     sign(
-        &Claims { sub: "crm-test".into(), exp: (Utc::now().timestamp() + 3600) as u64, client_ids: client_ids.iter().map(|s| s.to_string()).collect() },
+        &Claims {
+            sub: "crm-test".into(),
+            exp: (Utc::now().timestamp() + 3600) as u64,
+            client_ids: client_ids.iter().map(|s| s.to_string()).collect(),
+        },
         SECRET.as_bytes(),
     )
 }
@@ -199,7 +203,11 @@ impl Contract {
         assert!(!schema.is_null(), "{method} {template} {status}: content type {content_type:?} is not in openapi.json");
         let validator = self.validator(schema);
         let errors: Vec<String> = validator.iter_errors(body).map(|e| format!("{} at {}", e, e.instance_path)).collect();
-        assert!(errors.is_empty(), "{method} {template} {status}: body does not match openapi.json:\n{}\nbody: {body:#}", errors.join("\n"));
+        assert!(
+            errors.is_empty(),
+            "{method} {template} {status}: body does not match openapi.json:\n{}\nbody: {body:#}",
+            errors.join("\n")
+        );
     }
 }
 

@@ -647,3 +647,41 @@ async fn database_down_is_503_problem() {
     .await;
     assert_eq!(post.status, StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn idempotency_claims_expire_and_abandoned_ones_are_taken_over() {
+    use appointment_history::idempotency::{claim, complete, release, Claim, Scope, ABANDONED_AFTER};
+    let h = Harness::new().await;
+    let store = h.store();
+    let scope = Scope { client_id: CLIENT_A, key: "k-1" };
+    let ttl = TimeDelta::hours(24);
+    let t0 = now();
+    let secs = |s: i64| t0 + TimeDelta::seconds(s);
+
+    let Claim::Owned { claimed_at: first } = claim(store, scope, "lead_a1", "h1", t0, ttl).await.unwrap() else { panic!("first claim") };
+    assert_eq!(claim(store, scope, "lead_a1", "h1", secs(1), ttl).await.unwrap(), Claim::InProgress);
+    assert_eq!(claim(store, scope, "lead_a1", "h2", secs(1), ttl).await.unwrap(), Claim::Reused);
+    // Another workspace's key of the same name is another key.
+    let other = Scope { client_id: CLIENT_B, key: "k-1" };
+    assert!(matches!(claim(store, other, "lead_b1", "h1", secs(1), ttl).await.unwrap(), Claim::Owned { .. }));
+
+    // The first owner died: after ABANDONED_AFTER the same request takes over (another one may not).
+    let late = t0 + ABANDONED_AFTER + TimeDelta::seconds(1);
+    assert_eq!(claim(store, scope, "lead_a1", "h2", late, ttl).await.unwrap(), Claim::Reused);
+    let Claim::Owned { claimed_at: second } = claim(store, scope, "lead_a1", "h1", late, ttl).await.unwrap() else { panic!("takeover") };
+    // The dead owner's late release and completion touch nothing: the claim is no longer theirs.
+    release(store, scope, first).await;
+    complete(store, scope, first, 500, &json!({"stale": true}), "x", late).await.unwrap();
+    assert_eq!(claim(store, scope, "lead_a1", "h1", late, ttl).await.unwrap(), Claim::InProgress);
+    complete(store, scope, second, 201, &json!({"id": "a1"}), "a1", late).await.unwrap();
+    assert_eq!(claim(store, scope, "lead_a1", "h1", late, ttl).await.unwrap(), Claim::Replay { status: 201, body: json!({"id": "a1"}) });
+
+    // TTL after the claim that holds the answer, the key starts afresh, whatever the request.
+    assert_eq!(claim(store, scope, "lead_a2", "h9", late + ttl - TimeDelta::seconds(1), ttl).await.unwrap(), Claim::Reused);
+    let expired = late + ttl + TimeDelta::seconds(1);
+    assert!(matches!(claim(store, scope, "lead_a2", "h9", expired, ttl).await.unwrap(), Claim::Owned { .. }));
+    assert_eq!(
+        h.count(r#"SELECT count(*) FROM "AppointmentIdempotencyKey" WHERE "leadId" = 'lead_a2' AND "responseStatus" IS NULL"#).await,
+        1
+    );
+}

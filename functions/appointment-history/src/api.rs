@@ -76,7 +76,7 @@ async fn get_timeline(State(app): State<Arc<App>>, path: Result<Path<String>, Pa
     let lead_id = lead_id(path)?;
     let history = visible_history(&app.store, &claims, &lead_id, q.include_changes).await?;
     let view = views::timeline(&history, &q.filters, q.cursor.as_ref().map(|c| &c.after), q.limit, app.now());
-    tracing::info!(lead_id = %lead_id, sub = %claims.sub, rows = history.rows.len(), returned = view.appointments.len(), "timeline");
+    tracing::info!(lead_id = %lead_id, rows = history.rows.len(), returned = view.appointments.len(), "timeline");
     let per_entry = if q.include_changes { 4 * ENTRY_BYTES } else { ENTRY_BYTES };
     Ok(json_sized(StatusCode::OK, &view, 1024 + per_entry * view.appointments.len()))
 }
@@ -87,7 +87,7 @@ async fn get_booking_status(State(app): State<Arc<App>>, path: Result<Path<Strin
     let lead_id = lead_id(path)?;
     let history = visible_history(&app.store, &claims, &lead_id, false).await?;
     let view = views::booking_status(&history, app.now());
-    tracing::info!(lead_id = %lead_id, sub = %claims.sub, rows = history.rows.len(), "booking status");
+    tracing::info!(lead_id = %lead_id, rows = history.rows.len(), "booking status");
     Ok(json(StatusCode::OK, &view))
 }
 
@@ -139,7 +139,7 @@ async fn post_appointment(
             }
         },
         Claim::Replay { status, body } => {
-            tracing::info!(lead_id = %lead_id, sub = %claims.sub, "idempotent replay");
+            tracing::info!(lead_id = %lead_id, "idempotent replay");
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             let mut response = json(status, &body);
             response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -200,7 +200,7 @@ async fn visible_history(store: &Store, claims: &Claims, lead_id: &str, with_cha
     match history::load(store, lead_id, with_changes).await? {
         Some(h) if claims.may_see(&h.client_id) => Ok(h),
         Some(_) => {
-            tracing::info!(lead_id = %lead_id, sub = %claims.sub, "lead outside the caller's workspaces");
+            tracing::info!(lead_id = %lead_id, "lead outside the caller's workspaces");
             Err(Problem::lead_not_found())
         }
         None => Err(Problem::lead_not_found()),

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -64,6 +65,8 @@ pub fn router(app: Arc<App>) -> Router {
         .nest(LOCAL_PREFIX, routes())
         .fallback(|| async { Problem::new(Kind::RouteNotFound) })
         .method_not_allowed_fallback(|| async { Problem::new(Kind::MethodNotAllowed) })
+        // Bodies are small; stop reading a larger one early (answered 413 as a problem).
+        .layer(DefaultBodyLimit::max(crate::booking::MAX_BODY_BYTES))
         .with_state(app)
 }
 
@@ -96,7 +99,7 @@ async fn post_appointment(
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     uri: Uri,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Answer {
     let claims = app.auth.verify(&headers)?;
     query::none(uri.query())?;
@@ -107,6 +110,10 @@ async fn post_appointment(
     }
     let key = idempotency::parse_key(key_header)?;
     check_json_content_type(&headers)?;
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => Problem::new(Kind::PayloadTooLarge),
+        _ => Problem::detail(Kind::BadRequest, "the body could not be read"),
+    })?;
     let new = NewAppointment::parse(&body)?;
     let lead_id = lead_id(path)?;
     let client_id = match history::lead_client(&app.store, &lead_id).await? {

@@ -301,3 +301,17 @@ async fn a_match_never_writes_into_another_clients_lead() {
     assert_eq!(rows[0].status, "CONFIRMED", "another client's appointment was changed");
     assert_eq!(count(&client, r#"SELECT count(*) FROM "Appointment" WHERE "leadId" = 'mine'"#).await, 0);
 }
+
+#[tokio::test]
+async fn a_key_of_another_clients_lead_is_refused_not_moved() {
+    let (db, client) = db_with_leads(&["mine"]).await;
+    shared::testing::seed_client(&client, "theirs", None).await.unwrap();
+    shared::testing::seed_lead(&client, "theirs", "their_lead", None).await.unwrap();
+    let store = db.store().await;
+    store.record(ghl("their_lead", "g-shared", Confirmed, at(1, 1, 0), at(1, 1, 0), at(20, 9, 0))).await.unwrap();
+    let err = store.record(ghl("mine", "g-shared", Canceled, at(2, 1, 0), at(1, 1, 0), at(20, 9, 0))).await.unwrap_err();
+    assert!(matches!(err, shared::Error::KeyOwnedElsewhere), "{err:?}");
+    let (rows, _, _) = snapshot(&client, "their_lead").await;
+    assert_eq!(rows[0].status, "CONFIRMED");
+    assert_eq!(count(&client, r#"SELECT count(*) FROM "Appointment" WHERE "leadId" = 'mine'"#).await, 0);
+}

@@ -180,6 +180,9 @@ impl From<shared::Error> for Problem {
                 Problem::new(Kind::Unavailable)
             }
             shared::Error::LeadNotFound(_) => Problem::lead_not_found(),
+            // The write path refuses a provider id owned by another workspace's lead (the race
+            // the pre-check in api.rs cannot close).
+            shared::Error::KeyOwnedElsewhere => Problem::new(Kind::ProviderIdConflict),
             shared::Error::InvalidObservation(reason) => {
                 Problem::fields(Kind::Validation, vec![FieldError::new(Location::Body, "body", reason)])
             }

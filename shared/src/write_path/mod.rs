@@ -135,13 +135,22 @@ async fn attempt(conn: &Connection, obs: &Observation, lead: &LeadRef) -> Result
         return Err(Error::LeadNotFound(lead.to_string()));
     };
     let lead_id: String = locked.try_get(0)?;
-    let rows = rows.iter().map(appointment_from_row).collect::<Result<Vec<_>>>()?;
+    let raw_rows = rows;
+    let rows = raw_rows.iter().map(appointment_from_row).collect::<Result<Vec<_>>>()?;
     if let Some(stray) = rows.iter().find(|r| r.lead_id != lead_id) {
         let holds_key = obs.key.is_some() && stray.provider == obs.provider && stray.key() == obs.key.as_deref();
         if holds_key && matches!(lead, LeadRef::Match { .. }) {
             // LOCK_BY_MATCH follows the key's owner within the client, so this key belongs to
             // another client's lead: never write across clients.
             return Err(Error::LeadNotFound(lead.to_string()));
+        }
+        let locked_client: String = locked.try_get(8)?;
+        let owner_client: Option<String> = match raw_rows.iter().zip(&rows).find(|(_, row)| row.id == stray.id) {
+            Some((raw, _)) => raw.try_get(22)?,
+            None => None,
+        };
+        if holds_key && owner_client.as_deref() != Some(locked_client.as_str()) {
+            return Err(Error::KeyOwnedElsewhere);
         }
         return Ok(Attempt::Retry(if holds_key { stray.lead_id.clone() } else { lead_id }));
     }
@@ -221,7 +230,8 @@ macro_rules! lock_lead {
     ($condition:literal) => {
         concat!(
             r#"SELECT "id", "appointmentStartAt", "appointmentEndAt", "appointmentStatus", "appointmentCanceledAt",
-       "appointmentProvider"::text, "appointmentSource", set_config('appointment_history.lead_id', "id", true)
+       "appointmentProvider"::text, "appointmentSource", set_config('appointment_history.lead_id', "id", true), "clientId""#,
+            r#"
   FROM "Lead" WHERE "#,
             $condition,
             // NO KEY UPDATE: serializes our writers of one lead without blocking the CRM's inserts
@@ -272,6 +282,9 @@ macro_rules! read_lead {
         concat!(
             "SELECT ",
             appointment_columns!(),
+            // The client of another lead's row (the key's owner), to refuse writes across clients.
+            r#", CASE WHEN "leadId" <> current_setting('appointment_history.lead_id', true)
+               THEN (SELECT o."clientId" FROM "Lead" o WHERE o."id" = "Appointment"."leadId") END"#,
             r#" FROM "Appointment" WHERE "leadId" = current_setting('appointment_history.lead_id', true)"#,
             $key_condition
         )

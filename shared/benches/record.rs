@@ -210,7 +210,10 @@ fn pgbench_script(workload: Workload, leads: usize) -> String {
                 row(seeded_key, "'CANCELED'", TS, "'Prospect asked to call [phone] instead'", "'host'"),
                 ["'status_changed'", "'WEBHOOK'", "'CONFIRMED'", "'CANCELED'", TS],
                 [START, END, "'canceled'", TS, "'CALENDLY'", "'webhook'"],
-                Some("'meeting-canceled'"),
+                // Ours cancels each appointment once, so each of its task inserts is new; pgbench
+                // picks leads at random, so the task's type carries the transaction's key to keep
+                // its inserts new too instead of cheap ON CONFLICT skips.
+                Some("('meeting-canceled-' || :key)"),
             );
         }
     }
@@ -325,33 +328,46 @@ fn main() {
             "{:<14} {:>5} {:>10} {:>9} {:>9} {:>7} | {:>10} {:>9} {:>9} | {:>6}",
             "workload", "conns", "ours/s", "p50", "p99", "rt/call", "pgbench/s", "p50", "p99", "ratio"
         );
+        // Rounds alternate ours and the anchor on the same cluster, so that a neighbour's burst
+        // of load hits both; the verdict uses the median ratio of each row.
+        let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+        let mut ratios: std::collections::BTreeMap<(usize, &'static str), Vec<f64>> = Default::default();
         let mut failures = Vec::new();
-        for conns in [1, CONCURRENCY] {
-            let ours_db = fresh_db(leads, false).await;
-            let ours = run_ours(&ours_db, leads, conns).await;
-            for (workload, stats) in ours {
-                let anchor_db = fresh_db(leads, workload != Workload::New).await;
-                let anchor = run_pgbench(&anchor_db.url, workload, conns, leads / conns);
-                let ratio = stats.tps() / anchor.tps();
-                println!(
-                    "{:<14} {:>5} {:>10.0} {:>9} {:>9} {:>7.2} | {:>10.0} {:>9} {:>9} | {:>6.2}",
-                    workload.name(),
-                    conns,
-                    stats.tps(),
-                    ms(stats.p50),
-                    ms(stats.p99),
-                    stats.round_trips,
-                    anchor.tps(),
-                    ms(anchor.p50),
-                    ms(anchor.p99),
-                    ratio
-                );
-                if stats.round_trips > 3.0 {
-                    failures.push(format!("{} x{conns}: {:.2} round trips per call", workload.name(), stats.round_trips));
+        for round in 1..=rounds {
+            for conns in [1, CONCURRENCY] {
+                let ours_db = fresh_db(leads, false).await;
+                let ours = run_ours(&ours_db, leads, conns).await;
+                for (workload, stats) in ours {
+                    let anchor_db = fresh_db(leads, workload != Workload::New).await;
+                    let anchor = run_pgbench(&anchor_db.url, workload, conns, leads / conns);
+                    let ratio = stats.tps() / anchor.tps();
+                    println!(
+                        "{:<14} {:>5} {:>10.0} {:>9} {:>9} {:>7.2} | {:>10.0} {:>9} {:>9} | {:>6.2}  (round {round})",
+                        workload.name(),
+                        conns,
+                        stats.tps(),
+                        ms(stats.p50),
+                        ms(stats.p99),
+                        stats.round_trips,
+                        anchor.tps(),
+                        ms(anchor.p50),
+                        ms(anchor.p99),
+                        ratio
+                    );
+                    if stats.round_trips > 3.0 {
+                        failures.push(format!("{} x{conns}: {:.2} round trips per call", workload.name(), stats.round_trips));
+                    }
+                    ratios.entry((conns, workload.name())).or_default().push(ratio);
                 }
-                if ratio < 0.8 {
-                    failures.push(format!("{} x{conns}: {:.2}x pgbench's throughput (target 0.8x)", workload.name(), ratio));
-                }
+            }
+        }
+        println!("median throughput ratio, ours / pgbench:");
+        for ((conns, name), mut r) in ratios {
+            r.sort_by(f64::total_cmp);
+            let median = r[r.len() / 2];
+            println!("  {name:<14} x{conns}: {median:.2}");
+            if median < 0.8 {
+                failures.push(format!("{name} x{conns}: {median:.2}x pgbench's throughput (target 0.8x)"));
             }
         }
         if failures.is_empty() {

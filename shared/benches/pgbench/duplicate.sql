@@ -3,8 +3,8 @@
 \set key random(1, 1000000000000)
 \startpipeline
 BEGIN;
-SELECT "id", "appointmentStartAt", "appointmentEndAt", "appointmentStatus", "appointmentCanceledAt", "appointmentProvider"::text, "appointmentSource", set_config('appointment_history.lead_id', "id", true) FROM "Lead" WHERE "id" = ('L' || :lead) FOR NO KEY UPDATE;
-SELECT "id", "leadId", "provider"::text, "ghlAppointmentId", "calendlyInviteeUri", "calendlyScheduledEventUri", "startAt", "endAt", "timezone", "status"::text, "statusChangedAt", "canceledAt", "cancelReason", "canceledBy", "rescheduledFromId", "rescheduledFromKey", "rescheduledToKey", "providerCreatedAt", "providerUpdatedAt", "source"::text, "createdAt", "updatedAt" FROM "Appointment" WHERE "leadId" = current_setting('appointment_history.lead_id', true) OR "calendlyInviteeUri" = ('https://api.calendly.com/scheduled_events/ev' || :lead || '/invitees/inv' || :lead);
+SELECT "id", "appointmentStartAt", "appointmentEndAt", "appointmentStatus", "appointmentCanceledAt", "appointmentProvider"::text, "appointmentSource", set_config('appointment_history.lead_id', "id", true), "clientId" FROM "Lead" WHERE "id" = ('L' || :lead) FOR NO KEY UPDATE;
+SELECT "id", "leadId", "provider"::text, "ghlAppointmentId", "calendlyInviteeUri", "calendlyScheduledEventUri", "startAt", "endAt", "timezone", "status"::text, "statusChangedAt", "canceledAt", "cancelReason", "canceledBy", "rescheduledFromId", "rescheduledFromKey", "rescheduledToKey", "providerCreatedAt", "providerUpdatedAt", "source"::text, "createdAt", "updatedAt", CASE WHEN "leadId" <> current_setting('appointment_history.lead_id', true) THEN (SELECT o."clientId" FROM "Lead" o WHERE o."id" = "Appointment"."leadId") END FROM "Appointment" WHERE "leadId" = current_setting('appointment_history.lead_id', true) OR "calendlyInviteeUri" = ('https://api.calendly.com/scheduled_events/ev' || :lead || '/invitees/inv' || :lead);
 \endpipeline
 \startpipeline
 COMMIT;

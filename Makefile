@@ -16,7 +16,7 @@ demo: ## plays the Calendly reschedule story against `make dev` with real signat
 	scripts/demo.sh
 
 test: lint ## run every test (starts its own PostgreSQL; installs Debian's postgresql if missing) and lint the template
-	$(CARGO) test --workspace --locked --no-fail-fast
+	CARGO=$(CARGO) scripts/test.sh
 
 lint: ## sam validate --lint and cfn-lint on template.yaml (installs them into .tools/ if missing)
 	scripts/lint-template.sh

@@ -172,8 +172,30 @@ fn pgbench_script(workload: Workload, leads: usize) -> String {
     let one = |e: &str| format!("ARRAY[{e}]");
     let none = || "'{}'".to_string();
     let row = |key: &str, status: &str, canceled_at: &str, reason: &str, canceled_by: &str| -> Vec<String> {
-        [appt_id, lead, "'CALENDLY'", "NULL::text", key, event_uri, START, END, "'America/New_York'", status, TS, canceled_at, reason,
-         canceled_by, "NULL::text", "NULL::text", "NULL::text", TS, TS, "'WEBHOOK'", TS, TS]
+        [
+            appt_id,
+            lead,
+            "'CALENDLY'",
+            "NULL::text",
+            key,
+            event_uri,
+            START,
+            END,
+            "'America/New_York'",
+            status,
+            TS,
+            canceled_at,
+            reason,
+            canceled_by,
+            "NULL::text",
+            "NULL::text",
+            "NULL::text",
+            TS,
+            TS,
+            "'WEBHOOK'",
+            TS,
+            TS,
+        ]
         .iter()
         .map(|e| one(e))
         .collect()

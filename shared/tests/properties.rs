@@ -51,8 +51,11 @@ fn chain() -> impl Strategy<Value = Chain> {
 }
 
 fn ghl_appt() -> impl Strategy<Value = GhlAppt> {
-    (prop::collection::vec((0usize..4, 0i64..3), 1..=4), 0i64..600, any::<bool>())
-        .prop_map(|(steps, offset_minutes, past)| GhlAppt { steps, offset_minutes, past })
+    (prop::collection::vec((0usize..4, 0i64..3), 1..=4), 0i64..600, any::<bool>()).prop_map(|(steps, offset_minutes, past)| GhlAppt {
+        steps,
+        offset_minutes,
+        past,
+    })
 }
 
 fn base() -> DateTime<Utc> {
@@ -84,7 +87,7 @@ fn observations(lead: &str, chains: &[Chain], ghls: &[GhlAppt]) -> Vec<Observati
             if k > 0 {
                 created.rescheduled_from_key = Some(key(format!("c{c}i{}", k - 1)));
             }
-            let mut later = |status: ObservedStatus, minutes: i64| {
+            let later = |status: ObservedStatus, minutes: i64| {
                 let mut o = created.clone();
                 o.status = status;
                 o.provider_updated_at = Some(t + TimeDelta::minutes(minutes));

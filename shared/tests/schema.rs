@@ -4,6 +4,7 @@
 //! - "prisma": the CRM baseline, then the plain DDL Prisma emits (`tests/prisma/V*.sql`);
 //! - "ours": the migration runner (baseline + `migrations/service`);
 //! - "ours" again after applying every migration file by hand a second time.
+//!
 //! Their catalogs (types, columns, defaults, indexes, constraints, enums) must be identical, and
 //! running the migrations on the "prisma" database must change nothing.
 

@@ -65,7 +65,7 @@ impl Authenticator {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
             _ => return Err(unauthorized("not a bearer token")),
         };
-        let data = decode::<Claims>(token, &self.key, &self.validation).map_err(|e| unauthorized(&format!("{:?}", e.kind())))?;
+        let data = decode::<Claims>(token, &self.key, &self.validation).map_err(|e| unauthorized(rejection(e.kind())))?;
         if data.claims.sub.trim().is_empty() {
             return Err(unauthorized("empty sub"));
         }
@@ -77,4 +77,22 @@ impl Authenticator {
 pub fn sign(claims: &Claims, secret: &[u8]) -> String {
     jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::HS256), claims, &jsonwebtoken::EncodingKey::from_secret(secret))
         .expect("HS256 signing cannot fail")
+}
+
+/// Why a token was refused, as a fixed label: the library's own errors for malformed claims
+/// (JSON, base64, UTF-8) quote the token's content, which may hold an email.
+fn rejection(kind: &jsonwebtoken::errors::ErrorKind) -> &'static str {
+    use jsonwebtoken::errors::ErrorKind::*;
+    match kind {
+        InvalidToken => "malformed token",
+        InvalidSignature => "bad signature",
+        ExpiredSignature => "expired",
+        ImmatureSignature => "not yet valid",
+        InvalidIssuer => "wrong issuer",
+        InvalidAudience => "wrong audience",
+        InvalidAlgorithm | InvalidAlgorithmName => "wrong algorithm",
+        MissingRequiredClaim(_) => "missing claim",
+        Json(_) | Base64(_) | Utf8(_) => "unreadable claims",
+        _ => "invalid token",
+    }
 }

@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
+/// Longest provider key (GHL appointment id, Calendly invitee URI) the service stores, in bytes.
+pub const MAX_KEY_BYTES: usize = 512;
+
 /// Which booking provider an appointment lives in (Prisma enum `MeetingBookingProvider`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -144,6 +147,9 @@ pub enum ObservedStatus {
     /// The provider withdrew an earlier no-show mark (`invitee_no_show.deleted`): back to what it was
     /// before the no-show, which for a booking that can carry a no-show is CONFIRMED.
     NoShowCleared,
+    /// The provider deleted the appointment (GHL `AppointmentDelete`, or an appointment missing from
+    /// a complete provider listing). Recorded as CANCELED.
+    Deleted,
 }
 
 /// Which follow-up tasks a write may create.
@@ -276,8 +282,8 @@ impl Observation {
             _ => {}
         }
         for key in [&self.key, &self.rescheduled_from_key, &self.rescheduled_to_key].into_iter().flatten() {
-            if key.trim().is_empty() || key.len() > 512 {
-                return Err(Error::InvalidObservation("provider key is empty or longer than 512 bytes".into()));
+            if key.trim().is_empty() || key.len() > MAX_KEY_BYTES {
+                return Err(Error::InvalidObservation(format!("provider key is empty or longer than {MAX_KEY_BYTES} bytes")));
             }
         }
         if self.key.is_none() && self.status == ObservedStatus::NoShowCleared {

@@ -132,6 +132,7 @@ pub async fn handle(app: &App, client_id: &str, headers: &HeaderMap, body: &[u8]
     let status = match obs.status {
         ObservedStatus::Is(s) => s.as_db(),
         ObservedStatus::NoShowCleared => "NO_SHOW_CLEARED",
+        ObservedStatus::Deleted => "DELETED",
     };
 
     match app.store.record(obs).await {

@@ -245,6 +245,7 @@ fn new_row(lead_id: &str, obs: &Observation, now: DateTime<Utc>, id: String) -> 
     let status = match obs.status {
         ObservedStatus::Is(s) => s,
         ObservedStatus::NoShowCleared => AppointmentStatus::Confirmed,
+        ObservedStatus::Deleted => AppointmentStatus::Canceled,
     };
     let (canceled_at, canceled_by, cancel_reason) = if status.is_terminal() {
         (obs.canceled_at.or(obs.provider_updated_at), obs.canceled_by, obs.cancel_reason.as_deref().and_then(mask_reason))
@@ -289,6 +290,7 @@ pub fn merge(row: &AppointmentRow, obs: &Observation, now: DateTime<Utc>) -> App
         ObservedStatus::Is(s) => s,
         ObservedStatus::NoShowCleared if row.status == AppointmentStatus::NoShow => AppointmentStatus::Confirmed,
         ObservedStatus::NoShowCleared => row.status,
+        ObservedStatus::Deleted => AppointmentStatus::Canceled,
     };
     let status = if row.provider == Provider::Calendly && row.status.is_terminal() && observed.is_active() { row.status } else { observed };
     let wins = match cmp_provider_time(obs.provider_updated_at, row.provider_updated_at) {

@@ -345,7 +345,8 @@ ev AS (
     batch_counts!("(SELECT count(*) FROM ins)", "(SELECT count(*) FROM ev)")
 );
 
-/// Dry-run: the same decisions as [`INSERT_BATCH`], counted; no appointment written. A key an
+/// Dry-run: the same decisions as [`INSERT_BATCH`], counted, every count apply reports (events
+/// included); no appointment written. A key an
 /// earlier batch of this dry-run ($4 = run id) would have created counts as taken, exactly as the
 /// row apply would have inserted; this batch's would-be keys are claimed for the next batches.
 pub const COUNT_BATCH: &str = concat!(
@@ -359,8 +360,9 @@ claims AS (
     SELECT $4::text, g.provider::"MeetingBookingProvider", g.key, g.lead_id FROM g WHERE g.creates AND g.key IS NOT NULL
     RETURNING 1
 )"#,
-    // (a data-modifying CTE runs whether or not the query reads it)
-    batch_counts!("(SELECT count(*) FROM g WHERE g.creates)", "0::bigint")
+    // (a data-modifying CTE runs whether or not the query reads it). Apply writes one `created`
+    // event per row it creates, so the events it would write are as many as the rows.
+    batch_counts!("(SELECT count(*) FROM g WHERE g.creates)", "(SELECT count(*) FROM g WHERE g.creates)")
 );
 
 /// A finished dry-run's claims are of no further use. $1 = run id.
@@ -403,7 +405,8 @@ pub struct BatchCounts {
     pub appointments_created: u64,
     pub already_present: u64,
     pub skipped_unknown_provider: u64,
-    /// `created` events written (apply: one per created appointment).
+    /// `created` events written by apply (one per created appointment); would be written, for a
+    /// dry-run.
     pub events_created: u64,
     pub warnings: BTreeMap<String, WarningCount>,
 }

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod metrics;
 pub mod migrate;
 pub mod model;
 pub mod providers;

@@ -2,6 +2,7 @@
 //! write path, the store, migrations, configuration and telemetry. Every function crate builds on it.
 
 pub mod config;
+pub mod deadline;
 pub mod domain;
 pub mod error;
 pub mod metrics;

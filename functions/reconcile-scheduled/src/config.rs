@@ -27,7 +27,8 @@ pub struct ReconcileConfig {
     /// the invocation has); provider calls still running at half of it are abandoned
     /// (`RECONCILE_DEADLINE_MARGIN_SECONDS`).
     pub deadline_margin: Duration,
-    /// Time budget when the runtime gives no deadline (local runs) (`RECONCILE_DEFAULT_BUDGET_SECONDS`).
+    /// Time budget when the runtime gives no deadline (local emulators; the rule is
+    /// `shared::deadline`) (`RECONCILE_DEFAULT_BUDGET_SECONDS`).
     pub default_budget: Duration,
 }
 

@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod model;
 pub mod providers;
 pub mod redact;
+pub mod retry;
 pub mod rollup;
 pub mod store;
 pub mod telemetry;

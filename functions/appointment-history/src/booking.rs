@@ -21,7 +21,7 @@ use crate::problem::{FieldError, Kind, Location, Problem};
 /// Largest accepted body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Longest provider appointment id (the write path's key limit).
-pub const MAX_KEY_BYTES: usize = 512;
+pub use shared::domain::MAX_KEY_BYTES;
 
 const FIELDS: [&str; 8] = ["source", "provider", "providerAppointmentId", "startAt", "endAt", "timezone", "status", "canceledAt"];
 

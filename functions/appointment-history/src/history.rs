@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use futures::future::try_join3;
 use shared::appointment_columns;
-use shared::write_path::{appointment_from_row, from_db};
-use shared::{AppointmentRow, AppointmentSource, Provider, Result, Rollup, Store};
+use shared::write_path::{appointment_from_row, from_db, rollup_from_row};
+use shared::{AppointmentRow, AppointmentSource, Result, Rollup, Store};
 
 /// The lead row: its workspace, the six rule-computed rollups and the reconciler's last check.
 pub const SELECT_LEAD: &str = r#"SELECT "clientId", "appointmentStartAt", "appointmentEndAt", "appointmentStatus",
@@ -90,14 +90,7 @@ pub async fn load(store: &Store, lead_id: &str, with_changes: bool) -> Result<Op
     let (lead, rows, events) = try_join3(client.query_opt(&lead_stmt, &[&lead_id]), client.query(&rows_stmt, &[&lead_id]), events).await?;
     let Some(lead) = lead else { return Ok(None) };
 
-    let rollup = Rollup {
-        start_at: from_db(lead.try_get(1)?),
-        end_at: from_db(lead.try_get(2)?),
-        status: lead.try_get(3)?,
-        canceled_at: from_db(lead.try_get(4)?),
-        provider: lead.try_get::<_, Option<&str>>(5)?.map(Provider::from_db).transpose()?,
-        source: lead.try_get(6)?,
-    };
+    let rollup = rollup_from_row(&lead, 1)?;
     let changes = match events {
         None => None,
         Some(events) => {

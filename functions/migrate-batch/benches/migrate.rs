@@ -165,7 +165,8 @@ async fn main() {
     let now = chrono::Utc::now().naive_utc();
     let started = Instant::now();
     anchor_db.batch_execute("BEGIN").await.unwrap();
-    let row = anchor_db.query_one(INSERT_BATCH, &[&"", &last, &None::<String>, &now]).await.expect("anchor");
+    let max_key = shared::domain::MAX_KEY_BYTES as i32;
+    let row = anchor_db.query_one(INSERT_BATCH, &[&"", &last, &None::<String>, &now, &max_key]).await.expect("anchor");
     anchor_db.batch_execute("COMMIT").await.unwrap();
     let anchor = started.elapsed();
     let anchor_created: i64 = row.get(2);

@@ -8,10 +8,10 @@
 //!
 //! - `dry-run` / `apply`: [`shared::write_path::migration_batch`] (the write path's MIGRATION rules in
 //!   set-based form);
-//! - `verify` / `repair-rollups`: [`shared::rollup::compute_rollup`] over each lead's rows.
+//! - `verify` / `repair-rollups`: [`shared::write_path::repair`] (each lead's stored rollup against
+//!   [`shared::rollup::compute_rollup`] over its rows).
 
 pub mod input;
-pub mod rollups;
 pub mod run;
 
 pub use input::{parse_input, Input, InputError, Mode};
@@ -28,6 +28,12 @@ pub enum MigrateError {
     RunBusy(String),
     #[error("{0}")]
     Store(#[from] shared::Error),
+}
+
+impl From<tokio_postgres::Error> for MigrateError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        MigrateError::Store(e.into())
+    }
 }
 
 impl MigrateError {
@@ -47,39 +53,17 @@ impl From<MigrateError> for lambda_runtime::Diagnostic {
     }
 }
 
-/// The invocation's deadline from the runtime's `Lambda-Runtime-Deadline-Ms`: epoch milliseconds in
-/// AWS. cargo-lambda's local emulator sends the function timeout there instead (600000 for 10
-/// minutes); a value that small cannot be a date after 2001, so it is read as time left from now.
-pub fn deadline_of(raw_ms: u64) -> std::time::SystemTime {
-    const YEAR_2001_MS: u64 = 978_307_200_000;
-    let now = std::time::SystemTime::now();
-    if raw_ms < YEAR_2001_MS {
-        now + std::time::Duration::from_millis(raw_ms)
-    } else {
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(raw_ms)
-    }
-}
+/// The time an invocation gives itself when the runtime names no deadline (local emulators; see
+/// [`shared::deadline`]). In AWS the deadline is the template's timeout.
+pub const DEFAULT_BUDGET: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The handler's logic: parse, then run until done or until the deadline (minus a margin).
 pub async fn handle(
     store: &shared::Store,
     payload: &serde_json::Value,
-    deadline: Option<std::time::SystemTime>,
+    deadline: Option<std::time::Instant>,
 ) -> Result<Output, MigrateError> {
     let input = parse_input(payload)?;
-    let limits = Limits { deadline: deadline.map(run::instant_of), ..Limits::default() };
+    let limits = Limits { deadline, ..Limits::default() };
     invoke(store, &input, &limits).await
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-    #[test]
-    fn deadlines_from_aws_and_from_the_local_emulator() {
-        let aws = 1_795_513_754_810u64;
-        assert_eq!(super::deadline_of(aws), UNIX_EPOCH + Duration::from_millis(aws));
-        let left = super::deadline_of(600_000).duration_since(SystemTime::now()).unwrap();
-        assert!(left > Duration::from_secs(590) && left <= Duration::from_secs(600), "{left:?}");
-    }
 }

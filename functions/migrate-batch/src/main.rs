@@ -14,9 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let store = store.clone();
         async move {
-            let deadline = migrate_batch::deadline_of(event.context.deadline);
-            let left_ms = deadline.duration_since(std::time::SystemTime::now()).map(|d| d.as_millis() as u64).unwrap_or(0);
-            tracing::info!(left_ms, "invocation started");
+            let deadline = shared::deadline::deadline(event.context.deadline, migrate_batch::DEFAULT_BUDGET);
             let result: Result<Output, MigrateError> = handle(&store, &event.payload, Some(deadline)).await;
             if let Err(e) = &result {
                 tracing::warn!(error_type = e.error_type(), error = %e, "invocation failed");

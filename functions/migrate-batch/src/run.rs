@@ -1,15 +1,18 @@
 //! Runs: the checkpointed unit of work of every mode, batch by batch.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use futures::future::{try_join, try_join3};
+use futures::future::try_join3;
 use serde::{Deserialize, Serialize};
+use shared::retry::{rollback, with_retries, Retry, StoreFailure};
+use shared::store::Connection;
 use shared::write_path::migration_batch::{self, BatchCounts, BatchRange};
+use shared::write_path::repair::{self, ByKind, RollupCheck};
+use shared::write_path::{BEGIN, COMMIT};
 use shared::Store;
 
 use crate::input::{Input, InputError, Mode};
-use crate::rollups::{self, ByKind, RollupUpdates};
 use crate::MigrateError;
 
 /// Everything a run has counted so far (stored in the run row's `counts`, returned to the caller).
@@ -67,15 +70,17 @@ pub struct Limits {
 /// and redone by the resume, so the margin only saves work).
 pub const MIN_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 
-/// How often a batch that lost a race (serialization failure, deadlock, a key raced in by a
-/// webhook) is run again.
-const MAX_ATTEMPTS: u32 = 5;
+/// How a batch that lost a race (serialization failure, deadlock, a key raced in by a webhook) or
+/// its connection runs again ([`shared::retry`]). A batch holds many leads' locks, so the pause is
+/// longer than `record`'s. A simulated crash is not reconnected: it must reach the caller.
+const BATCH_RETRY: Retry = Retry { max_attempts: 5, pause: Duration::from_millis(20), reconnect: true };
 
-pub fn instant_of(deadline: SystemTime) -> Instant {
-    let now = SystemTime::now();
-    match deadline.duration_since(now) {
-        Ok(left) => Instant::now() + left,
-        Err(_) => Instant::now(),
+impl StoreFailure for MigrateError {
+    fn store_error(&self) -> Option<&shared::Error> {
+        match self {
+            MigrateError::Store(e) => Some(e),
+            _ => None,
+        }
     }
 }
 
@@ -139,7 +144,9 @@ pub async fn invoke(store: &Store, input: &Input, limits: &Limits) -> Result<Out
             }
         }
         let crash = limits.crash_before_commit_of_batch == Some(batches + 1);
-        let took = batch_with_retries(store, &mut run, crash).await?;
+        let retry = Retry { reconnect: !crash, ..BATCH_RETRY };
+        let (next, took) = with_retries(store, retry, &run.id, || batch(store, &run, crash)).await?;
+        run = next;
         slowest = slowest.max(took);
         batches += 1;
     }
@@ -174,21 +181,21 @@ async fn start_or_resume(store: &Store, input: &Input) -> Result<Run, MigrateErr
                 &[&run.id, &run.mode.as_str(), &run.client_id, &(run.batch_size as i32), &run.max_leads.map(|m| m as i32), &counts, &now],
             )
             .await
-            .map_err(shared::Error::from)?;
+            ?;
         tracing::info!(run_id = %run.id, mode = run.mode.as_str(), client_id = ?run.client_id, "run started");
         return Ok(run);
     };
     let stmt = conn.statement(LOAD_RUN).await?;
     conn.count_round_trip();
-    let row = conn.client.query_opt(&stmt, &[run_id]).await.map_err(shared::Error::from)?;
+    let row = conn.client.query_opt(&stmt, &[run_id]).await?;
     let Some(row) = row else {
         return Err(InputError { field: "resume".into(), problem: format!("names no run ({run_id})") }.into());
     };
-    let mode_text: String = row.try_get(0).map_err(shared::Error::from)?;
+    let mode_text: String = row.try_get(0)?;
     let mode = Mode::parse(&mode_text).ok_or_else(|| shared::Error::Corrupt(format!("run mode {mode_text:?}")))?;
-    let client_id: Option<String> = row.try_get(1).map_err(shared::Error::from)?;
-    let batch_size: i32 = row.try_get(2).map_err(shared::Error::from)?;
-    let max_leads: Option<i32> = row.try_get(3).map_err(shared::Error::from)?;
+    let client_id: Option<String> = row.try_get(1)?;
+    let batch_size: i32 = row.try_get(2)?;
+    let max_leads: Option<i32> = row.try_get(3)?;
     if mode != input.mode {
         return Err(InputError { field: "mode".into(), problem: format!("must be {} to resume run {run_id}", mode.as_str()) }.into());
     }
@@ -198,7 +205,7 @@ async fn start_or_resume(store: &Store, input: &Input) -> Result<Run, MigrateErr
     if input.max_leads.is_some() && input.max_leads.map(|m| m as i32) != max_leads {
         return Err(InputError { field: "maxLeads".into(), problem: format!("differs from run {run_id}'s; leave it out to resume") }.into());
     }
-    let counts: serde_json::Value = row.try_get(6).map_err(shared::Error::from)?;
+    let counts: serde_json::Value = row.try_get(6)?;
     let counts = serde_json::from_value(counts).map_err(|e| shared::Error::Corrupt(format!("run counts: {e}")))?;
     Ok(Run {
         id: run_id.clone(),
@@ -206,52 +213,35 @@ async fn start_or_resume(store: &Store, input: &Input) -> Result<Run, MigrateErr
         client_id,
         batch_size: if input.batch_size_given { input.batch_size } else { batch_size.max(1) as u32 },
         max_leads: max_leads.map(|m| m.max(0) as u32),
-        cursor: row.try_get(4).map_err(shared::Error::from)?,
-        done: row.try_get(5).map_err(shared::Error::from)?,
+        cursor: row.try_get(4)?,
+        done: row.try_get(5)?,
         counts,
     })
+}
+
+impl RunCounts {
+    /// Adds what verify or repair found in a batch.
+    fn add_check(&mut self, check: &RollupCheck) {
+        self.migration.leads_with_data += check.leads_with_data;
+        self.skipped_without_data += check.leads_without_data;
+        repair::add_by_kind(&mut self.missing_history, &check.missing_history);
+        self.drifted_leads += check.drifted_leads;
+        repair::add_by_kind(&mut self.drift, &check.drift);
+        self.rollups_repaired += check.rollups_repaired;
+    }
 }
 
 fn counts_json(counts: &RunCounts) -> Result<serde_json::Value, MigrateError> {
     serde_json::to_value(counts).map_err(|e| shared::Error::Corrupt(format!("run counts: {e}")).into())
 }
 
-async fn batch_with_retries(store: &Store, run: &mut Run, crash: bool) -> Result<Duration, MigrateError> {
-    let mut attempt = 0;
-    let mut reconnected = false;
-    loop {
-        attempt += 1;
-        match batch(store, run, crash).await {
-            Err(MigrateError::Store(e)) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
-                tracing::info!(run_id = %run.id, attempt, error = %e, "batch lost a race; running it again");
-                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
-            }
-            Err(MigrateError::Store(e)) if e.is_unavailable() && !reconnected && !crash => {
-                reconnected = true;
-                tracing::warn!(run_id = %run.id, "database connection lost during a batch; reconnecting once");
-                store.reset().await;
-            }
-            other => return other,
-        }
-    }
-}
-
-/// One batch: one transaction, checkpoint included. On error it is rolled back and `run` is left
-/// as it was.
-async fn batch(store: &Store, run: &mut Run, crash: bool) -> Result<Duration, MigrateError> {
+/// One batch: one transaction, checkpoint included; the run as it stands after it. On error it
+/// is rolled back.
+async fn batch(store: &Store, run: &Run, crash: bool) -> Result<(Run, Duration), MigrateError> {
     let mut conn = store.conn().await?;
-    migration_batch::prepare(&mut conn).await?;
-    conn.prepare_all(&[
-        LOCK_RUN,
-        CHECKPOINT,
-        "BEGIN",
-        "COMMIT",
-        rollups::VERIFY_LEADS,
-        rollups::LOCK_ROLLUPS,
-        rollups::BATCH_ROWS,
-        rollups::UPDATE_ROLLUPS,
-    ])
-    .await?;
+    let statements: Vec<&'static str> =
+        migration_batch::STATEMENTS.into_iter().chain(repair::STATEMENTS).chain([LOCK_RUN, CHECKPOINT, BEGIN, COMMIT]).collect();
+    conn.prepare_all(&statements).await?;
     let result = batch_in_transaction(&mut conn, run, crash).await;
     if crash {
         // The simulated crash: the connection goes away with the transaction open.
@@ -259,19 +249,14 @@ async fn batch(store: &Store, run: &mut Run, crash: bool) -> Result<Duration, Mi
         store.reset().await;
         return Err(shared::Error::Unavailable("simulated crash before commit".into()).into());
     }
-    if result.is_err() && !conn.client.is_closed() {
-        conn.count_round_trip();
-        if let Err(e) = conn.client.batch_execute("ROLLBACK").await {
-            tracing::debug!(error = %e, "rollback after a failed batch");
-        }
+    if result.is_err() {
+        rollback(&conn).await;
     }
-    let (next, took) = result?;
-    *run = next;
-    Ok(took)
+    result
 }
 
-async fn batch_in_transaction(conn: &mut shared::store::Connection, run: &Run, crash: bool) -> Result<(Run, Duration), MigrateError> {
-    let begin = conn.statement("BEGIN").await?;
+async fn batch_in_transaction(conn: &mut Connection, run: &Run, crash: bool) -> Result<(Run, Duration), MigrateError> {
+    let begin = conn.statement(BEGIN).await?;
     let lock_run = conn.statement(LOCK_RUN).await?;
     let range_stmt = conn.statement(migration_batch::BATCH_RANGE).await?;
     let after = run.cursor.clone().unwrap_or_default();
@@ -289,17 +274,17 @@ async fn batch_in_transaction(conn: &mut shared::store::Connection, run: &Run, c
         conn.client.query_one(&range_stmt, &[&after, &client_id, &limit]),
     )
     .await
-    .map_err(shared::Error::from)?;
+    ?;
     let Some(run_row) = run_row else {
         return Err(shared::Error::Corrupt(format!("run {} disappeared", run.id)).into());
     };
-    let stored_cursor: Option<String> = run_row.try_get(0).map_err(shared::Error::from)?;
-    let stored_done: bool = run_row.try_get(1).map_err(shared::Error::from)?;
+    let stored_cursor: Option<String> = run_row.try_get(0)?;
+    let stored_done: bool = run_row.try_get(1)?;
     if stored_cursor != run.cursor || stored_done != run.done {
         return Err(MigrateError::RunBusy(run.id.clone()));
     }
-    let scanned: i64 = range_row.try_get(0).map_err(shared::Error::from)?;
-    let last: Option<String> = range_row.try_get(1).map_err(shared::Error::from)?;
+    let scanned: i64 = range_row.try_get(0)?;
+    let last: Option<String> = range_row.try_get(1)?;
 
     let mut next = run.clone();
     let started = Instant::now();
@@ -316,8 +301,8 @@ async fn batch_in_transaction(conn: &mut shared::store::Connection, run: &Run, c
                 next.counts.skipped_without_data += range.scanned.saturating_sub(counts.leads_with_data);
                 next.counts.migration.add(&counts);
             }
-            Mode::Verify => verify_batch(conn, &range, client_id, &mut next.counts).await?,
-            Mode::RepairRollups => repair_batch(conn, &range, client_id, &mut next.counts).await?,
+            Mode::Verify => next.counts.add_check(&repair::verify_batch(conn, &range, client_id, Utc::now()).await?),
+            Mode::RepairRollups => next.counts.add_check(&repair::repair_batch(conn, &range, client_id, Utc::now()).await?),
         }
         next.cursor = Some(last);
         next.done = (scanned < limit) || run.max_leads.is_some_and(|m| next.counts.leads_scanned >= u64::from(m));
@@ -332,7 +317,7 @@ async fn batch_in_transaction(conn: &mut shared::store::Connection, run: &Run, c
     // A finished dry-run releases its key claims in the same transaction.
     let checkpoint = conn.statement(CHECKPOINT).await?;
     let release = conn.statement(migration_batch::RELEASE_CLAIMS).await?;
-    let commit = conn.statement("COMMIT").await?;
+    let commit = conn.statement(COMMIT).await?;
     let counts = counts_json(&next.counts)?;
     let now = Utc::now().naive_utc();
     let release_claims = next.done && run.mode == Mode::DryRun;
@@ -349,83 +334,6 @@ async fn batch_in_transaction(conn: &mut shared::store::Connection, run: &Run, c
         conn.client.execute(&commit, &[]),
     )
     .await
-    .map_err(shared::Error::from)?;
+    ?;
     Ok((next, started.elapsed()))
-}
-
-async fn verify_batch(
-    conn: &mut shared::store::Connection,
-    range: &BatchRange,
-    client_id: Option<&str>,
-    counts: &mut RunCounts,
-) -> Result<(), MigrateError> {
-    let leads = conn.statement(rollups::VERIFY_LEADS).await?;
-    let rows = conn.statement(rollups::BATCH_ROWS).await?;
-    conn.count_round_trip();
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&range.after, &range.last, &client_id];
-    let (leads, rows) =
-        try_join(conn.client.query(&leads, &params), conn.client.query(&rows, &params)).await.map_err(shared::Error::from)?;
-    let by_lead = rollups::rows_by_lead(&rows)?;
-    let now = Utc::now();
-    for lead in &leads {
-        let id: String = lead.try_get(6).map_err(shared::Error::from)?;
-        let has_data: bool = lead.try_get(7).map_err(shared::Error::from)?;
-        if has_data {
-            counts.migration.leads_with_data += 1;
-        } else {
-            counts.skipped_without_data += 1;
-        }
-        match by_lead.get(&id) {
-            None if has_data => rollups::note(&mut counts.missing_history, "leadsWithDataButNoHistory", &id),
-            None => {}
-            Some(rows) => {
-                let stored = rollups::stored_rollup(lead)?;
-                if let Some(rule) = rollups::wanted(&stored, rows, now) {
-                    counts.drifted_leads += 1;
-                    for kind in rollups::drift(&stored, &rule) {
-                        rollups::note(&mut counts.drift, kind, &id);
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-async fn repair_batch(
-    conn: &mut shared::store::Connection,
-    range: &BatchRange,
-    client_id: Option<&str>,
-    counts: &mut RunCounts,
-) -> Result<(), MigrateError> {
-    let lock = conn.statement(rollups::LOCK_ROLLUPS).await?;
-    let rows = conn.statement(rollups::BATCH_ROWS).await?;
-    let update = conn.statement(rollups::UPDATE_ROLLUPS).await?;
-    // Locks first, then the rows (pipelined: the read starts once every lock is granted).
-    conn.count_round_trip();
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&range.after, &range.last, &client_id];
-    let (leads, rows) =
-        try_join(conn.client.query(&lock, &params), conn.client.query(&rows, &params)).await.map_err(shared::Error::from)?;
-    let by_lead = rollups::rows_by_lead(&rows)?;
-    let now = Utc::now();
-    let mut updates = RollupUpdates::default();
-    for lead in &leads {
-        let id: String = lead.try_get(6).map_err(shared::Error::from)?;
-        let Some(rows) = by_lead.get(&id) else { continue };
-        let stored = rollups::stored_rollup(lead)?;
-        if let Some(rule) = rollups::wanted(&stored, rows, now) {
-            for kind in rollups::drift(&stored, &rule) {
-                rollups::note(&mut counts.drift, kind, &id);
-            }
-            updates.push(&id, &rule);
-        }
-    }
-    if !updates.is_empty() {
-        let now = shared::domain::to_millis(now).naive_utc();
-        conn.count_round_trip();
-        let n = conn.client.execute(&update, &updates.params(&now)).await.map_err(shared::Error::from)?;
-        counts.rollups_repaired += n;
-        counts.drifted_leads += n;
-    }
-    Ok(())
 }

@@ -333,7 +333,7 @@ async fn stops_before_the_deadline_and_resumes() {
     let store = db.store().await;
 
     // Less time left than the margin: no batch starts, the run waits for a resume.
-    let soon = std::time::SystemTime::now() + std::time::Duration::from_millis(500);
+    let soon = std::time::Instant::now() + std::time::Duration::from_millis(500);
     let out = handle(&store, &serde_json::json!({"mode": "apply", "batchSize": 3}), Some(soon)).await.unwrap();
     assert_eq!((out.done, out.batches, out.next_cursor.clone()), (false, 0, None));
     assert_eq!(count(&client, r#"SELECT count(*) FROM "Appointment""#).await, 0);
@@ -353,7 +353,7 @@ async fn stops_before_the_deadline_and_resumes() {
     assert_eq!(stored, (Some("l05".to_string()), false));
 
     let payload = serde_json::json!({"mode": "apply", "resume": out.run_id});
-    let far = std::time::SystemTime::now() + std::time::Duration::from_secs(600);
+    let far = std::time::Instant::now() + std::time::Duration::from_secs(600);
     let rest = handle(&store, &payload, Some(far)).await.unwrap();
     assert!(rest.done);
     assert_eq!((rest.counts.leads_scanned, rest.counts.migration.appointments_created), (10, 10));
@@ -449,4 +449,38 @@ async fn a_batch_waits_for_a_writer_of_its_leads_and_sees_its_row() {
     let out = migrating.await.unwrap();
     assert_eq!((out.counts.migration.appointments_created, out.counts.migration.already_present), (4, 1));
     assert_eq!(count(&client, r#"SELECT count(*) FROM "Appointment" WHERE "leadId" = 'l2'"#).await, 1);
+}
+
+/// The batch statements and the Rust spec share the write path's one key limit: a provider id of
+/// exactly `MAX_KEY_BYTES` is kept, one byte more is migrated without it (and said so), in apply
+/// and in the dry-run alike.
+#[tokio::test]
+async fn provider_ids_at_and_over_the_key_limit() {
+    use shared::domain::MAX_KEY_BYTES;
+    let (db, client) = fresh_db().await;
+    seed_client(&client, "c", None).await;
+    let at_limit = "g".repeat(MAX_KEY_BYTES);
+    let over = "h".repeat(MAX_KEY_BYTES + 1);
+    let lead = |id: &str, key: &str| Lead {
+        provider: Some(Provider::Ghl),
+        ghl_id: Some(key.to_string()),
+        start: Some(t(9, 9)),
+        status: Some("confirmed".into()),
+        ..Lead::new(id, "c")
+    };
+    seed_leads(&client, &[lead("l1", &at_limit), lead("l2", &over)]).await;
+    let store = db.store().await;
+
+    let dry = run_to_end(&store, &input_with(Mode::DryRun, None, 10)).await;
+    let applied = run_to_end(&store, &input_with(Mode::Apply, None, 10)).await;
+    assert_eq!(dry.counts, applied.counts);
+    assert_eq!(applied.counts.migration.warnings.get("providerIdTooLong"), Some(&warn(1, &["l2"])));
+    let keys: Vec<(String, Option<String>)> = client
+        .query(r#"SELECT "leadId", "ghlAppointmentId" FROM "Appointment" ORDER BY "leadId""#, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(keys, vec![("l1".to_string(), Some(at_limit)), ("l2".to_string(), None)]);
 }

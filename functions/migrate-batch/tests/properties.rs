@@ -174,12 +174,12 @@ async fn phase28_leads(db: &tokio_postgres::Client) -> Vec<(Phase28Lead, bool)> 
         .await
         .unwrap();
     let rows = db.query(concat!("SELECT ", shared::appointment_columns!(), r#" FROM "Appointment""#), &[]).await.unwrap();
-    let rows = migrate_batch::rollups::rows_by_lead(&rows).unwrap();
+    let rows = shared::write_path::repair::rows_by_lead(&rows).unwrap();
     let provider = |v: Option<&str>| v.map(|p| Provider::from_db(p).unwrap());
     leads
         .iter()
         .map(|l| {
-            let stored = migrate_batch::rollups::stored_rollup(l).unwrap();
+            let stored = shared::write_path::rollup_from_row(l, 0).unwrap();
             let id: String = l.get(6);
             let mirrored = rows.get(&id).is_some_and(|r| rollup_mirrors_a_row(&stored, r));
             let lead = Phase28Lead {

@@ -46,7 +46,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 
-use crate::domain::{AppointmentSource, AppointmentStatus, Observation, ObservedStatus, Provider, TaskPolicy};
+use crate::domain::{AppointmentSource, AppointmentStatus, Observation, ObservedStatus, Provider, TaskPolicy, MAX_KEY_BYTES};
 use crate::error::Result;
 use crate::model::{AppointmentRow, Rollup};
 use crate::store::Connection;
@@ -57,7 +57,8 @@ pub mod warning {
     pub const PROVIDER_UNKNOWN: &str = "providerUnknown";
     /// The lead holds ids of the other provider than the one migrated; they are not copied.
     pub const OTHER_PROVIDER_IDS_IGNORED: &str = "otherProviderIdsIgnored";
-    /// The provider id is longer than the write path accepts (512 bytes); migrated without it.
+    /// The provider id is longer than the write path accepts ([`MAX_KEY_BYTES`](crate::domain::MAX_KEY_BYTES));
+    /// migrated without it.
     pub const PROVIDER_ID_TOO_LONG: &str = "providerIdTooLong";
     /// `appointmentEndAt` is before `appointmentStartAt`; migrated without the end.
     pub const END_BEFORE_START: &str = "endBeforeStart";
@@ -69,9 +70,6 @@ pub mod warning {
     /// same batch); nothing is created for this lead.
     pub const KEY_ON_OTHER_LEAD: &str = "keyOnOtherLead";
 }
-
-/// Longest provider key the write path accepts (`Observation::normalized`).
-pub const MAX_KEY_BYTES: usize = 512;
 
 /// What "blank" means for the text rollup columns, in Rust and in SQL (`btrim(x, E' \t\r\n')`).
 const BLANK: &[char] = &[' ', '\t', '\r', '\n'];
@@ -200,9 +198,13 @@ pub fn rollup_mirrors_a_row(stored: &Rollup, rows: &[AppointmentRow]) -> bool {
 
 // ---------------------------------------------------------------------------------------------
 // SQL. Parameters of the batch statements: $1 = after (exclusive lower bound of lead ids; '' at
-// the start), $2 = last (inclusive upper bound), $3 = client id or NULL, $4 = now (apply only).
+// the start), $2 = last (inclusive upper bound), $3 = client id or NULL, $4 = now (apply) or the
+// run id (dry-run), $5 = the longest provider key accepted ([`MAX_KEY_BYTES`], bound so that SQL
+// and Rust share the one limit).
 
-/// "A lead with appointment data" in SQL, for the alias `l` (same as [`Phase28Lead::has_data`]).
+/// "A lead with appointment data" in SQL, for the alias `l` (same as [`Phase28Lead::has_data`]):
+/// the one SQL spelling, for the migration and for verify ([`super::repair`]). NULL where a lead
+/// has nothing (`IS TRUE` makes it false).
 macro_rules! has_data {
     () => {
         r#"(l."appointmentStartAt" IS NOT NULL OR l."appointmentEndAt" IS NOT NULL OR l."appointmentCanceledAt" IS NOT NULL
@@ -210,6 +212,7 @@ macro_rules! has_data {
        OR btrim(l."calendlyInviteeUri", E' \t\r\n') <> '' OR btrim(l."calendlyScheduledEventUri", E' \t\r\n') <> '')"#
     };
 }
+pub(crate) use has_data;
 
 /// (The CTEs are `MATERIALIZED`: inlined, PostgreSQL would copy each derived expression into every
 /// place that uses it, and planning alone took longer than running the batch.)
@@ -245,7 +248,7 @@ macro_rules! decide_batch {
 ),
 m AS MATERIALIZED (
     SELECT s.lead_id, s.mirrored, p.provider,
-           CASE WHEN octet_length(k.raw_key) <= 512 THEN k.raw_key END AS key,
+           CASE WHEN octet_length(k.raw_key) <= $5::int THEN k.raw_key END AS key,
            CASE WHEN p.provider = 'CALENDLY' THEN s.event_uri END AS event_uri,
            s.start_at,
            CASE WHEN s.end_at < s.start_at THEN NULL ELSE s.end_at END AS end_at,
@@ -255,7 +258,7 @@ m AS MATERIALIZED (
                CASE WHEN p.provider IS NULL THEN 'providerUnknown' END,
                CASE WHEN (p.provider = 'GHL' AND (s.invitee_uri IS NOT NULL OR s.event_uri IS NOT NULL))
                       OR (p.provider = 'CALENDLY' AND s.ghl_id IS NOT NULL) THEN 'otherProviderIdsIgnored' END,
-               CASE WHEN octet_length(k.raw_key) > 512 THEN 'providerIdTooLong' END,
+               CASE WHEN octet_length(k.raw_key) > $5::int THEN 'providerIdTooLong' END,
                CASE WHEN p.provider IS NOT NULL AND s.end_at < s.start_at THEN 'endBeforeStart' END,
                CASE WHEN p.provider IS NOT NULL AND s.status_text NOT IN ('', 'confirmed', 'canceled', 'cancelled') THEN 'unknownStatus' END,
                CASE WHEN p.provider IS NOT NULL AND NOT st.canceled AND s.canceled_at IS NOT NULL THEN 'canceledAtIgnored' END
@@ -469,10 +472,13 @@ pub async fn next_range(conn: &mut Connection, after: &str, client_id: Option<&s
     Ok(last.map(|last| BatchRange { after: after.to_string(), last, scanned: scanned as u64 }))
 }
 
-/// Prepares the batch statements (one round trip), so that the batch itself never waits on a
-/// prepare while it holds lead locks.
-pub async fn prepare(conn: &mut Connection) -> Result<()> {
-    conn.prepare_all(&[BATCH_RANGE, LOCK_LEADS, INSERT_BATCH, COUNT_BATCH, RELEASE_CLAIMS]).await
+/// The batch statements, for [`Connection::prepare_all`] (prepared before a batch so that it never
+/// waits on a prepare while it holds lead locks).
+pub const STATEMENTS: [&str; 5] = [BATCH_RANGE, LOCK_LEADS, INSERT_BATCH, COUNT_BATCH, RELEASE_CLAIMS];
+
+/// [`MAX_KEY_BYTES`] as the batch statements' `$5`.
+fn max_key_param() -> i32 {
+    MAX_KEY_BYTES as i32
 }
 
 /// Apply, inside the caller's open transaction: lock the batch's leads, then insert (one round
@@ -485,7 +491,7 @@ pub async fn apply_batch(conn: &mut Connection, range: &BatchRange, client_id: O
     conn.count_round_trip();
     let (_, row) = futures::future::try_join(
         conn.client.query_one(&lock, &[&range.after, &range.last, &client_id]),
-        conn.client.query_one(&insert, &[&range.after, &range.last, &client_id, &now]),
+        conn.client.query_one(&insert, &[&range.after, &range.last, &client_id, &now, &max_key_param()]),
     )
     .await?;
     BatchCounts::from_row(&row)
@@ -496,7 +502,7 @@ pub async fn apply_batch(conn: &mut Connection, range: &BatchRange, client_id: O
 pub async fn count_batch(conn: &mut Connection, range: &BatchRange, client_id: Option<&str>, run_id: &str) -> Result<BatchCounts> {
     let stmt = conn.statement(COUNT_BATCH).await?;
     conn.count_round_trip();
-    let row = conn.client.query_one(&stmt, &[&range.after, &range.last, &client_id, &run_id]).await?;
+    let row = conn.client.query_one(&stmt, &[&range.after, &range.last, &client_id, &run_id, &max_key_param()]).await?;
     BatchCounts::from_row(&row)
 }
 
@@ -609,7 +615,7 @@ mod tests {
         let odd = Phase28Lead {
             appointment_provider: Some(Provider::Ghl),
             calendly_invitee_uri: Some("i".into()),
-            ghl_appointment_id: Some("x".repeat(513)),
+            ghl_appointment_id: Some("x".repeat(MAX_KEY_BYTES + 1)),
             start_at: Some(t(9)),
             end_at: Some(t(8)),
             status: Some("booked".into()),

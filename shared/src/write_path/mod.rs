@@ -12,6 +12,7 @@
 
 pub mod migration_batch;
 pub mod plan;
+pub mod repair;
 
 use std::time::Duration;
 
@@ -23,12 +24,14 @@ use tokio_postgres::Row;
 use crate::domain::{AppointmentSource, AppointmentStatus, Canceler, LeadRef, Observation, Provider};
 use crate::error::{Error, Result};
 use crate::model::{AppointmentRow, Rollup};
+use crate::retry::{with_retries, Retry};
 use crate::store::{Connection, Store};
 pub use plan::{Change, LeadState, Plan};
 
-/// How often a transaction that lost a race (serialization failure, deadlock, a provider key
-/// inserted by a writer of another lead) is run again before the error reaches the caller.
-const MAX_ATTEMPTS: u32 = 8;
+/// How `record` runs again ([`crate::retry`]): a race is over as soon as the other writer of the
+/// lead commits, so it retries quickly and up to eight times; after a dropped connection it
+/// reconnects once, which is safe because `record` is idempotent.
+const RECORD_RETRY: Retry = Retry { max_attempts: 8, pause: Duration::from_millis(2), reconnect: true };
 
 /// What `record` did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -48,34 +51,12 @@ impl Store {
     /// connection it reconnects and tries once more, which is safe because `record` is idempotent.
     pub async fn record(&self, obs: Observation) -> Result<RecordOutcome> {
         let obs = obs.normalized()?;
-        let mut reconnected = false;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = match self.conn().await {
-                Ok(mut conn) => record_on(&mut conn, &obs).await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
-                    tracing::debug!(attempt, error = %e, lead = %obs.lead, "record lost a race; running it again");
-                    tokio::time::sleep(Duration::from_millis(rand_jitter(attempt))).await;
-                }
-                Err(e) if e.is_unavailable() && !reconnected => {
-                    reconnected = true;
-                    tracing::warn!(lead = %obs.lead, "database connection lost during record; reconnecting once");
-                    self.reset().await;
-                }
-                other => return other,
-            }
-        }
+        with_retries(self, RECORD_RETRY, &obs.lead, || async {
+            let mut conn = self.conn().await?;
+            record_on(&mut conn, &obs).await
+        })
+        .await
     }
-}
-
-fn rand_jitter(attempt: u32) -> u64 {
-    // Small, growing, and different per process so that two losers do not collide again.
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    u64::from(attempt) * 2 + u64::from(nanos % 5)
 }
 
 /// One attempt of `record` on a connection. On error the transaction is rolled back.
@@ -155,7 +136,7 @@ async fn attempt(conn: &Connection, obs: &Observation, lead: &LeadRef) -> Result
         }
         return Ok(Attempt::Retry(if holds_key { stray.lead_id.clone() } else { lead_id }));
     }
-    let state = LeadState { lead_id: lead_id.clone(), rollup: rollup_from_lead(&locked)?, rows };
+    let state = LeadState { lead_id: lead_id.clone(), rollup: rollup_from_row(&locked, 1)?, rows };
 
     let now = crate::domain::to_millis(Utc::now());
     let plan = plan::plan(&state, obs, now, &mut || uuid::Uuid::now_v7().to_string());
@@ -398,15 +379,17 @@ pub fn appointment_from_row(row: &Row) -> Result<AppointmentRow> {
     })
 }
 
-/// Reads the rollup columns in the order of `lock_lead!` (after the id).
-fn rollup_from_lead(row: &Row) -> Result<Rollup> {
+/// Reads the six rollup columns of `Lead` from `first` on, in this order: `appointmentStartAt`,
+/// `appointmentEndAt`, `appointmentStatus`, `appointmentCanceledAt`, `appointmentProvider`::text,
+/// `appointmentSource` (as `lock_lead!` selects them after the id). The one reader of them.
+pub fn rollup_from_row(row: &Row, first: usize) -> Result<Rollup> {
     Ok(Rollup {
-        start_at: from_db(row.try_get(1)?),
-        end_at: from_db(row.try_get(2)?),
-        status: row.try_get(3)?,
-        canceled_at: from_db(row.try_get(4)?),
-        provider: row.try_get::<_, Option<&str>>(5)?.map(Provider::from_db).transpose()?,
-        source: row.try_get(6)?,
+        start_at: from_db(row.try_get(first)?),
+        end_at: from_db(row.try_get(first + 1)?),
+        status: row.try_get(first + 2)?,
+        canceled_at: from_db(row.try_get(first + 3)?),
+        provider: row.try_get::<_, Option<&str>>(first + 4)?.map(Provider::from_db).transpose()?,
+        source: row.try_get(first + 5)?,
     })
 }
 

@@ -180,8 +180,7 @@ async fn start_or_resume(store: &Store, input: &Input) -> Result<Run, MigrateErr
                 &stmt,
                 &[&run.id, &run.mode.as_str(), &run.client_id, &(run.batch_size as i32), &run.max_leads.map(|m| m as i32), &counts, &now],
             )
-            .await
-            ?;
+            .await?;
         tracing::info!(run_id = %run.id, mode = run.mode.as_str(), client_id = ?run.client_id, "run started");
         return Ok(run);
     };
@@ -273,8 +272,7 @@ async fn batch_in_transaction(conn: &mut Connection, run: &Run, crash: bool) -> 
         conn.client.query_opt(&lock_run, &[&run.id]),
         conn.client.query_one(&range_stmt, &[&after, &client_id, &limit]),
     )
-    .await
-    ?;
+    .await?;
     let Some(run_row) = run_row else {
         return Err(shared::Error::Corrupt(format!("run {} disappeared", run.id)).into());
     };
@@ -333,7 +331,6 @@ async fn batch_in_transaction(conn: &mut Connection, run: &Run, crash: bool) -> 
         },
         conn.client.execute(&commit, &[]),
     )
-    .await
-    ?;
+    .await?;
     Ok((next, started.elapsed()))
 }

@@ -24,7 +24,7 @@ use tokio_postgres::Row;
 use crate::domain::{AppointmentSource, AppointmentStatus, Canceler, LeadRef, Observation, Provider};
 use crate::error::{Error, Result};
 use crate::model::{AppointmentRow, Rollup};
-use crate::retry::{with_retries, Retry};
+use crate::retry::{rollback, with_retries, Retry};
 use crate::store::{Connection, Store};
 pub use plan::{Change, LeadState, Plan};
 
@@ -173,16 +173,6 @@ async fn execute_plan(conn: &Connection, plan: &Plan, lead_id: &str, now: DateTi
         tracing::error!(lead_id, updated, planned = plan.updates.len(), "fewer appointment rows updated than planned");
     }
     Ok(())
-}
-
-async fn rollback(conn: &Connection) {
-    if conn.client.is_closed() {
-        return;
-    }
-    conn.count_round_trip();
-    if let Err(e) = conn.client.batch_execute("ROLLBACK").await {
-        tracing::debug!(error = %e, "rollback after a failed record");
-    }
 }
 
 /// Prepares the write path's statements on a new connection (one round trip).

@@ -544,7 +544,7 @@ impl Reconciler {
                 Ok(auth) => match tokio::time::timeout_at(clock.hard_stop, self.http.ghl().contact_appointments(auth, contact_id)).await {
                     Ok(Ok(appointments)) => {
                         for appointment in &appointments {
-                            match ghl::observation(&lead.id, appointment, auth.timezone, source, tasks) {
+                            match ghl::observation(lead.id.as_str(), appointment, ghl::Seen::Present, auth.timezone, source, tasks) {
                                 Ok(obs) => observations.push(obs),
                                 Err(e) => failure = error(e.to_string()),
                             }

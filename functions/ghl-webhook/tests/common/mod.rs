@@ -1,0 +1,177 @@
+//! Signed deliveries (API Gateway HTTP API v2 events, or straight to `handle`), a seeded database,
+//! and readers that describe what the database holds independently of generated ids.
+#![allow(dead_code)]
+
+use chrono::{DateTime, TimeDelta, Utc};
+use ed25519_dalek::SigningKey;
+use ghl_webhook::{handle, handle_request, signature, App};
+use lambda_http::http::{HeaderMap, HeaderValue, StatusCode};
+use shared::testing::{seed_client, seed_lead, TestDb};
+use tokio_postgres::Client;
+
+/// The fixtures' workspace, contact and appointment.
+pub const LOCATION: &str = "loc_Rt5vB2nQ";
+pub const CONTACT: &str = "cnt_8Hj3Kd9Lm";
+pub const APPOINTMENT: &str = "Yq3FpL8wV2nR6tKc9sDx";
+pub const CLIENT: &str = "client_ghl";
+pub const LEAD: &str = "lead_ghl";
+/// Another workspace, with a lead of the same contact id: never touched by the fixtures.
+pub const OTHER_CLIENT: &str = "client_other";
+pub const OTHER_LEAD: &str = "lead_other";
+
+/// The GHL story, in the order GHL sent it: booked, moved, canceled, deleted.
+pub const STORY: [&str; 4] = [
+    "webhook-appointment-create.json",
+    "webhook-appointment-update-time.json",
+    "webhook-appointment-update-cancelled.json",
+    "webhook-appointment-delete.json",
+];
+
+/// "GHL's" key pair for the tests (the handler holds the public half only).
+pub fn ghl_key() -> SigningKey {
+    SigningKey::from_bytes(&[42u8; 32])
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// The signed `timestamp` of a body.
+pub fn sent_at(body: &[u8]) -> DateTime<Utc> {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    v["timestamp"].as_str().unwrap().parse().unwrap()
+}
+
+/// A body with its `timestamp` set to `at` (re-signing is the caller's business).
+pub fn stamped(body: &[u8], at: DateTime<Utc>) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    v["timestamp"] = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true).into();
+    serde_json::to_vec(&v).unwrap()
+}
+
+pub async fn seeded() -> (TestDb, Client) {
+    let db = shared::testing::test_database().await;
+    let client = db.client().await;
+    seed_client(&client, CLIENT, None).await.unwrap();
+    seed_client(&client, OTHER_CLIENT, None).await.unwrap();
+    client.execute(r#"UPDATE "Client" SET "ghlLocationId" = $2 WHERE "id" = $1"#, &[&CLIENT, &LOCATION]).await.unwrap();
+    client.execute(r#"UPDATE "Client" SET "ghlLocationId" = 'loc_other' WHERE "id" = $1"#, &[&OTHER_CLIENT]).await.unwrap();
+    seed_lead(&client, CLIENT, LEAD, Some("lead@example.com")).await.unwrap();
+    seed_lead(&client, OTHER_CLIENT, OTHER_LEAD, None).await.unwrap();
+    client.execute(r#"UPDATE "Lead" SET "ghlContactId" = $1"#, &[&CONTACT]).await.unwrap();
+    (db, client)
+}
+
+pub async fn app(db: &TestDb) -> App {
+    App::new(db.store().await, ghl_key().verifying_key())
+}
+
+/// What the function answered.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub retry_after: Option<String>,
+    pub body: serde_json::Value,
+}
+
+impl Answer {
+    pub fn taken(&self) -> Option<&str> {
+        self.body["status"].as_str()
+    }
+
+    pub fn problem_type(&self) -> &str {
+        self.body["type"].as_str().unwrap_or("")
+    }
+
+    fn of(response: lambda_http::Response<lambda_http::Body>) -> Answer {
+        let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_string());
+        let content_type = header("content-type").unwrap_or_default();
+        let retry_after = header("retry-after");
+        let body = serde_json::from_slice(response.body().as_ref()).expect("every answer is JSON");
+        Answer { status: response.status(), content_type, retry_after, body }
+    }
+}
+
+pub fn headers(pairs: &[(&str, String)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    for (k, v) in pairs {
+        h.insert(lambda_http::http::HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+    }
+    h
+}
+
+/// A body signed by "GHL", handled at the body's own signed time (plus a second).
+pub async fn deliver_body(app: &App, body: &[u8]) -> Answer {
+    let now = sent_at(body) + TimeDelta::seconds(1);
+    Answer::of(handle(app, &headers(&[(signature::HEADER, signature::sign(&ghl_key(), body))]), body, now).await)
+}
+
+pub async fn deliver(app: &App, name: &str) -> Answer {
+    deliver_body(app, &fixture(name)).await
+}
+
+/// Raw headers and body at `now`.
+pub async fn post_at(app: &App, pairs: &[(&str, String)], body: &[u8], now: DateTime<Utc>) -> Answer {
+    Answer::of(handle(app, &headers(pairs), body, now).await)
+}
+
+/// Through the Lambda request conversion, exactly as the runtime would (the real clock).
+pub async fn send(app: &App, method: &str, body: &[u8], pairs: &[(&str, String)]) -> Answer {
+    let mut h = serde_json::Map::new();
+    h.insert("content-type".into(), "application/json".into());
+    for (k, v) in pairs {
+        h.insert(k.to_string(), v.clone().into());
+    }
+    let event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": "POST /webhooks/ghl",
+        "rawPath": "/webhooks/ghl",
+        "rawQueryString": "",
+        "headers": h,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc123", "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "domainPrefix": "abc123",
+            "http": {"method": method, "path": "/webhooks/ghl", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "GHL"},
+            "requestId": "req-1", "routeKey": "POST /webhooks/ghl", "stage": "$default",
+            "time": "24/Nov/2026:09:00:00 +0000", "timeEpoch": 1795510800000u64
+        },
+        "body": std::str::from_utf8(body).unwrap(),
+        "isBase64Encoded": false
+    })
+    .to_string();
+    let request = lambda_http::request::from_str(&event).expect("a valid API Gateway v2 event");
+    Answer::of(handle_request(app, request).await)
+}
+
+/// Everything a delivery could write: row counts and the update times of every row.
+pub async fn fingerprint(db: &Client) -> String {
+    db.query_one(
+        r#"SELECT concat_ws(' | ',
+             (SELECT count(*) FROM "Appointment"), (SELECT count(*) FROM "AppointmentEvent"), (SELECT count(*) FROM "FollowUpTask"),
+             (SELECT string_agg("id" || '@' || "updatedAt"::text, ',' ORDER BY "id") FROM "Appointment"),
+             (SELECT string_agg("id" || '@' || "updatedAt"::text || coalesce("appointmentStatus", '-'), ',' ORDER BY "id") FROM "Lead"))"#,
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+/// The appointments (without generated ids), every lead's rollup and the tasks, as text.
+pub async fn state(db: &Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for sql in [
+        r#"SELECT concat_ws(' ', "leadId", "provider"::text, "ghlAppointmentId", "status"::text, "startAt"::text, "endAt"::text,
+                  "canceledAt"::text, "cancelReason", "canceledBy", "providerCreatedAt"::text, "providerUpdatedAt"::text, "source"::text)
+             FROM "Appointment" ORDER BY "ghlAppointmentId""#,
+        r#"SELECT concat_ws(' ', "id", "appointmentStartAt"::text, "appointmentEndAt"::text, "appointmentStatus",
+                  "appointmentCanceledAt"::text, "appointmentProvider"::text, "appointmentSource") FROM "Lead" ORDER BY "id""#,
+        r#"SELECT concat_ws(' ', t."leadId", a."ghlAppointmentId", t."type", t."isUrgent"::text, t."status")
+             FROM "FollowUpTask" t LEFT JOIN "Appointment" a ON a."id" = t."appointmentId" ORDER BY 1"#,
+    ] {
+        out.extend(db.query(sql, &[]).await.unwrap().iter().map(|r| r.get::<_, String>(0)));
+    }
+    out
+}

@@ -14,6 +14,7 @@ pub mod retry;
 pub mod rollup;
 pub mod store;
 pub mod telemetry;
+pub mod text;
 pub mod write_path;
 
 #[cfg(feature = "embedded")]

@@ -215,10 +215,17 @@ async fn visible_history(store: &Store, claims: &Claims, lead_id: &str, with_cha
 }
 
 fn lead_id(path: Result<Path<String>, PathRejection>) -> Result<String, Problem> {
-    match path {
-        Ok(Path(id)) if !id.is_empty() && id.chars().count() <= MAX_LEAD_ID_CHARS => Ok(id),
-        _ => Err(Problem::lead_not_found()),
+    let Ok(Path(id)) = path else {
+        return Err(Problem::lead_not_found());
+    };
+    if let Err(nul) = shared::text::check_id(&id) {
+        // PostgreSQL cannot hold a NUL, so no lead has one: name the fault instead of looking it up.
+        return Err(Problem::fields(Kind::BadRequest, vec![FieldError::new(Location::Path, "leadId", nul.to_string())]));
     }
+    if id.is_empty() || id.chars().count() > MAX_LEAD_ID_CHARS {
+        return Err(Problem::lead_not_found());
+    }
+    Ok(id)
 }
 
 fn check_json_content_type(headers: &HeaderMap) -> Result<(), Problem> {

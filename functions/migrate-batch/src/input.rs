@@ -82,6 +82,8 @@ pub fn parse_input(payload: &Value) -> Result<Input, InputError> {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.trim().is_empty() => Err(bad(field, "must not be empty")),
             Some(Value::String(s)) if s.len() > 200 => Err(bad(field, "is longer than 200 characters")),
+            // Ids are looked up in PostgreSQL, which refuses NUL.
+            Some(Value::String(s)) if shared::text::check_id(s).is_err() => Err(bad(field, shared::text::NulInId.to_string())),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(_) => Err(bad(field, "must be a string")),
         }
@@ -146,6 +148,8 @@ mod tests {
             (json!({"mode": "apply", "clientId": ""}), "clientId"),
             (json!({"mode": "apply", "clientId": 7}), "clientId"),
             (json!({"mode": "apply", "resume": "not-a-run"}), "resume"),
+            (json!({"mode": "apply", "clientId": "c\u{0}"}), "clientId"),
+            (json!({"mode": "verify", "resume": "0190f0c4-7a1e-7b3c-8d2e-1f2a3b4c5d6e\u{0}"}), "resume"),
             (json!({"mode": "apply", "batchsize": 10}), "batchsize"),
         ];
         for (payload, field) in cases {

@@ -1,0 +1,39 @@
+//! A NUL character (U+0000), which PostgreSQL refuses in text, in an operator's ids: a clean
+//! `InvalidInput` naming the field, never PostgreSQL's message, and nothing written.
+
+mod common;
+
+use common::*;
+use migrate_batch::{handle, MigrateError, Mode};
+use shared::Provider;
+
+#[tokio::test]
+async fn ids_with_nul_are_invalid_input_and_write_nothing() {
+    let db = shared::testing::test_database().await;
+    let client = db.client().await;
+    seed_client(&client, "c", Some(Provider::Ghl)).await;
+    // A lead an apply would migrate, had it run.
+    seed_leads(&client, &[Lead { start: Some(t(9, 9)), ghl_id: Some("g1".into()), ..Lead::new("l1", "c") }]).await;
+    let store = db.store().await;
+    let mut cases = Vec::new();
+    for mode in [Mode::DryRun, Mode::Apply, Mode::Verify, Mode::RepairRollups] {
+        cases.push((serde_json::json!({"mode": mode.as_str(), "clientId": "c\u{0}"}), "clientId"));
+        cases.push((serde_json::json!({"mode": mode.as_str(), "clientId": "\u{0}"}), "clientId"));
+        cases.push((serde_json::json!({"mode": mode.as_str(), "resume": "0190f0c4-7a1e-7b3c-8d2e-1f2a3b4c5d6e\u{0}"}), "resume"));
+    }
+    for (payload, field) in cases {
+        let err = handle(&store, &payload, None).await.unwrap_err();
+        assert!(matches!(&err, MigrateError::Input(e) if e.field == field), "{payload}: {err:?}");
+        let diagnostic: lambda_runtime::Diagnostic = err.into();
+        assert_eq!(diagnostic.error_type, "InvalidInput", "{payload}");
+        for database_words in ["22021", "UTF8", "0x00", "byte sequence"] {
+            assert!(!diagnostic.error_message.contains(database_words), "{payload}: {}", diagnostic.error_message);
+        }
+    }
+    let written: i64 = client
+        .query_one(r#"SELECT (SELECT count(*) FROM "AppointmentMigrationRun") + (SELECT count(*) FROM "Appointment")"#, &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(written, 0);
+}

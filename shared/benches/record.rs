@@ -202,6 +202,9 @@ fn pgbench_script(workload: Workload, leads: usize) -> String {
     };
     let empty_rows: Vec<String> = (0..22).map(|_| none()).collect();
     let write = |new_rows: Vec<String>, changed_rows: Vec<String>, event: [&str; 5], rollup: [&str; 6], task: Option<&str>| {
+        // providerVerifiedAt and providerDeletedAt of the new and changed rows, bound last.
+        let later = |rows: &[String]| if rows[0] == none() { [none(), none()] } else { [one(TS), one("NULL::timestamp")] };
+        let later_columns: Vec<String> = later(&new_rows).into_iter().chain(later(&changed_rows)).collect();
         let mut args = new_rows;
         args.extend(changed_rows);
         args.extend([event_id, appt_id, event[0], event[1], event[2], event[3], event[4]].iter().map(|e| one(e)));
@@ -212,6 +215,7 @@ fn pgbench_script(workload: Workload, leads: usize) -> String {
             Some(kind) => args.extend([one("('t' || :lead || '-' || :key)"), one(kind), one(appt_id)]),
             None => args.extend([none(), none(), none()]),
         }
+        args.extend(later_columns);
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         bind(wp::WRITE_PLAN, &refs) + "\n"
     };

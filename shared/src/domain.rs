@@ -127,6 +127,13 @@ impl AppointmentStatus {
 
 impl AppointmentSource {
     /// The value written to the lead's `appointmentSource` rollup column (a plain string there).
+    /// Webhooks, reconciliation and backfill write what the provider itself said (a signed delivery,
+    /// or the provider's API called with the workspace's own credentials); POST and migration write
+    /// what the CRM asserts. Only the former may take a provider key from another workspace.
+    pub fn is_provider_verified(self) -> bool {
+        matches!(self, Self::Webhook | Self::ReconcileCron | Self::Backfill)
+    }
+
     pub fn rollup_text(self) -> &'static str {
         match self {
             Self::Webhook => "webhook",
@@ -148,7 +155,8 @@ pub enum ObservedStatus {
     /// before the no-show, which for a booking that can carry a no-show is CONFIRMED.
     NoShowCleared,
     /// The provider deleted the appointment (GHL `AppointmentDelete`, or an appointment missing from
-    /// a complete provider listing). Recorded as CANCELED.
+    /// a complete provider listing), at `provider_updated_at`. Recorded as CANCELED, and final: no
+    /// observation of that key, older or newer, makes it active again.
     Deleted,
 }
 
@@ -167,9 +175,14 @@ pub enum TaskPolicy {
 /// the lead lock, so that matching a lead costs no extra round trip.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LeadRef {
-    /// A known lead id.
+    /// A known lead id. If the provider key already belongs to another lead of the same client,
+    /// the write goes to that lead (a key never changes lead).
     Id(String),
     /// A lead of this client: the owner of the observation's provider key if a row has it already;
+    /// This lead and no other: a provider key held by another lead of the same client is refused
+    /// ([`Error::KeyOwnedElsewhere`]) under the lead lock instead of followed. For writers that
+    /// answer for the lead they were asked about (the history API's POST).
+    Pinned(String),
     /// else `lead_hint` when it names one of the client's leads (Calendly `utm_content`); else the
     /// lead with this email, case-insensitively (several: the most recently updated, then lowest id).
     Match { client_id: String, lead_hint: Option<String>, email: Option<String> },
@@ -200,7 +213,7 @@ impl std::fmt::Display for LeadRef {
     /// Ids only: never the email of a `Match`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LeadRef::Id(id) => write!(f, "lead {id}"),
+            LeadRef::Id(id) | LeadRef::Pinned(id) => write!(f, "lead {id}"),
             LeadRef::Match { client_id, .. } => write!(f, "a lead of client {client_id}"),
             LeadRef::KeyOwner => f.write_str("the provider key's lead"),
         }
@@ -212,7 +225,8 @@ impl std::fmt::Display for LeadRef {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Observation {
     /// The lead the writer matched, or how to match it. If the provider key already belongs to
-    /// another lead's row, that row's lead wins (a key is never moved between leads).
+    /// another lead's row of the same client, that row's lead wins (a key is never moved between
+    /// a client's leads), except for [`LeadRef::Pinned`], which is refused instead.
     pub lead: LeadRef,
     pub provider: Provider,
     /// The provider's identity of the appointment: the GHL appointment id, or the Calendly
@@ -267,7 +281,9 @@ impl Observation {
     /// precision (`TIMESTAMP(3)`), so that a redelivery compares equal to what was stored.
     pub fn normalized(mut self) -> Result<Self, Error> {
         match &mut self.lead {
-            LeadRef::Id(id) if id.trim().is_empty() => return Err(Error::InvalidObservation("lead id is empty".into())),
+            LeadRef::Id(id) | LeadRef::Pinned(id) if id.trim().is_empty() => {
+                return Err(Error::InvalidObservation("lead id is empty".into()))
+            }
             LeadRef::Match { client_id, .. } if client_id.trim().is_empty() => {
                 return Err(Error::InvalidObservation("client id is empty".into()))
             }

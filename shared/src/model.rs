@@ -27,6 +27,12 @@ pub struct AppointmentRow {
     pub rescheduled_to_key: Option<String>,
     pub provider_created_at: Option<DateTime<Utc>>,
     pub provider_updated_at: Option<DateTime<Utc>>,
+    /// When a provider-verified observation (webhook, reconciliation, backfill) first confirmed this
+    /// row's key. `None`: the key, if any, was only asserted by the CRM (POST, migration), so a
+    /// provider-verified observation of another workspace may take it.
+    pub provider_verified_at: Option<DateTime<Utc>>,
+    /// When the provider deleted the appointment (GHL). A deleted appointment is never active again.
+    pub provider_deleted_at: Option<DateTime<Utc>>,
     pub source: AppointmentSource,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -93,6 +93,8 @@ pub(crate) mod tests {
             rescheduled_to_key: None,
             provider_created_at: None,
             provider_updated_at: None,
+            provider_verified_at: None,
+            provider_deleted_at: None,
             source: AppointmentSource::Webhook,
             created_at: t(1, 0),
             updated_at: t(1, 0),

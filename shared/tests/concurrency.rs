@@ -161,3 +161,53 @@ async fn writers_of_different_leads_do_not_wait_for_each_other() {
     blocked.await.unwrap().unwrap();
     assert_eq!(count(&client, r#"SELECT count(*) FROM "Appointment""#).await, 2);
 }
+
+/// Two writers asserting one provider key for two leads of a client at the same moment, each
+/// pinned to its lead: one records it, the other is refused, and the refused one wrote nothing
+/// (never a refusal after a committed write).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pinned_writers_racing_for_one_key_never_write_where_they_are_refused() {
+    let (db, client) = db_with_leads(&["left", "right"]).await;
+    let pinned = |lead: &str, key: &str, status| {
+        let mut o = ghl(lead, key, status, at(1, 1, 0), at(1, 1, 0), at(20, 9, 0));
+        o.lead = shared::LeadRef::Pinned(lead.to_string());
+        o.source = shared::AppointmentSource::Manual;
+        o.provider_updated_at = None;
+        o
+    };
+    let (mut left, mut right) = (db.store().await, db.store().await);
+    for round in 0..20 {
+        let key = format!("race-{round}");
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let run = |store: shared::Store, obs: shared::Observation| {
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let result = store.record(obs).await;
+                (store, result)
+            })
+        };
+        let l = run(left, pinned("left", &key, Confirmed));
+        let r = run(right, pinned("right", &key, Canceled));
+        let ((left_store, l), (right_store, r)) = (l.await.unwrap(), r.await.unwrap());
+        (left, right) = (left_store, right_store);
+        let (winner, status) = match (&l, &r) {
+            (Ok(_), Err(shared::Error::KeyOwnedElsewhere)) => ("left", "CONFIRMED"),
+            (Err(shared::Error::KeyOwnedElsewhere), Ok(_)) => ("right", "CANCELED"),
+            other => panic!("round {round}: {other:?}"),
+        };
+        let rows =
+            client.query(r#"SELECT "leadId", "status"::text FROM "Appointment" WHERE "ghlAppointmentId" = $1"#, &[&key]).await.unwrap();
+        assert_eq!((rows[0].get::<_, String>(0), rows[0].get::<_, String>(1)), (winner.to_string(), status.to_string()), "round {round}");
+        let events: i64 = client
+            .query_one(
+                r#"SELECT count(*) FROM "AppointmentEvent" e JOIN "Appointment" a ON a."id" = e."appointmentId" WHERE a."ghlAppointmentId" = $1"#,
+                &[&key],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(events, 1, "round {round}: the refused writer changed the winner's row");
+    }
+    assert_eq!(count(&client, r#"SELECT count(*) FROM "Appointment""#).await, 20);
+}

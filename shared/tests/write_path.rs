@@ -315,3 +315,102 @@ async fn a_key_of_another_clients_lead_is_refused_not_moved() {
     assert_eq!(rows[0].status, "CONFIRMED");
     assert_eq!(count(&client, r#"SELECT count(*) FROM "Appointment" WHERE "leadId" = 'mine'"#).await, 0);
 }
+
+fn pinned(mut o: Observation, source: AppointmentSource) -> Observation {
+    o.lead = shared::LeadRef::Pinned(match &o.lead {
+        shared::LeadRef::Id(id) => id.clone(),
+        other => panic!("not an id: {other:?}"),
+    });
+    o.source = source;
+    o.provider_updated_at = None;
+    o.provider_created_at = None;
+    o.tasks = TaskPolicy::None;
+    o
+}
+
+#[tokio::test]
+async fn a_pinned_write_refuses_a_key_of_another_lead_of_the_client_and_writes_nothing() {
+    let (db, client) = db_with_leads(&["owner", "asker"]).await;
+    let store = db.store().await;
+    store.record(ghl("owner", "g-1", Confirmed, at(1, 1, 0), at(1, 1, 0), at(20, 9, 0))).await.unwrap();
+    let before = count(&client, r#"SELECT count(*) FROM "AppointmentEvent""#).await;
+    let rt = store.round_trips();
+    let err = store.record(pinned(ghl("asker", "g-1", Canceled, at(2, 1, 0), at(1, 1, 0), at(20, 9, 0)), AppointmentSource::Manual)).await;
+    assert!(matches!(err, Err(shared::Error::KeyOwnedElsewhere)), "{err:?}");
+    assert!(store.round_trips() - rt <= 2, "refused in the first round trip (and a rollback)");
+    let (rows, _, _) = snapshot(&client, "owner").await;
+    assert_eq!(rows[0].status, "CONFIRMED", "the owner's row was written");
+    assert_eq!(count(&client, r#"SELECT count(*) FROM "Appointment" WHERE "leadId" = 'asker'"#).await, 0);
+    assert_eq!(count(&client, r#"SELECT count(*) FROM "AppointmentEvent""#).await, before);
+}
+
+/// Workspace B asserts (POST) a key of workspace A; A's provider-verified delivery takes it back.
+#[tokio::test]
+async fn a_verified_observation_takes_a_key_another_workspace_only_asserted() {
+    use shared::write_path::KeyConflict;
+    let (db, client) = db_with_leads(&["a_lead"]).await;
+    shared::testing::seed_client(&client, "client_b", None).await.unwrap();
+    shared::testing::seed_lead(&client, "client_b", "b_lead", None).await.unwrap();
+    let store = db.store().await;
+
+    let asserted =
+        store.record(pinned(calendly("b_lead", "inv-a", Confirmed, at(1, 1, 0), at(20, 9, 0)), AppointmentSource::Manual)).await.unwrap();
+    assert_eq!((asserted.change, asserted.key_conflict), (Change::Created, None), "an unknown key is simply stored");
+
+    let rt = store.round_trips();
+    let verified = store.record(calendly("a_lead", "inv-a", Canceled, at(2, 1, 0), at(20, 9, 0))).await.unwrap();
+    assert_eq!(store.round_trips() - rt, 2);
+    assert_eq!((verified.lead_id.as_str(), verified.change, verified.key_conflict), ("a_lead", Change::Created, Some(KeyConflict::Taken)));
+    let (a_rows, a_rollup, _) = snapshot(&client, "a_lead").await;
+    assert_eq!((a_rows[0].key.as_deref(), a_rows[0].status.as_str()), (Some(invitee_uri("inv-a").as_str()), "CANCELED"));
+    assert_eq!(a_rollup[2].as_deref(), Some("canceled"));
+    // B's row keeps its history, without the key.
+    let (b_rows, b_rollup, _) = snapshot(&client, "b_lead").await;
+    assert_eq!((b_rows.len(), b_rows[0].key.as_deref(), b_rows[0].status.as_str()), (1, None, "CONFIRMED"));
+    assert_eq!(b_rollup[2].as_deref(), Some("confirmed"));
+    assert_eq!(count(&client, r#"SELECT count(*) FROM "AppointmentEvent" WHERE "leadId" = 'b_lead'"#).await, 1);
+    // Delivered again: nothing changes; the key now is verified.
+    assert_eq!(store.record(calendly("a_lead", "inv-a", Canceled, at(2, 1, 0), at(20, 9, 0))).await.unwrap().change, Change::Unchanged);
+
+    // B asserts it again: recorded without it (as for an unknown key, a new row), A keeps it.
+    let again =
+        store.record(pinned(calendly("b_lead", "inv-a", Confirmed, at(1, 1, 0), at(22, 9, 0)), AppointmentSource::Manual)).await.unwrap();
+    assert_eq!((again.change, again.key_conflict), (Change::Created, Some(KeyConflict::Dropped)));
+    assert_eq!(
+        count(&client, r#"SELECT count(*) FROM "Appointment" WHERE "leadId" = 'b_lead' AND "calendlyInviteeUri" IS NOT NULL"#).await,
+        0
+    );
+    let owner: String = client
+        .query_one(r#"SELECT "leadId" FROM "Appointment" WHERE "calendlyInviteeUri" = $1"#, &[&invitee_uri("inv-a")])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(owner, "a_lead");
+
+    // A verified key is never taken by another workspace's verified observation.
+    let err = store.record(calendly("b_lead", "inv-a", Confirmed, at(3, 1, 0), at(20, 9, 0))).await;
+    assert!(matches!(err, Err(shared::Error::KeyOwnedElsewhere)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_deleted_ghl_appointment_stays_canceled() {
+    let (db, client) = db_with_leads(&["lead_d"]).await;
+    let store = db.store().await;
+    let booked = ghl("lead_d", "g-del", Confirmed, at(1, 1, 0), at(1, 1, 0), at(20, 9, 0));
+    let mut deleted = booked.clone();
+    deleted.status = ObservedStatus::Deleted;
+    deleted.provider_updated_at = Some(at(2, 1, 0));
+    let later = ghl("lead_d", "g-del", Confirmed, at(3, 1, 0), at(1, 1, 0), at(21, 9, 0));
+    for o in [booked, deleted.clone(), later, deleted] {
+        let rt = store.round_trips();
+        store.record(o).await.unwrap();
+        assert_eq!(store.round_trips() - rt, 2);
+    }
+    let (rows, rollup, _) = snapshot(&client, "lead_d").await;
+    assert_eq!((rows.len(), rows[0].status.as_str()), (1, "CANCELED"));
+    assert_eq!(rollup[2].as_deref(), Some("canceled"));
+    let deleted_at: Option<chrono::NaiveDateTime> =
+        client.query_one(r#"SELECT "providerDeletedAt" FROM "Appointment""#, &[]).await.unwrap().get(0);
+    assert_eq!(deleted_at, Some(at(2, 1, 0).naive_utc()));
+    assert_eq!(count(&client, r#"SELECT count(*) FROM "AppointmentEvent" WHERE "kind" = 'deleted'"#).await, 1);
+}

@@ -14,7 +14,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use shared::{AppointmentSource, AppointmentStatus, Observation, ObservedStatus, Provider, TaskPolicy};
+use shared::{AppointmentSource, AppointmentStatus, LeadRef, Observation, ObservedStatus, Provider, TaskPolicy};
 
 use crate::problem::{FieldError, Kind, Location, Problem};
 
@@ -130,7 +130,9 @@ impl NewAppointment {
 
     /// The observation handed to the write path.
     pub fn observation(&self, lead_id: &str) -> Observation {
-        let mut o = Observation::new(lead_id, self.provider, ObservedStatus::Is(self.status), self.source);
+        // Pinned: this lead or nothing. A key held by another lead of the workspace is refused under
+        // the write path's lead lock (409); one held by another workspace is recorded without it.
+        let mut o = Observation::new(LeadRef::Pinned(lead_id.to_string()), self.provider, ObservedStatus::Is(self.status), self.source);
         o.key = self.provider_appointment_id.clone();
         o.start_at = Some(self.start_at);
         o.end_at = Some(self.end_at);

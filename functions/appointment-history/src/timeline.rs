@@ -185,6 +185,8 @@ mod tests {
             rescheduled_to_key: None,
             provider_created_at: None,
             provider_updated_at: None,
+            provider_verified_at: None,
+            provider_deleted_at: None,
             source: AppointmentSource::Manual,
             created_at: at(1),
             updated_at: at(1),

@@ -524,8 +524,8 @@ fn token_for_b() -> String {
 async fn a_claim_is_released_when_the_request_fails() {
     let h = Harness::new().await;
     let token = h.token();
-    // The GHL id belongs to a lead of workspace B: 409, and the key is free again.
-    record(&h, ghl("lead_b1", "ghl-taken", AppointmentStatus::Confirmed, Some(at(20, 9)))).await;
+    // The GHL id belongs to another lead of the workspace: 409, and the key is free again.
+    record(&h, ghl("lead_a2", "ghl-taken", AppointmentStatus::Confirmed, Some(at(20, 9)))).await;
     let mut body = manual_body();
     body["providerAppointmentId"] = json!("ghl-taken");
     let r = h.post(TIMELINE, Some(&token), Some("key-x"), &body).await;
@@ -534,10 +534,144 @@ async fn a_claim_is_released_when_the_request_fails() {
     assert_eq!(h.count(r#"SELECT count(*) FROM "Appointment" WHERE "leadId" = 'lead_a1'"#).await, 0);
     let owner: String =
         h.sql.query_one(r#"SELECT "leadId" FROM "Appointment" WHERE "ghlAppointmentId" = 'ghl-taken'"#, &[]).await.unwrap().get(0);
-    assert_eq!(owner, "lead_b1");
+    assert_eq!(owner, "lead_a2");
     assert_eq!(h.count(r#"SELECT count(*) FROM "AppointmentIdempotencyKey""#).await, 0);
     let retry = h.post(TIMELINE, Some(&token), Some("key-x"), &manual_body()).await;
     assert_eq!(retry.status, StatusCode::CREATED);
+}
+
+/// A re-booked slot is a new appointment: canceled at 15:00, then booked again at 15:00 without a
+/// provider id.
+#[tokio::test]
+async fn rebooking_a_canceled_slot_is_a_new_appointment() {
+    let h = Harness::new().await;
+    let token = h.token();
+    let slot = json!({"source": "MANUAL", "provider": "GHL", "startAt": "2031-03-20T15:00:00Z", "endAt": "2031-03-20T15:30:00Z"});
+    let mut canceled = slot.clone();
+    canceled["status"] = json!("CANCELED");
+    let first = h.post(TIMELINE, Some(&token), Some("cancel-1"), &canceled).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let mut booked = slot.clone();
+    booked["status"] = json!("CONFIRMED");
+    let rebooked = h.post(TIMELINE, Some(&token), Some("book-2"), &booked).await;
+    assert_eq!(rebooked.status, StatusCode::CREATED, "{}", rebooked.body);
+    assert_ne!(rebooked.body["id"], first.body["id"]);
+    assert_eq!(rebooked.body["status"], json!("CONFIRMED"));
+    assert_eq!(h.count(r#"SELECT count(*) FROM "Appointment" WHERE "leadId" = 'lead_a1'"#).await, 2);
+    let rollup: Option<String> =
+        h.sql.query_one(r#"SELECT "appointmentStatus" FROM "Lead" WHERE "id" = 'lead_a1'"#, &[]).await.unwrap().get(0);
+    assert_eq!(rollup.as_deref(), Some("confirmed"));
+    // The canceled one stays as history.
+    let statuses: Vec<String> = h
+        .sql
+        .query(r#"SELECT "status"::text FROM "Appointment" WHERE "leadId" = 'lead_a1' ORDER BY "createdAt", "id""#, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(statuses, ["CANCELED", "CONFIRMED"]);
+}
+
+/// The provider id lands on another lead of the workspace while this POST is being written: the
+/// POST is refused and writes nothing (it used to write into the other lead, then answer 409).
+#[tokio::test]
+async fn a_provider_id_raced_in_by_another_lead_is_refused_without_writing() {
+    let h = Harness::new().await;
+    let token = h.token();
+    let other = h.db.client().await;
+    other.batch_execute("BEGIN").await.unwrap();
+    other
+        .batch_execute(
+            r#"INSERT INTO "Appointment" ("id", "leadId", "provider", "ghlAppointmentId", "startAt", "endAt", "status", "source", "updatedAt")
+               VALUES ('raced', 'lead_a2', 'GHL', 'ghl-raced', '2031-03-20 17:00', '2031-03-20 17:30', 'CONFIRMED', 'MANUAL', now())"#,
+        )
+        .await
+        .unwrap();
+    let mut body = manual_body();
+    body["providerAppointmentId"] = json!("ghl-raced");
+    body["status"] = json!("CANCELED");
+    let (reply, _) = tokio::join!(h.post(TIMELINE, Some(&token), None, &body), async {
+        // The POST's insert waits on the uncommitted key; then the other lead's write commits.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        other.batch_execute("COMMIT").await.unwrap();
+    });
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    assert_eq!(reply.problem_type(), "urn:appointment-history:problem:provider-id-conflict");
+    let status: String = h.sql.query_one(r#"SELECT "status"::text FROM "Appointment" WHERE "id" = 'raced'"#, &[]).await.unwrap().get(0);
+    assert_eq!(status, "CONFIRMED", "a refused POST changed another lead's appointment");
+    assert_eq!(h.count(r#"SELECT count(*) FROM "AppointmentEvent""#).await, 0);
+    assert_eq!(h.count(r#"SELECT count(*) FROM "Appointment" WHERE "leadId" = 'lead_a1'"#).await, 0);
+}
+
+/// Two POSTs for one provider id on two leads at once: one is recorded, the other refused, and
+/// the answers match what was committed.
+#[tokio::test]
+async fn racing_posts_for_one_provider_id_answer_what_was_committed() {
+    let h = Harness::new().await;
+    let token = h.token();
+    for round in 0..10 {
+        let id = format!("ghl-race-{round}");
+        let body = |status: &str| {
+            let mut b = manual_body();
+            b["providerAppointmentId"] = json!(id);
+            b["status"] = json!(status);
+            b
+        };
+        let (confirmed, canceled) = (body("CONFIRMED"), body("CANCELED"));
+        let (one, two) = tokio::join!(
+            h.post(TIMELINE, Some(&token), None, &confirmed),
+            h.post("/leads/lead_a2/appointments", Some(&token), None, &canceled)
+        );
+        let (winner, lead) = match (one.status, two.status) {
+            (StatusCode::CREATED, StatusCode::CONFLICT) => (&one, "lead_a1"),
+            (StatusCode::CONFLICT, StatusCode::CREATED) => (&two, "lead_a2"),
+            other => panic!("round {round}: {other:?} {} {}", one.body, two.body),
+        };
+        let row = h
+            .sql
+            .query_one(r#"SELECT "id", "leadId", "status"::text FROM "Appointment" WHERE "ghlAppointmentId" = $1"#, &[&id])
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, String>(0), winner.body["id"].as_str().unwrap(), "round {round}");
+        assert_eq!(row.get::<_, String>(1), lead, "round {round}");
+        assert_eq!(json!(row.get::<_, String>(2)), winner.body["status"], "round {round}: the refused POST changed the row");
+    }
+    assert_eq!(h.count(r#"SELECT count(*) FROM "AppointmentEvent""#).await, 10);
+}
+
+/// Another workspace's provider id is answered exactly like an unknown one: 201, recorded without
+/// the id; the other workspace's appointment is untouched.
+#[tokio::test]
+async fn another_workspaces_provider_id_is_answered_like_an_unknown_one() {
+    let h = Harness::new().await;
+    let token = h.token();
+    record(&h, ghl("lead_b1", "ghl-of-b", AppointmentStatus::Confirmed, Some(at(20, 9)))).await;
+    let post = |id: &str, day: u32| {
+        let mut b = manual_body();
+        b["providerAppointmentId"] = json!(id);
+        b["startAt"] = json!(format!("2031-03-{day}T17:00:00Z"));
+        b["endAt"] = json!(format!("2031-03-{day}T17:30:00Z"));
+        b["status"] = json!("CANCELED");
+        b
+    };
+    let unknown = h.post(TIMELINE, Some(&token), Some("k-unknown"), &post("ghl-nobody", 20)).await;
+    let foreign = h.post(TIMELINE, Some(&token), Some("k-foreign"), &post("ghl-of-b", 21)).await;
+    assert_eq!((unknown.status, foreign.status), (StatusCode::CREATED, StatusCode::CREATED), "{}", foreign.body);
+    assert_eq!(foreign.body["status"], json!("CANCELED"));
+    let b: (String, String) = {
+        let r = h
+            .sql
+            .query_one(r#"SELECT "leadId", "status"::text FROM "Appointment" WHERE "ghlAppointmentId" = 'ghl-of-b'"#, &[])
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(b, ("lead_b1".to_string(), "CONFIRMED".to_string()));
+    assert_eq!(h.count(r#"SELECT count(*) FROM "AppointmentEvent" WHERE "leadId" = 'lead_b1'"#).await, 1);
+    // The same POST again is the same appointment.
+    let again = h.post(TIMELINE, Some(&token), None, &post("ghl-of-b", 21)).await;
+    assert_eq!((again.status, &again.body["id"]), (StatusCode::OK, &foreign.body["id"]));
 }
 
 #[tokio::test]

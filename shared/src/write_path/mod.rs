@@ -44,6 +44,32 @@ pub struct RecordOutcome {
     pub events: usize,
     pub rollup_changed: bool,
     pub tasks_created: usize,
+    /// The provider key was also held by another workspace's row: what the write did about it.
+    /// Logged (ids only) where it happens; callers count it.
+    pub key_conflict: Option<KeyConflict>,
+}
+
+/// A provider key found on a row of another workspace's lead. The rule: a key that only the CRM
+/// asserted (POST, migration: the row has no `providerVerifiedAt`) never makes a provider-verified
+/// observation be dropped; and no answer tells a workspace that another one holds a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum KeyConflict {
+    /// A provider-verified observation (webhook, reconciliation, backfill) took the key from the
+    /// other workspace's unverified row, which keeps its history without the key.
+    Taken,
+    /// A [`LeadRef::Pinned`] write asserted a key another workspace's row holds: the observation was
+    /// recorded without the key, as if the key were unknown.
+    Dropped,
+}
+
+impl KeyConflict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyConflict::Taken => "taken",
+            KeyConflict::Dropped => "dropped",
+        }
+    }
 }
 
 impl Store {
@@ -98,7 +124,7 @@ async fn attempt(conn: &Connection, obs: &Observation, lead: &LeadRef) -> Result
     // has its own lean statement, so that PostgreSQL's cached plan has nothing to skip at run time.
     let begin = conn.prepared(BEGIN)?;
     let (lock, lock_params): (_, Vec<Param<'_>>) = match lead {
-        LeadRef::Id(id) => (conn.prepared(LOCK_BY_ID)?, vec![id]),
+        LeadRef::Id(id) | LeadRef::Pinned(id) => (conn.prepared(LOCK_BY_ID)?, vec![id]),
         LeadRef::Match { client_id, lead_hint, email } => {
             (conn.prepared(LOCK_BY_MATCH)?, vec![client_id, lead_hint, email, &ghl_key, &calendly_key])
         }
@@ -118,31 +144,67 @@ async fn attempt(conn: &Connection, obs: &Observation, lead: &LeadRef) -> Result
     };
     let lead_id: String = locked.try_get(0)?;
     let raw_rows = rows;
-    let rows = raw_rows.iter().map(appointment_from_row).collect::<Result<Vec<_>>>()?;
-    if let Some(stray) = rows.iter().find(|r| r.lead_id != lead_id) {
+    let mut rows = raw_rows.iter().map(appointment_from_row).collect::<Result<Vec<_>>>()?;
+
+    // A row of another lead: the one holding the observation's key (the read adds it).
+    let mut without_key = None;
+    let mut released = None;
+    let mut key_conflict = None;
+    if let Some(stray_index) = rows.iter().position(|r| r.lead_id != lead_id) {
+        let stray = &rows[stray_index];
         let holds_key = obs.key.is_some() && stray.provider == obs.provider && stray.key() == obs.key.as_deref();
-        if holds_key && matches!(lead, LeadRef::Match { .. }) {
-            // LOCK_BY_MATCH follows the key's owner within the client, so this key belongs to
-            // another client's lead: never write across clients.
-            return Err(Error::LeadNotFound(lead.to_string()));
+        if !holds_key {
+            return Ok(Attempt::Retry(lead_id));
         }
         let locked_client: String = locked.try_get(8)?;
-        let owner_client: Option<String> = match raw_rows.iter().zip(&rows).find(|(_, row)| row.id == stray.id) {
-            Some((raw, _)) => raw.try_get(22)?,
-            None => None,
-        };
-        if holds_key && owner_client.as_deref() != Some(locked_client.as_str()) {
+        let owner_client: Option<String> = raw_rows[stray_index].try_get(OWNER_CLIENT_COLUMN)?;
+        if owner_client.as_deref() == Some(locked_client.as_str()) {
+            // Within the client the key decides the lead (LOCK_BY_MATCH follows it too; a key
+            // inserted between the two statements lands here).
+            if matches!(lead, LeadRef::Pinned(_)) {
+                return Err(Error::KeyOwnedElsewhere);
+            }
+            return Ok(Attempt::Retry(stray.lead_id.clone()));
+        }
+        // Another workspace's row: never write into it, never say that it exists.
+        let stray = rows.remove(stray_index);
+        if obs.source.is_provider_verified() && stray.provider_verified_at.is_none() {
+            key_conflict = Some(KeyConflict::Taken);
+            released = Some(stray);
+        } else if matches!(lead, LeadRef::Pinned(_)) {
+            key_conflict = Some(KeyConflict::Dropped);
+            without_key = Some(Observation { key: None, ..obs.clone() });
+            tracing::warn!(
+                key_conflict = KeyConflict::Dropped.as_str(),
+                lead_id = %lead_id,
+                other_lead_id = %stray.lead_id,
+                other_appointment_id = %stray.id,
+                "provider key held by another workspace's appointment; recorded without it"
+            );
+        } else if matches!(lead, LeadRef::Match { .. }) {
+            return Err(Error::LeadNotFound(lead.to_string()));
+        } else {
             return Err(Error::KeyOwnedElsewhere);
         }
-        return Ok(Attempt::Retry(if holds_key { stray.lead_id.clone() } else { lead_id }));
     }
+    let obs = without_key.as_ref().unwrap_or(obs);
     let state = LeadState { lead_id: lead_id.clone(), rollup: rollup_from_row(&locked, 1)?, rows };
 
     let now = crate::domain::to_millis(Utc::now());
     let plan = plan::plan(&state, obs, now, &mut || uuid::Uuid::now_v7().to_string());
 
     // Round trip 2: the writes and COMMIT (COMMIT alone when there is nothing to write).
-    execute_plan(conn, &plan, &lead_id, now).await?;
+    execute_plan(conn, &plan, &lead_id, released.as_ref().map(|r| r.id.as_str()), now).await?;
+    if let Some(other) = &released {
+        tracing::warn!(
+            key_conflict = KeyConflict::Taken.as_str(),
+            lead_id = %lead_id,
+            appointment_id = %plan.appointment_id,
+            other_lead_id = %other.lead_id,
+            other_appointment_id = %other.id,
+            "provider key taken from another workspace's unverified appointment"
+        );
+    }
     Ok(Attempt::Done(RecordOutcome {
         appointment_id: plan.appointment_id.clone(),
         lead_id,
@@ -150,13 +212,16 @@ async fn attempt(conn: &Connection, obs: &Observation, lead: &LeadRef) -> Result
         events: plan.events.len(),
         rollup_changed: plan.rollup.is_some(),
         tasks_created: plan.tasks.len(),
+        key_conflict,
     }))
 }
 
-async fn execute_plan(conn: &Connection, plan: &Plan, lead_id: &str, now: DateTime<Utc>) -> Result<()> {
+/// Round trip 2. `release`: the id of another workspace's row whose key the plan takes; its key is
+/// cleared first, in the same pipeline, so that the plan's row can hold the key.
+async fn execute_plan(conn: &Connection, plan: &Plan, lead_id: &str, release: Option<&str>, now: DateTime<Utc>) -> Result<()> {
     let commit = conn.prepared(COMMIT)?;
     conn.count_round_trip();
-    if plan.writes_nothing() {
+    if plan.writes_nothing() && release.is_none() {
         conn.client.execute(&commit, &[]).await?;
         return Ok(());
     }
@@ -165,7 +230,23 @@ async fn execute_plan(conn: &Connection, plan: &Plan, lead_id: &str, now: DateTi
     // and the statement's error is what comes back here.
     let write = conn.prepared(WRITE_PLAN)?;
     let params = PlanParams::of(plan, lead_id, now);
-    let (counts, _) = try_join(conn.client.query_one(&write, &params.as_params()), conn.client.execute(&commit, &[])).await?;
+    let counts = match release {
+        None => try_join(conn.client.query_one(&write, &params.as_params()), conn.client.execute(&commit, &[])).await?.0,
+        Some(row_id) => {
+            // Pipelined in order: the key is free before the plan's row takes it. If the other row
+            // was verified or changed meanwhile, the plan's write hits the key's unique index and
+            // the whole transaction runs again.
+            let release_key = conn.prepared(RELEASE_KEY)?;
+            let now = now.naive_utc();
+            let (_, counts, _) = try_join3(
+                conn.client.execute(&release_key, &[&row_id, &now]),
+                conn.client.query_one(&write, &params.as_params()),
+                conn.client.execute(&commit, &[]),
+            )
+            .await?;
+            counts
+        }
+    };
     let updated: i64 = counts.try_get(1)?;
     if updated != plan.updates.len() as i64 {
         // Cannot happen while the lead is locked (its rows cannot go away); the transaction has
@@ -186,6 +267,7 @@ pub async fn prepare(conn: &mut Connection) -> Result<()> {
         READ_WITH_GHL_KEY,
         READ_WITH_CALENDLY_KEY,
         WRITE_PLAN,
+        RELEASE_KEY,
         COMMIT,
     ])
     .await
@@ -244,7 +326,8 @@ macro_rules! appointment_columns {
         r#""id", "leadId", "provider"::text, "ghlAppointmentId", "calendlyInviteeUri",
        "calendlyScheduledEventUri", "startAt", "endAt", "timezone", "status"::text, "statusChangedAt",
        "canceledAt", "cancelReason", "canceledBy", "rescheduledFromId", "rescheduledFromKey",
-       "rescheduledToKey", "providerCreatedAt", "providerUpdatedAt", "source"::text, "createdAt", "updatedAt""#
+       "rescheduledToKey", "providerCreatedAt", "providerUpdatedAt", "source"::text, "createdAt", "updatedAt",
+       "providerVerifiedAt", "providerDeletedAt""#
     };
 }
 
@@ -264,16 +347,29 @@ macro_rules! read_lead {
     };
 }
 
+/// Where the read's extra column (the client of another lead's row) is.
+const OWNER_CLIENT_COLUMN: usize = 24;
+
 pub const READ_LEAD: &str = read_lead!("");
 /// $1 GHL appointment id.
 pub const READ_WITH_GHL_KEY: &str = read_lead!(r#" OR "ghlAppointmentId" = $1"#);
 /// $1 Calendly invitee URI.
 pub const READ_WITH_CALENDLY_KEY: &str = read_lead!(r#" OR "calendlyInviteeUri" = $1"#);
 
+/// Clears the provider key of another workspace's row that only the CRM asserted, for a
+/// provider-verified observation that takes it ([`KeyConflict::Taken`]). $1 row id, $2 now. The row
+/// keeps everything else, its history included.
+pub const RELEASE_KEY: &str = r#"UPDATE "Appointment"
+   SET "ghlAppointmentId" = CASE WHEN "provider" = 'GHL' THEN NULL ELSE "ghlAppointmentId" END,
+       "calendlyInviteeUri" = CASE WHEN "provider" = 'CALENDLY' THEN NULL ELSE "calendlyInviteeUri" END,
+       "updatedAt" = $2
+ WHERE "id" = $1 AND "providerVerifiedAt" IS NULL"#;
+
 /// Every write of a plan in one statement. Parameters are column arrays (one element per row):
 /// $1–$22 new appointments, $23–$44 changed appointments (whole rows, by id), $45–$51 change-log
 /// rows, $52 lead id, $53 now, $54–$59 the rollup and $60 whether to write it, $61–$63 tasks
-/// (id, type, appointment). Sibling CTEs see the same snapshot and foreign keys are checked at the
+/// (id, type, appointment), then the two row columns added later (`providerVerifiedAt`,
+/// `providerDeletedAt`): $64–$65 for new appointments, $66–$67 for changed ones. Sibling CTEs see the same snapshot and foreign keys are checked at the
 /// end of the statement, so an update or event may point at a row inserted beside it. Tasks are
 /// one per appointment and type: a second one is silently not created. Updates name the lead as well
 /// as the row, so that the cached plan reaches the rows through the lead's index whatever it guesses
@@ -283,15 +379,19 @@ pub const WRITE_PLAN: &str = r#"WITH new_rows AS (
   INSERT INTO "Appointment" ("id", "leadId", "provider", "ghlAppointmentId", "calendlyInviteeUri",
        "calendlyScheduledEventUri", "startAt", "endAt", "timezone", "status", "statusChangedAt",
        "canceledAt", "cancelReason", "canceledBy", "rescheduledFromId", "rescheduledFromKey",
-       "rescheduledToKey", "providerCreatedAt", "providerUpdatedAt", "source", "createdAt", "updatedAt")
+       "rescheduledToKey", "providerCreatedAt", "providerUpdatedAt", "source", "createdAt", "updatedAt",
+       "providerVerifiedAt", "providerDeletedAt")
   SELECT r.id, r.lead, r.provider::"MeetingBookingProvider", r.ghl, r.calendly, r.event_uri, r.start_at, r.end_at, r.tz,
          r.status::"AppointmentStatus", r.status_at, r.canceled_at, r.reason, r.canceled_by, r.from_id, r.from_key,
-         r.to_key, r.p_created, r.p_updated, r.source::"AppointmentSource", r.created_at, r.updated_at
+         r.to_key, r.p_created, r.p_updated, r.source::"AppointmentSource", r.created_at, r.updated_at, r.verified_at,
+         r.deleted_at
     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamp[], $8::timestamp[],
                 $9::text[], $10::text[], $11::timestamp[], $12::timestamp[], $13::text[], $14::text[], $15::text[], $16::text[],
-                $17::text[], $18::timestamp[], $19::timestamp[], $20::text[], $21::timestamp[], $22::timestamp[])
+                $17::text[], $18::timestamp[], $19::timestamp[], $20::text[], $21::timestamp[], $22::timestamp[],
+                $64::timestamp[], $65::timestamp[])
       AS r(id, lead, provider, ghl, calendly, event_uri, start_at, end_at, tz, status, status_at, canceled_at, reason,
-           canceled_by, from_id, from_key, to_key, p_created, p_updated, source, created_at, updated_at)
+           canceled_by, from_id, from_key, to_key, p_created, p_updated, source, created_at, updated_at, verified_at,
+           deleted_at)
   RETURNING 1
 ), changed_rows AS (
   UPDATE "Appointment" a SET "leadId" = r.lead, "provider" = r.provider::"MeetingBookingProvider", "ghlAppointmentId" = r.ghl,
@@ -300,12 +400,14 @@ pub const WRITE_PLAN: &str = r#"WITH new_rows AS (
          "canceledAt" = r.canceled_at, "cancelReason" = r.reason, "canceledBy" = r.canceled_by, "rescheduledFromId" = r.from_id,
          "rescheduledFromKey" = r.from_key, "rescheduledToKey" = r.to_key, "providerCreatedAt" = r.p_created,
          "providerUpdatedAt" = r.p_updated, "source" = r.source::"AppointmentSource", "createdAt" = r.created_at,
-         "updatedAt" = r.updated_at
+         "updatedAt" = r.updated_at, "providerVerifiedAt" = r.verified_at, "providerDeletedAt" = r.deleted_at
     FROM unnest($23::text[], $24::text[], $25::text[], $26::text[], $27::text[], $28::text[], $29::timestamp[], $30::timestamp[],
                 $31::text[], $32::text[], $33::timestamp[], $34::timestamp[], $35::text[], $36::text[], $37::text[], $38::text[],
-                $39::text[], $40::timestamp[], $41::timestamp[], $42::text[], $43::timestamp[], $44::timestamp[])
+                $39::text[], $40::timestamp[], $41::timestamp[], $42::text[], $43::timestamp[], $44::timestamp[],
+                $66::timestamp[], $67::timestamp[])
       AS r(id, lead, provider, ghl, calendly, event_uri, start_at, end_at, tz, status, status_at, canceled_at, reason,
-           canceled_by, from_id, from_key, to_key, p_created, p_updated, source, created_at, updated_at)
+           canceled_by, from_id, from_key, to_key, p_created, p_updated, source, created_at, updated_at, verified_at,
+           deleted_at)
    WHERE a."id" = r.id AND a."leadId" = $52::text
   RETURNING 1
 ), events AS (
@@ -366,6 +468,8 @@ pub fn appointment_from_row(row: &Row) -> Result<AppointmentRow> {
         source: AppointmentSource::from_db(row.try_get(19)?)?,
         created_at: row.try_get::<_, NaiveDateTime>(20)?.and_utc(),
         updated_at: row.try_get::<_, NaiveDateTime>(21)?.and_utc(),
+        provider_verified_at: from_db(row.try_get(22)?),
+        provider_deleted_at: from_db(row.try_get(23)?),
     })
 }
 
@@ -410,6 +514,8 @@ struct RowColumns {
     source: Vec<&'static str>,
     created_at: Vec<NaiveDateTime>,
     updated_at: Vec<NaiveDateTime>,
+    verified_at: Vec<Option<NaiveDateTime>>,
+    deleted_at: Vec<Option<NaiveDateTime>>,
 }
 
 impl RowColumns {
@@ -438,6 +544,8 @@ impl RowColumns {
             c.source.push(r.source.as_db());
             c.created_at.push(r.created_at.naive_utc());
             c.updated_at.push(r.updated_at.naive_utc());
+            c.verified_at.push(to_db(r.provider_verified_at));
+            c.deleted_at.push(to_db(r.provider_deleted_at));
         }
         c
     }
@@ -467,6 +575,11 @@ impl RowColumns {
             &self.created_at,
             &self.updated_at,
         ]
+    }
+
+    /// The columns added after the statement's first layout, bound after all others ($64 on).
+    fn later_params(&self) -> [Param<'_>; 2] {
+        [&self.verified_at, &self.deleted_at]
     }
 }
 
@@ -522,7 +635,7 @@ impl PlanParams {
     }
 
     fn as_params(&self) -> Vec<Param<'_>> {
-        let mut p: Vec<Param<'_>> = Vec::with_capacity(65);
+        let mut p: Vec<Param<'_>> = Vec::with_capacity(67);
         p.extend(self.new_rows.params());
         p.extend(self.changed_rows.params());
         p.extend([
@@ -548,6 +661,8 @@ impl PlanParams {
             &self.task_type,
             &self.task_appointment,
         ]);
+        p.extend(self.new_rows.later_params());
+        p.extend(self.changed_rows.later_params());
         p
     }
 }

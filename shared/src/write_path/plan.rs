@@ -41,6 +41,8 @@ pub mod event_kind {
     pub const STATUS_CHANGED: &str = "status_changed";
     pub const TIME_CHANGED: &str = "time_changed";
     pub const LINKED_RESCHEDULE: &str = "linked_reschedule";
+    /// The provider deleted the appointment (its status change, if any, is logged beside it).
+    pub const DELETED: &str = "deleted";
 }
 
 /// `FollowUpTask.type` values the write path creates.
@@ -142,6 +144,9 @@ pub fn plan(state: &LeadState, obs: &Observation, now: DateTime<Utc>, new_id: &m
                 new_id(),
             ));
         }
+        if before.provider_deleted_at.is_none() && after.provider_deleted_at.is_some() {
+            events.push(event(&after.id, event_kind::DELETED, None, None, new_id()));
+        }
         if (before.start_at, before.end_at) != (after.start_at, after.end_at) {
             events.push(event(
                 &after.id,
@@ -209,35 +214,50 @@ pub fn plan(state: &LeadState, obs: &Observation, now: DateTime<Utc>, new_id: &m
     Plan { appointment_id: target_id, change, insert, updates, events, rollup, tasks }
 }
 
-/// The row an observation is about: by provider key; else a key-less row of the same lead that is
-/// the same booking (same provider and start); for a key-less observation, any row of the same
-/// provider and start, or, without a start either, a key-less row without a start. Several
-/// candidates: key-less rows first, then the oldest.
+/// The row an observation is about. The rule, in order:
+///
+/// 1. the row holding the observation's provider key;
+/// 2. else a row of the lead for the same slot (same provider and start; for a key-less observation
+///    without a start, a key-less row without a start) that can be the same booking:
+///    - a keyed observation adopts only a key-less row, and only an active one or a MIGRATION copy:
+///      the booking seen before its key was known. A canceled or rescheduled key-less entry is
+///      history of an earlier booking of that slot, not this one;
+///    - a key-less observation may be about any row of the slot, except that an active one is never
+///      absorbed by a canceled or rescheduled row: re-booking a called-off slot is a new booking;
+///    - MIGRATION observations keep the plain slot rule (any key-less row; for a key-less one, any
+///      row): a Phase 28 rollup is an older snapshot of a booking the history may already hold, and
+///      the set-based migration counts such a lead as already present by the same rule.
+///
+///    Several candidates: the one the observation leaves unchanged first (an exact re-delivery, so
+///    that recording it again changes nothing), then active rows (a cancellation calls off the live
+///    booking), then key-less rows, then the oldest;
+/// 3. else none: a new row.
 pub fn find_target(rows: &[AppointmentRow], obs: &Observation) -> Option<usize> {
     if let Some(key) = &obs.key {
         if let Some(i) = rows.iter().position(|r| r.provider == obs.provider && r.key() == Some(key.as_str())) {
             return Some(i);
         }
     }
-    let Some(start) = obs.start_at else {
-        // Nothing but a status (a migrated rollup, say): the same as an earlier such row, so that
-        // recording it again changes nothing (I3).
-        if obs.key.is_some() {
-            return None;
-        }
-        return rows
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.provider == obs.provider && r.key().is_none() && r.start_at.is_none())
-            .min_by(|(_, a), (_, b)| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)))
-            .map(|(i, _)| i);
+    if obs.key.is_some() && obs.start_at.is_none() {
+        return None;
+    }
+    let migration = obs.source == AppointmentSource::Migration;
+    let observed_active = matches!(obs.status, ObservedStatus::Is(s) if s.is_active()) || obs.status == ObservedStatus::NoShowCleared;
+    let same_slot = |r: &AppointmentRow| {
+        r.provider == obs.provider
+            && r.start_at == obs.start_at
+            // Without a start, only key-less rows without one (a bare status recorded before).
+            && (obs.start_at.is_some() || r.key().is_none())
+    };
+    let same_booking = |r: &AppointmentRow| match (&obs.key, r.key()) {
+        (Some(_), Some(_)) => false,
+        (Some(_), None) => migration || r.status.is_active() || r.source == AppointmentSource::Migration,
+        (None, _) => migration || !(observed_active && r.status.is_terminal()),
     };
     rows.iter()
         .enumerate()
-        .filter(|(_, r)| r.provider == obs.provider && r.start_at == Some(start))
-        .filter(|(_, r)| obs.key.is_none() || r.key().is_none())
-        // key-less rows first, then the oldest
-        .min_by(|(_, a), (_, b)| (a.key().is_some(), a.created_at, &a.id).cmp(&(b.key().is_some(), b.created_at, &b.id)))
+        .filter(|(_, r)| same_slot(r) && same_booking(r))
+        .min_by_key(|(_, r)| (merge(r, obs, r.updated_at) != **r, r.status.is_terminal(), r.key().is_some(), r.created_at, &r.id))
         .map(|(i, _)| i)
 }
 
@@ -247,6 +267,7 @@ fn new_row(lead_id: &str, obs: &Observation, now: DateTime<Utc>, id: String) -> 
         ObservedStatus::NoShowCleared => AppointmentStatus::Confirmed,
         ObservedStatus::Deleted => AppointmentStatus::Canceled,
     };
+    let verified = obs.key.is_some() && obs.source.is_provider_verified();
     let (canceled_at, canceled_by, cancel_reason) = if status.is_terminal() {
         (obs.canceled_at.or(obs.provider_updated_at), obs.canceled_by, obs.cancel_reason.as_deref().and_then(mask_reason))
     } else {
@@ -272,6 +293,8 @@ fn new_row(lead_id: &str, obs: &Observation, now: DateTime<Utc>, id: String) -> 
         rescheduled_to_key: obs.rescheduled_to_key.clone(),
         provider_created_at: obs.provider_created_at,
         provider_updated_at: obs.provider_updated_at,
+        provider_verified_at: verified.then_some(now),
+        provider_deleted_at: (obs.status == ObservedStatus::Deleted).then(|| obs.provider_updated_at.unwrap_or(now)),
         source: obs.source,
         created_at: now,
         updated_at: now,
@@ -282,17 +305,22 @@ fn new_row(lead_id: &str, obs: &Observation, now: DateTime<Utc>, id: String) -> 
 
 /// Applies an observation to a row. A newer observation (by provider time; a missing time is older
 /// than any) replaces what it carries; an older one only fills fields the row lacks. On equal
-/// times the status further along the booking's life wins. A Calendly invitee, once canceled, is
-/// never active again (Calendly makes a new invitee for a new booking).
+/// times the status further along the booking's life wins. Two called-off states are final, never
+/// active again: a canceled Calendly invitee (Calendly makes a new invitee for a new booking), and
+/// an appointment the provider deleted, whatever the order in which the deletion and other
+/// observations arrive (a deletion cancels even a row that holds newer words).
 pub fn merge(row: &AppointmentRow, obs: &Observation, now: DateTime<Utc>) -> AppointmentRow {
     let mut r = row.clone();
+    let deleted = obs.status == ObservedStatus::Deleted;
     let observed = match obs.status {
         ObservedStatus::Is(s) => s,
         ObservedStatus::NoShowCleared if row.status == AppointmentStatus::NoShow => AppointmentStatus::Confirmed,
         ObservedStatus::NoShowCleared => row.status,
         ObservedStatus::Deleted => AppointmentStatus::Canceled,
     };
-    let status = if row.provider == Provider::Calendly && row.status.is_terminal() && observed.is_active() { row.status } else { observed };
+    let calendly_canceled = row.provider == Provider::Calendly && row.key().is_some() && row.status.is_terminal();
+    let is_final = calendly_canceled || (row.provider_deleted_at.is_some() && row.status.is_terminal());
+    let status = if is_final && observed.is_active() { row.status } else { observed };
     let wins = match cmp_provider_time(obs.provider_updated_at, row.provider_updated_at) {
         Ordering::Greater => true,
         Ordering::Less => false,
@@ -339,6 +367,21 @@ pub fn merge(row: &AppointmentRow, obs: &Observation, now: DateTime<Utc>) -> App
             fill(&mut r.canceled_by, &obs.canceled_by);
             fill(&mut r.cancel_reason, &obs.cancel_reason.as_deref().and_then(mask_reason));
         }
+    }
+    if deleted {
+        let at = obs.provider_updated_at.unwrap_or(now);
+        // The earliest word of the deletion, so that the result does not depend on arrival order.
+        r.provider_deleted_at = Some(r.provider_deleted_at.map_or(at, |t| t.min(at)));
+        if r.status.is_active() {
+            // A deletion older than what the row holds still ends the booking.
+            r.status = AppointmentStatus::Canceled;
+            r.status_changed_at = at;
+            fill(&mut r.canceled_at, &obs.canceled_at.or(obs.provider_updated_at));
+            fill(&mut r.canceled_by, &obs.canceled_by);
+        }
+    }
+    if obs.key.is_some() && obs.source.is_provider_verified() && r.provider_verified_at.is_none() {
+        r.provider_verified_at = Some(now);
     }
     r
 }
@@ -617,5 +660,210 @@ mod tests {
         let first = plan(&empty, &bare, now, &mut new_id);
         let after = LeadState { lead_id: "lead".into(), rollup: Rollup::default(), rows: vec![first.insert.clone().unwrap()] };
         assert!(plan(&after, &bare, now, &mut new_id).writes_nothing());
+    }
+
+    /// A GHL row of the lead at `start`: `key` None for a key-less entry.
+    fn ghl_row(
+        id: &str,
+        key: Option<&str>,
+        status: AppointmentStatus,
+        source: AppointmentSource,
+        start: Option<DateTime<Utc>>,
+    ) -> AppointmentRow {
+        let mut r = row(id, status, start);
+        r.provider = Provider::Ghl;
+        r.calendly_invitee_uri = None;
+        r.ghl_appointment_id = key.map(Into::into);
+        r.source = source;
+        r
+    }
+
+    fn ghl_obs(key: Option<&str>, status: AppointmentStatus, source: AppointmentSource, start: Option<DateTime<Utc>>) -> Observation {
+        let mut o = Observation::new("lead", Provider::Ghl, ObservedStatus::Is(status), source);
+        o.key = key.map(Into::into);
+        o.start_at = start;
+        o.end_at = start.map(|s| s + TimeDelta::minutes(30));
+        o
+    }
+
+    #[test]
+    fn find_target_as_a_table() {
+        use AppointmentSource::{Manual, Migration, Webhook};
+        let slot = Some(t(20, 15));
+        let other_slot = Some(t(21, 15));
+        let rows = |list: &[(&str, Option<&str>, AppointmentStatus, AppointmentSource, Option<DateTime<Utc>>)]| -> Vec<AppointmentRow> {
+            list.iter()
+                .enumerate()
+                .map(|(i, (id, key, status, source, start))| {
+                    let mut r = ghl_row(id, *key, *status, *source, *start);
+                    r.created_at = t(1, i as u32);
+                    r
+                })
+                .collect()
+        };
+        let canceled_manual = ("canceled", None, Canceled, Manual, slot);
+        let confirmed_manual = ("confirmed", None, Confirmed, Manual, slot);
+        let canceled_migration = ("migrated", None, Canceled, Migration, slot);
+        let keyed_canceled = ("keyed", Some("g1"), Canceled, Webhook, slot);
+        // (case, rows, observation, expected row id; None: a new row)
+        let cases: Vec<(&str, Vec<AppointmentRow>, Observation, Option<&str>)> = vec![
+            ("by key", rows(&[confirmed_manual, keyed_canceled]), ghl_obs(Some("g1"), Confirmed, Webhook, other_slot), Some("keyed")),
+            ("re-booking a canceled slot is new", rows(&[canceled_manual]), ghl_obs(None, Confirmed, Manual, slot), None),
+            ("nor absorbed by a keyed canceled row", rows(&[keyed_canceled]), ghl_obs(None, Confirmed, Manual, slot), None),
+            ("attendance of the booking", rows(&[confirmed_manual]), ghl_obs(None, Showed, Manual, slot), Some("confirmed")),
+            ("exact re-delivery of a cancel", rows(&[canceled_manual]), ghl_obs(None, Canceled, Manual, slot), Some("canceled")),
+            (
+                "a cancel calls off the re-booking",
+                rows(&[canceled_manual, confirmed_manual]),
+                {
+                    let mut o = ghl_obs(None, Canceled, Manual, slot);
+                    o.canceled_at = Some(t(19, 9));
+                    o
+                },
+                Some("confirmed"),
+            ),
+            (
+                "the re-booking, delivered again",
+                rows(&[canceled_manual, confirmed_manual]),
+                ghl_obs(None, Confirmed, Manual, slot),
+                Some("confirmed"),
+            ),
+            ("another slot is another booking", rows(&[confirmed_manual]), ghl_obs(None, Confirmed, Manual, other_slot), None),
+            (
+                "a key adopts the key-less booking",
+                rows(&[confirmed_manual]),
+                ghl_obs(Some("g2"), Confirmed, Webhook, slot),
+                Some("confirmed"),
+            ),
+            ("a key adopts a migrated copy", rows(&[canceled_migration]), ghl_obs(Some("g2"), Confirmed, Webhook, slot), Some("migrated")),
+            ("a key never adopts a canceled entry", rows(&[canceled_manual]), ghl_obs(Some("g2"), Confirmed, Webhook, slot), None),
+            ("nor its cancel", rows(&[canceled_manual]), ghl_obs(Some("g2"), Canceled, Webhook, slot), None),
+            ("a key never adopts a keyed row", rows(&[keyed_canceled]), ghl_obs(Some("g2"), Canceled, Webhook, slot), None),
+            ("migration keeps the plain slot rule", rows(&[keyed_canceled]), ghl_obs(None, Confirmed, Migration, slot), Some("keyed")),
+            (
+                "a bare status again",
+                rows(&[("bare", None, Confirmed, Migration, None)]),
+                ghl_obs(None, Confirmed, Migration, None),
+                Some("bare"),
+            ),
+            (
+                "a keyed observation without a start",
+                rows(&[("bare", None, Confirmed, Migration, None)]),
+                ghl_obs(Some("g3"), Confirmed, Webhook, None),
+                None,
+            ),
+        ];
+        for (name, rows, obs, expected) in cases {
+            let found = find_target(&rows, &obs).map(|i| rows[i].id.as_str());
+            assert_eq!(found, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn rebooking_a_canceled_slot_without_key_is_a_new_row_and_rolls_up_confirmed() {
+        let now = t(15, 0);
+        let mut ids = 0;
+        let mut new_id = || {
+            ids += 1;
+            format!("id{ids}")
+        };
+        let canceled = ghl_obs(None, Canceled, AppointmentSource::Manual, Some(t(20, 15)));
+        let first = plan(&LeadState { lead_id: "lead".into(), rollup: Rollup::default(), rows: vec![] }, &canceled, now, &mut new_id);
+        let state = LeadState { lead_id: "lead".into(), rollup: first.rollup.clone().unwrap(), rows: vec![first.insert.clone().unwrap()] };
+        let rebooked = plan(&state, &ghl_obs(None, Confirmed, AppointmentSource::Manual, Some(t(20, 15))), now, &mut new_id);
+        assert_eq!(rebooked.change, Change::Created);
+        assert!(rebooked.updates.is_empty(), "the canceled row is history: {:?}", rebooked.updates);
+        assert_eq!(rebooked.rollup.and_then(|r| r.status).as_deref(), Some("confirmed"));
+    }
+
+    /// Applies observations one after another to one GHL appointment, as `record` would.
+    fn apply_all(observations: &[Observation]) -> Option<AppointmentRow> {
+        let now = t(15, 0);
+        let mut current: Option<AppointmentRow> = None;
+        for o in observations {
+            current = Some(match &current {
+                None => new_row("lead", o, now, "a".into()),
+                Some(r) => merge(r, o, now),
+            });
+        }
+        current
+    }
+
+    #[test]
+    fn a_deleted_ghl_appointment_is_never_active_again_in_any_order() {
+        let at = |hour: u32| Some(t(10, hour));
+        let step = |status: ObservedStatus, hour: u32, start_day: u32| {
+            let mut o = obs("g", status, at(hour));
+            o.provider = Provider::Ghl;
+            o.start_at = Some(t(start_day, 15));
+            o
+        };
+        let deleted = step(ObservedStatus::Deleted, 5, 20);
+        // (case, the other observations of the appointment, the status it ends in)
+        let cases = [
+            ("older booking", vec![step(ObservedStatus::Is(Confirmed), 1, 20)], Canceled),
+            ("newer booking", vec![step(ObservedStatus::Is(Confirmed), 9, 22)], Canceled),
+            ("newer attendance", vec![step(ObservedStatus::Is(Showed), 9, 20)], Canceled),
+            (
+                "booked, canceled, re-confirmed",
+                vec![
+                    step(ObservedStatus::Is(Confirmed), 1, 20),
+                    step(ObservedStatus::Is(Canceled), 2, 20),
+                    step(ObservedStatus::Is(Confirmed), 8, 21),
+                ],
+                Canceled,
+            ),
+            ("newer rescheduled stays rescheduled", vec![step(ObservedStatus::Is(Rescheduled), 9, 20)], Rescheduled),
+        ];
+        for (name, others, expected) in cases {
+            let mut all = others.clone();
+            all.push(deleted.clone());
+            let mut results = Vec::new();
+            // Every rotation and its reverse: the deletion first, last and in between.
+            for shift in 0..all.len() {
+                for reverse in [false, true] {
+                    let mut order = all.clone();
+                    order.rotate_left(shift);
+                    if reverse {
+                        order.reverse();
+                    }
+                    let mut row = apply_all(&order).unwrap();
+                    assert_eq!(row.status, expected, "{name}: order {shift}/{reverse}");
+                    assert_eq!(row.provider_deleted_at, at(5), "{name}");
+                    row.status_changed_at = t(1, 0);
+                    results.push(row);
+                }
+            }
+            assert!(results.windows(2).all(|w| w[0] == w[1]), "{name}: the order changed the row: {results:#?}");
+            // And delivering the deletion again changes nothing.
+            let last = results.pop().unwrap();
+            let mut again = merge(&last, &deleted, t(15, 0));
+            again.status_changed_at = t(1, 0);
+            assert_eq!(again, last, "{name}: redelivery");
+        }
+    }
+
+    #[test]
+    fn deletion_is_logged_and_asks_for_a_follow_up() {
+        let now = t(15, 0);
+        let mut ids = 0;
+        let mut new_id = || {
+            ids += 1;
+            format!("id{ids}")
+        };
+        let mut booked = obs("g", ObservedStatus::Is(Confirmed), Some(t(10, 1)));
+        booked.provider = Provider::Ghl;
+        booked.start_at = Some(t(20, 15));
+        let first = plan(&LeadState { lead_id: "lead".into(), rollup: Rollup::default(), rows: vec![] }, &booked, now, &mut new_id);
+        let state = LeadState { lead_id: "lead".into(), rollup: first.rollup.clone().unwrap(), rows: vec![first.insert.clone().unwrap()] };
+        let mut deleted = booked.clone();
+        deleted.status = ObservedStatus::Deleted;
+        deleted.provider_updated_at = Some(t(10, 5));
+        deleted.tasks = TaskPolicy::All;
+        let p = plan(&state, &deleted, now, &mut new_id);
+        let kinds: Vec<&str> = p.events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [event_kind::STATUS_CHANGED, event_kind::DELETED]);
+        assert_eq!(p.tasks.len(), 1);
+        assert_eq!(p.rollup.and_then(|r| r.status).as_deref(), Some("canceled"));
     }
 }

@@ -1,0 +1,54 @@
+//! A provider key that another workspace only asserted never makes a signed delivery be dropped.
+
+mod common;
+
+use common::*;
+use shared::{AppointmentSource, AppointmentStatus, LeadRef, Observation, ObservedStatus, Provider};
+
+const OTHER_CLIENT: &str = "client_other";
+const OTHER_LEAD: &str = "lead_other";
+
+/// What the history API's POST hands the write path: pinned to the lead, asserted by the CRM.
+fn asserted(key: &str) -> Observation {
+    let mut o = Observation::new(
+        LeadRef::Pinned(OTHER_LEAD.into()),
+        Provider::Calendly,
+        ObservedStatus::Is(AppointmentStatus::Confirmed),
+        AppointmentSource::Manual,
+    );
+    o.key = Some(key.into());
+    o.start_at = Some("2026-03-10T17:00:00Z".parse().unwrap());
+    o.end_at = Some("2026-03-10T17:30:00Z".parse().unwrap());
+    o
+}
+
+#[tokio::test]
+async fn a_signed_delivery_takes_the_invitee_from_another_workspaces_post() {
+    let (db, client) = seeded().await;
+    shared::testing::seed_client(&client, OTHER_CLIENT, None).await.unwrap();
+    shared::testing::seed_lead(&client, OTHER_CLIENT, OTHER_LEAD, None).await.unwrap();
+    let store = db.store().await;
+    // Workspace "other" POSTs the acme invitee's URI first.
+    store.record(asserted(OLD)).await.unwrap();
+
+    let app = app(&db).await;
+    let a = deliver(&app, "invitee-created.json").await;
+    assert_eq!((a.status.as_u16(), a.taken()), (200, Some("recorded")), "{}", a.body);
+    let s = state(&client).await;
+    assert_eq!(s.row(OLD).lead, DANA, "the signed delivery is recorded on the acme lead");
+    let other: Vec<(Option<String>, String)> = client
+        .query(r#"SELECT "calendlyInviteeUri", "status"::text FROM "Appointment" WHERE "leadId" = $1"#, &[&OTHER_LEAD])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(other, [(None, "CONFIRMED".to_string())], "the other workspace keeps its appointment, without the key");
+
+    // The acme invitee's later deliveries reach it too, and the other workspace cannot take it back.
+    assert_eq!(deliver(&app, "invitee-no-show-created.json").await.taken(), Some("recorded"));
+    assert_eq!(state(&client).await.row(OLD).status, "NO_SHOW");
+    let again = store.record(asserted(OLD)).await.unwrap();
+    assert_eq!(again.key_conflict, Some(shared::write_path::KeyConflict::Dropped));
+    assert_eq!(state(&client).await.row(OLD).lead, DANA);
+}

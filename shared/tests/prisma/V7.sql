@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "Appointment" ADD COLUMN     "providerDeletedAt" TIMESTAMP(3),
+ADD COLUMN     "providerVerifiedAt" TIMESTAMP(3);

@@ -3,6 +3,7 @@
 # DATABASE_URL), then one closing line with the totals, which is what CI reads.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+scripts/browser.sh  # headless Chromium for the timeline view's browser tests, installed when missing
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 "${CARGO:-cargo}" test --workspace --locked --no-fail-fast 2>&1 | tee "$log"

@@ -17,10 +17,10 @@ use shared::{Change, Store};
 use crate::auth::{Authenticator, Claims};
 use crate::booking::NewAppointment;
 use crate::config::AppConfig;
-use crate::history::{self, LeadHistory};
+use crate::history::{self, Include, LeadHistory};
 use crate::idempotency::{self, Claim};
 use crate::problem::{FieldError, Kind, Location, Problem};
-use crate::{query, views};
+use crate::{query, ui, views};
 
 /// Local serving through cargo-lambda (`/lambda-url/<function>/...`) reaches the same routes.
 pub const LOCAL_PREFIX: &str = "/lambda-url/appointment-history";
@@ -59,6 +59,7 @@ pub fn router(app: Arc<App>) -> Router {
         Router::new()
             .route("/leads/{lead_id}/appointments", get(get_timeline).post(post_appointment))
             .route("/leads/{lead_id}/booking-status", get(get_booking_status))
+            .route("/ui/{file}", get(ui::asset))
     };
     Router::new()
         .merge(routes())
@@ -77,7 +78,8 @@ async fn get_timeline(State(app): State<Arc<App>>, path: Result<Path<String>, Pa
     let claims = app.auth.verify(request.headers())?;
     let q = query::timeline(request.uri().query())?;
     let lead_id = lead_id(path)?;
-    let history = visible_history(&app.store, &claims, &lead_id, q.include_changes).await?;
+    let include = Include { changes: q.include_changes, tasks: q.include_tasks };
+    let history = visible_history(&app.store, &claims, &lead_id, include).await?;
     let view = views::timeline(&history, &q.filters, q.cursor.as_ref().map(|c| &c.after), q.limit, app.now());
     tracing::info!(lead_id = %lead_id, rows = history.rows.len(), returned = view.appointments.len(), "timeline");
     let per_entry = if q.include_changes { 4 * ENTRY_BYTES } else { ENTRY_BYTES };
@@ -88,7 +90,7 @@ async fn get_booking_status(State(app): State<Arc<App>>, path: Result<Path<Strin
     let claims = app.auth.verify(request.headers())?;
     query::none(request.uri().query())?;
     let lead_id = lead_id(path)?;
-    let history = visible_history(&app.store, &claims, &lead_id, false).await?;
+    let history = visible_history(&app.store, &claims, &lead_id, Include::default()).await?;
     let view = views::booking_status(&history, app.now());
     tracing::info!(lead_id = %lead_id, rows = history.rows.len(), "booking status");
     Ok(json(StatusCode::OK, &view))
@@ -172,7 +174,7 @@ async fn record(app: &App, lead_id: &str, new: &NewAppointment) -> Result<(Statu
         tracing::error!(lead_id = %lead_id, owner = %outcome.lead_id, appointment_id = %outcome.appointment_id, "provider key raced to another lead");
         return Err(Problem::new(Kind::ProviderIdConflict));
     }
-    let history = history::load(&app.store, lead_id, false).await?.ok_or_else(Problem::lead_not_found)?;
+    let history = history::load(&app.store, lead_id, Include::default()).await?.ok_or_else(Problem::lead_not_found)?;
     let view = views::appointment(&history, &outcome.appointment_id, app.now()).ok_or_else(|| Problem::new(Kind::Internal))?;
     let body = serde_json::to_value(&view).expect("view serializes");
     let status = if outcome.change == Change::Created { StatusCode::CREATED } else { StatusCode::OK };
@@ -203,8 +205,8 @@ async fn key_owner(store: &Store, provider: shared::Provider, key: &str) -> shar
 }
 
 /// The lead's history when the caller may see it; otherwise exactly the answer for a missing lead.
-async fn visible_history(store: &Store, claims: &Claims, lead_id: &str, with_changes: bool) -> Result<LeadHistory, Problem> {
-    match history::load(store, lead_id, with_changes).await? {
+async fn visible_history(store: &Store, claims: &Claims, lead_id: &str, include: Include) -> Result<LeadHistory, Problem> {
+    match history::load(store, lead_id, include).await? {
         Some(h) if claims.may_see(&h.client_id) => Ok(h),
         Some(_) => {
             tracing::info!(lead_id = %lead_id, "lead outside the caller's workspaces");

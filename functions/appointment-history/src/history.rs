@@ -1,5 +1,5 @@
 //! Reading a lead's history: the lead's rollup and all its appointments (and, on request, its change
-//! log), in ONE round trip of pipelined prepared statements.
+//! log and its cancel / reschedule follow-up tasks), in ONE round trip of pipelined prepared statements.
 //!
 //! All of a lead's rows are read, not one page of them: the primary appointment is chosen by the
 //! rollup rule over the whole set (`shared::rollup::select_primary`, the one place the rule lives),
@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use futures::future::try_join3;
+use futures::future::try_join4;
 use shared::appointment_columns;
 use shared::write_path::{appointment_from_row, from_db, rollup_from_row};
 use shared::{AppointmentRow, AppointmentSource, Result, Rollup, Store};
@@ -25,6 +25,44 @@ pub const SELECT_APPOINTMENTS: &str = concat!("SELECT ", appointment_columns!(),
 /// The lead's change log, oldest first (uuid v7 ids order events recorded in the same millisecond).
 pub const SELECT_EVENTS: &str = r#"SELECT "appointmentId", "kind", "source"::text, "oldValue", "newValue", "providerAt", "recordedAt"
   FROM "AppointmentEvent" WHERE "leadId" = $1 ORDER BY "recordedAt", "id""#;
+
+/// The lead's follow-up tasks about a canceled or rescheduled appointment (the ones the write path
+/// creates), oldest first. Open or not is decided in Rust ([`task_is_open`]), not here.
+pub const SELECT_TASKS: &str = r#"SELECT "id", "appointmentId", "type", "status", "isUrgent", "dueDate", "createdAt"
+  FROM "FollowUpTask"
+ WHERE "leadId" = $1 AND "appointmentId" IS NOT NULL AND "type" IN ('meeting-canceled', 'meeting-rescheduled')
+ ORDER BY "createdAt", "id""#;
+
+/// What to read beside the lead and its appointments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Include {
+    /// The change log (`AppointmentEvent`).
+    pub changes: bool,
+    /// The open cancel / reschedule follow-up tasks (`FollowUpTask`).
+    pub tasks: bool,
+}
+
+/// One `FollowUpTask` row about an appointment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskRow {
+    pub id: String,
+    pub appointment_id: String,
+    pub task_type: String,
+    pub status: String,
+    pub is_urgent: bool,
+    pub due_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Task statuses that mean the task is finished. The CRM creates tasks `pending`; any status not
+/// listed here (an unknown one included) counts as open, so that a cancellation is never hidden.
+const CLOSED_TASK_STATUSES: [&str; 6] = ["completed", "done", "skipped", "canceled", "cancelled", "dismissed"];
+
+/// Whether a follow-up task still needs doing.
+pub fn task_is_open(status: &str) -> bool {
+    let status = status.trim();
+    !CLOSED_TASK_STATUSES.iter().any(|closed| status.eq_ignore_ascii_case(closed))
+}
 
 /// One `AppointmentEvent` row.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,6 +85,8 @@ pub struct LeadHistory {
     pub rows: Vec<AppointmentRow>,
     /// Change log per appointment id, when it was asked for.
     pub changes: Option<HashMap<String, Vec<ChangeRow>>>,
+    /// Open cancel / reschedule follow-up tasks, oldest first, when they were asked for.
+    pub tasks: Option<Vec<TaskRow>>,
 }
 
 impl LeadHistory {
@@ -72,22 +112,32 @@ impl LeadHistory {
 
 /// Reads a lead's history in one round trip (plus one to prepare the statements the first time a
 /// connection is used). `None` when there is no such lead.
-pub async fn load(store: &Store, lead_id: &str, with_changes: bool) -> Result<Option<LeadHistory>> {
+pub async fn load(store: &Store, lead_id: &str, include: Include) -> Result<Option<LeadHistory>> {
     let mut conn = store.conn().await?;
-    conn.prepare_all(&[SELECT_LEAD, SELECT_APPOINTMENTS, SELECT_EVENTS]).await?;
+    conn.prepare_all(&[SELECT_LEAD, SELECT_APPOINTMENTS, SELECT_EVENTS, SELECT_TASKS]).await?;
     let lead_stmt = conn.prepared(SELECT_LEAD)?;
     let rows_stmt = conn.prepared(SELECT_APPOINTMENTS)?;
     let events_stmt = conn.prepared(SELECT_EVENTS)?;
+    let tasks_stmt = conn.prepared(SELECT_TASKS)?;
     conn.count_round_trip();
     let client = &conn.client;
+    // The optional statements are only sent when asked for: the plain timeline stays two statements.
     let events = async {
-        if with_changes {
+        if include.changes {
             client.query(&events_stmt, &[&lead_id]).await.map(Some)
         } else {
             Ok(None)
         }
     };
-    let (lead, rows, events) = try_join3(client.query_opt(&lead_stmt, &[&lead_id]), client.query(&rows_stmt, &[&lead_id]), events).await?;
+    let tasks = async {
+        if include.tasks {
+            client.query(&tasks_stmt, &[&lead_id]).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (lead, rows, events, tasks) =
+        try_join4(client.query_opt(&lead_stmt, &[&lead_id]), client.query(&rows_stmt, &[&lead_id]), events, tasks).await?;
     let Some(lead) = lead else { return Ok(None) };
 
     let rollup = rollup_from_row(&lead, 1)?;
@@ -108,6 +158,27 @@ pub async fn load(store: &Store, lead_id: &str, with_changes: bool) -> Result<Op
             Some(map)
         }
     };
+    let tasks = match tasks {
+        None => None,
+        Some(tasks) => {
+            let mut open = Vec::with_capacity(tasks.len());
+            for t in &tasks {
+                let status: String = t.try_get(3)?;
+                if task_is_open(&status) {
+                    open.push(TaskRow {
+                        id: t.try_get(0)?,
+                        appointment_id: t.try_get(1)?,
+                        task_type: t.try_get(2)?,
+                        status,
+                        is_urgent: t.try_get(4)?,
+                        due_at: from_db(t.try_get(5)?),
+                        created_at: t.try_get::<_, NaiveDateTime>(6)?.and_utc(),
+                    });
+                }
+            }
+            Some(open)
+        }
+    };
     Ok(Some(LeadHistory {
         lead_id: lead_id.to_string(),
         client_id: lead.try_get(0)?,
@@ -115,6 +186,7 @@ pub async fn load(store: &Store, lead_id: &str, with_changes: bool) -> Result<Op
         last_checked_at: from_db(lead.try_get(7)?),
         rows: rows.iter().map(appointment_from_row).collect::<Result<Vec<_>>>()?,
         changes,
+        tasks,
     }))
 }
 
@@ -126,4 +198,27 @@ pub async fn lead_client(store: &Store, lead_id: &str) -> Result<Option<String>>
     conn.count_round_trip();
     let row = conn.client.query_opt(&stmt, &[&lead_id]).await?;
     Ok(row.map(|r| r.get(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_task_statuses_as_a_table() {
+        let cases = [
+            ("pending", true),
+            ("in_progress", true),
+            ("something new", true),
+            ("completed", false),
+            ("Done", false),
+            ("skipped", false),
+            ("canceled", false),
+            ("cancelled", false),
+            (" dismissed ", false),
+        ];
+        for (status, open) in cases {
+            assert_eq!(task_is_open(status), open, "{status}");
+        }
+    }
 }

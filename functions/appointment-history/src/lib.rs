@@ -4,6 +4,7 @@
 //! - `GET  /leads/{leadId}/appointments`   the timeline ([`timeline`], [`history`])
 //! - `GET  /leads/{leadId}/booking-status` the rollup, the primary and counts ([`history`])
 //! - `POST /leads/{leadId}/appointments`   record through the write path ([`booking`], [`idempotency`])
+//! - `GET  /ui/{file}`                     the embeddable timeline view ([`ui`])
 //!
 //! [`api::router`] wires them into an axum router that `main.rs` hands to `lambda_http::run`;
 //! tests drive the same router. Every answer that is not a success is `application/problem+json`
@@ -19,6 +20,7 @@ pub mod idempotency;
 pub mod problem;
 pub mod query;
 pub mod timeline;
+pub mod ui;
 pub mod views;
 
 pub use api::{router, App};

@@ -14,6 +14,8 @@ pub struct TimelineQuery {
     pub cursor: Option<Cursor>,
     pub limit: usize,
     pub include_changes: bool,
+    /// `include=tasks`: the open cancel / reschedule follow-up tasks.
+    pub include_tasks: bool,
 }
 
 const TIMELINE_PARAMS: [&str; 5] = ["includeCanceled", "activeOnly", "limit", "cursor", "include"];
@@ -55,12 +57,14 @@ pub fn timeline(query: Option<&str>) -> Result<TimelineQuery, Problem> {
         },
     };
     let mut include_changes = false;
+    let mut include_tasks = false;
     if let Some(v) = get("include") {
         for item in v.split(',') {
             match item {
                 "changes" => include_changes = true,
+                "tasks" => include_tasks = true,
                 _ => {
-                    errors.push(bad("include", "the only value is changes"));
+                    errors.push(bad("include", "a comma-separated list of changes, tasks"));
                     break;
                 }
             }
@@ -81,7 +85,7 @@ pub fn timeline(query: Option<&str>) -> Result<TimelineQuery, Problem> {
         },
     };
     if errors.is_empty() {
-        Ok(TimelineQuery { filters, cursor, limit, include_changes })
+        Ok(TimelineQuery { filters, cursor, limit, include_changes, include_tasks })
     } else {
         Err(Problem::fields(Kind::BadRequest, errors))
     }
@@ -114,19 +118,24 @@ mod tests {
     #[test]
     fn defaults() {
         let q = timeline(None).unwrap();
-        assert_eq!(q, TimelineQuery { filters: Filters::default(), cursor: None, limit: DEFAULT_LIMIT, include_changes: false });
+        assert_eq!(
+            q,
+            TimelineQuery { filters: Filters::default(), cursor: None, limit: DEFAULT_LIMIT, include_changes: false, include_tasks: false }
+        );
         assert_eq!(timeline(Some("")).unwrap(), q);
     }
 
     #[test]
     fn good_and_bad_values_as_a_table() {
         type Check = fn(&TimelineQuery) -> bool;
-        let ok: [(&str, Check); 5] = [
+        let ok: [(&str, Check); 7] = [
             ("includeCanceled=false", |q: &TimelineQuery| !q.filters.include_canceled),
             ("activeOnly=true", |q: &TimelineQuery| q.filters.active_only),
             ("limit=200", |q: &TimelineQuery| q.limit == 200),
             ("limit=1", |q: &TimelineQuery| q.limit == 1),
-            ("include=changes", |q: &TimelineQuery| q.include_changes),
+            ("include=changes", |q: &TimelineQuery| q.include_changes && !q.include_tasks),
+            ("include=tasks", |q: &TimelineQuery| q.include_tasks && !q.include_changes),
+            ("include=tasks,changes", |q: &TimelineQuery| q.include_tasks && q.include_changes),
         ];
         for (text, check) in ok {
             assert!(check(&timeline(Some(text)).unwrap()), "{text}");

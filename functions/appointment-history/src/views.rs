@@ -4,7 +4,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 use shared::{AppointmentRow, AppointmentSource, AppointmentStatus, Canceler, Provider};
 
-use crate::history::{ChangeRow, LeadHistory};
+use crate::history::{ChangeRow, LeadHistory, TaskRow};
 use crate::timeline::{self, Filters, SortKey};
 
 /// Timestamps as RFC 3339 UTC with milliseconds (the storage precision), e.g. `2031-03-20T17:00:00.000Z`.
@@ -259,6 +259,38 @@ fn admits_rollup(filters: &Filters, status: Option<AppointmentStatus>) -> bool {
     }
 }
 
+/// An open follow-up task about a canceled or rescheduled appointment (`include=tasks`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FollowUpTaskView<'a> {
+    pub id: &'a str,
+    pub appointment_id: &'a str,
+    /// `meeting-canceled` or `meeting-rescheduled`.
+    #[serde(rename = "type")]
+    pub task_type: &'a str,
+    pub status: &'a str,
+    /// The CRM shows urgent tasks in red.
+    pub is_urgent: bool,
+    #[serde(serialize_with = "ts::opt")]
+    pub due_date: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "ts::one")]
+    pub created_at: DateTime<Utc>,
+}
+
+impl<'a> FollowUpTaskView<'a> {
+    fn of(t: &'a TaskRow) -> Self {
+        FollowUpTaskView {
+            id: &t.id,
+            appointment_id: &t.appointment_id,
+            task_type: &t.task_type,
+            status: &t.status,
+            is_urgent: t.is_urgent,
+            due_date: t.due_at,
+            created_at: t.created_at,
+        }
+    }
+}
+
 /// `GET /leads/{leadId}/appointments`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -268,6 +300,9 @@ pub struct TimelineView<'a> {
     pub primary_appointment_id: Option<&'a str>,
     pub appointments: Vec<AppointmentView<'a>>,
     pub next_cursor: Option<String>,
+    /// The lead's open cancel / reschedule tasks, whatever page this is (`include=tasks`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow_up_tasks: Option<Vec<FollowUpTaskView<'a>>>,
 }
 
 pub fn timeline<'a>(
@@ -296,6 +331,7 @@ pub fn timeline<'a>(
         primary_appointment_id: primary_id,
         appointments,
         next_cursor: next.map(|c| c.encode()),
+        follow_up_tasks: history.tasks.as_ref().map(|tasks| tasks.iter().map(FollowUpTaskView::of).collect()),
     }
 }
 

@@ -21,7 +21,21 @@ fn the_document_is_openapi_3_1_with_every_route_and_problem() {
         }
     }
     operations.sort();
-    assert_eq!(operations, ["GET /leads/{leadId}/appointments", "GET /leads/{leadId}/booking-status", "POST /leads/{leadId}/appointments"]);
+    assert_eq!(
+        operations,
+        ["GET /leads/{leadId}/appointments", "GET /leads/{leadId}/booking-status", "GET /ui/{file}", "POST /leads/{leadId}/appointments"]
+    );
+    // The view's files and headers are the ones the code serves.
+    let ui = &doc["paths"]["/ui/{file}"]["get"];
+    let mut files: Vec<&str> = ui["parameters"][0]["schema"]["enum"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let mut served: Vec<&str> = appointment_history::ui::ASSETS.iter().map(|a| a.name).collect();
+    files.sort();
+    served.sort();
+    assert_eq!(files, served);
+    assert_eq!(
+        ui["responses"]["200"]["headers"]["Content-Security-Policy"]["schema"]["const"],
+        appointment_history::ui::CONTENT_SECURITY_POLICY
+    );
     let types: Vec<&str> = doc["components"]["schemas"]["Problem"]["properties"]["type"]["enum"]
         .as_array()
         .unwrap()
@@ -67,6 +81,16 @@ fn the_contract_rejects_wrong_bodies() {
     let page = json!({"leadId": "l", "rollup": {"startAt": null, "endAt": null, "status": null, "canceledAt": null, "provider": null,
                       "source": null, "lastCheckedAt": null}, "primaryAppointmentId": "a1", "appointments": [appointment], "nextCursor": null});
     assert!(timeline.is_valid(&page));
+    let task = json!({"id": "t1", "appointmentId": "a1", "type": "meeting-canceled", "status": "pending", "isUrgent": true,
+                      "dueDate": "2031-03-01T00:00:00.000Z", "createdAt": "2031-03-01T00:00:00.000Z"});
+    let mut with_tasks = page.clone();
+    with_tasks["followUpTasks"] = json!([task]);
+    assert!(timeline.is_valid(&with_tasks));
+    for (name, field, value) in [("other task type", "type", json!("call-back")), ("urgency as text", "isUrgent", json!("yes"))] {
+        let mut bad = with_tasks.clone();
+        bad["followUpTasks"][0][field] = value;
+        assert!(!timeline.is_valid(&bad), "{name}");
+    }
     let mut no_cursor = page.clone();
     no_cursor.as_object_mut().unwrap().remove("nextCursor");
     assert!(!timeline.is_valid(&no_cursor));

@@ -92,4 +92,7 @@ invoke migrate-batch '{"mode":"dry-run","clientId":"'"$CLIENT_ID"'"}'
 bold "7. A scheduled reconcile run (reconcile-scheduled, against the mock Calendly and GHL APIs)"
 invoke reconcile-scheduled "$ROOT/events/reconcile-scheduled/schedule.json"
 
+bold "Dana's timeline in a browser (the <appointment-timeline> view):"
+echo "$TIMELINE_URL"
+
 exit "${chain_missing:-0}"

@@ -138,6 +138,7 @@ SIGNING_KEY=$SIGNING_KEY
 JWT_SECRET=$JWT_SECRET
 JWT=$JWT
 DEMO_LEAD_ID=lead_dana_demo
+TIMELINE_URL=$BASE/lambda-url/appointment-history/ui/timeline.html?lead=lead_dana_demo#token=$JWT
 EOF
 
 if [ -n "$MOCK_PID" ]; then
@@ -177,6 +178,8 @@ cat >&2 <<EOF
     scripts/invoke.sh reconcile-scheduled events/reconcile-scheduled/<event>.json
     scripts/invoke.sh migrate-batch events/migrate-batch/<event>.json
   (= cargo lambda invoke -A 127.0.0.1 -P $PORT --data-file ...; cargo lambda is in .tools/venv/bin)
+  Timeline view of the demo lead (open in a browser; the token stays in the # part):
+    $BASE/lambda-url/appointment-history/ui/timeline.html?lead=lead_dana_demo#token=$JWT
 
   Try:
     make demo

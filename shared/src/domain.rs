@@ -5,6 +5,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::text;
 
 /// Longest provider key (GHL appointment id, Calendly invitee URI) the service stores, in bytes.
 pub const MAX_KEY_BYTES: usize = 512;
@@ -126,7 +127,6 @@ impl AppointmentStatus {
 }
 
 impl AppointmentSource {
-    /// The value written to the lead's `appointmentSource` rollup column (a plain string there).
     /// Webhooks, reconciliation and backfill write what the provider itself said (a signed delivery,
     /// or the provider's API called with the workspace's own credentials); POST and migration write
     /// what the CRM asserts. Only the former may take a provider key from another workspace.
@@ -134,6 +134,7 @@ impl AppointmentSource {
         matches!(self, Self::Webhook | Self::ReconcileCron | Self::Backfill)
     }
 
+    /// The value written to the lead's `appointmentSource` rollup column (a plain string there).
     pub fn rollup_text(self) -> &'static str {
         match self {
             Self::Webhook => "webhook",
@@ -178,11 +179,11 @@ pub enum LeadRef {
     /// A known lead id. If the provider key already belongs to another lead of the same client,
     /// the write goes to that lead (a key never changes lead).
     Id(String),
-    /// A lead of this client: the owner of the observation's provider key if a row has it already;
     /// This lead and no other: a provider key held by another lead of the same client is refused
     /// ([`Error::KeyOwnedElsewhere`]) under the lead lock instead of followed. For writers that
     /// answer for the lead they were asked about (the history API's POST).
     Pinned(String),
+    /// A lead of this client: the owner of the observation's provider key if a row has it already;
     /// else `lead_hint` when it names one of the client's leads (Calendly `utm_content`); else the
     /// lead with this email, case-insensitively (several: the most recently updated, then lowest id).
     Match { client_id: String, lead_hint: Option<String>, email: Option<String> },
@@ -280,6 +281,32 @@ impl Observation {
     /// Checks what the write path relies on and brings times to the database's millisecond
     /// precision (`TIMESTAMP(3)`), so that a redelivery compares equal to what was stored.
     pub fn normalized(mut self) -> Result<Self, Error> {
+        // Text bound for the database never carries NUL (`crate::text`): an identifier holding
+        // one is refused, free text loses it.
+        let lead_id = match &self.lead {
+            LeadRef::Id(id) | LeadRef::Pinned(id) => Some(("lead id", id)),
+            LeadRef::Match { client_id, .. } => Some(("client id", client_id)),
+            LeadRef::KeyOwner => None,
+        };
+        let keys = [
+            ("provider key", &self.key),
+            ("scheduled event URI", &self.calendly_event_uri),
+            ("rescheduled-from key", &self.rescheduled_from_key),
+            ("rescheduled-to key", &self.rescheduled_to_key),
+        ];
+        let ids = lead_id.into_iter().chain(keys.into_iter().filter_map(|(name, id)| id.as_ref().map(|id| (name, id))));
+        for (name, id) in ids {
+            if let Err(nul) = text::check_id(id) {
+                return Err(Error::InvalidObservation(format!("{name} {nul}")));
+            }
+        }
+        if let LeadRef::Match { lead_hint, email, .. } = &mut self.lead {
+            *lead_hint = lead_hint.take().map(text::strip_nul);
+            *email = email.take().map(text::strip_nul);
+        }
+        self.timezone = self.timezone.take().map(text::strip_nul).filter(|tz| !tz.is_empty());
+        self.cancel_reason = self.cancel_reason.take().map(text::strip_nul);
+
         match &mut self.lead {
             LeadRef::Id(id) | LeadRef::Pinned(id) if id.trim().is_empty() => {
                 return Err(Error::InvalidObservation("lead id is empty".into()))
@@ -374,5 +401,73 @@ mod tests {
         let mut unkeyed_clear = o;
         unkeyed_clear.status = ObservedStatus::NoShowCleared;
         assert!(unkeyed_clear.normalized().is_err());
+    }
+
+    /// PostgreSQL refuses NUL in text: identifiers holding one are refused, free text loses it.
+    #[test]
+    fn normalization_refuses_nul_in_ids_and_strips_it_from_free_text() {
+        type Edit = fn(&mut Observation);
+        let base = || {
+            let mut o = Observation::new(
+                LeadRef::Match { client_id: "client_1".into(), lead_hint: Some("lead_1".into()), email: Some("a@example.com".into()) },
+                Provider::Calendly,
+                ObservedStatus::Is(AppointmentStatus::Canceled),
+                AppointmentSource::Webhook,
+            );
+            o.key = Some("https://api.calendly.com/scheduled_events/e/invitees/i".into());
+            o.calendly_event_uri = Some("https://api.calendly.com/scheduled_events/e".into());
+            o.timezone = Some("Europe/Berlin".into());
+            o.cancel_reason = Some("moving it".into());
+            o
+        };
+        let refused: [(&str, Edit); 8] = [
+            ("lead id", |o| o.lead = LeadRef::Id("lead_1\0".into())),
+            ("lead id", |o| o.lead = LeadRef::Pinned("\0".into())),
+            ("client id", |o| o.lead = LeadRef::Match { client_id: "client\0_1".into(), lead_hint: None, email: None }),
+            ("provider key", |o| o.key = Some("https://api.calendly.com/scheduled_events/e/invitees/i\0".into())),
+            ("provider key", |o| {
+                o.lead = LeadRef::KeyOwner;
+                o.key = Some("\0g1".into());
+            }),
+            ("scheduled event URI", |o| o.calendly_event_uri = Some("https://api.calendly.com/\0".into())),
+            ("rescheduled-from key", |o| o.rescheduled_from_key = Some("a\0".into())),
+            ("rescheduled-to key", |o| o.rescheduled_to_key = Some("\0".into())),
+        ];
+        for (name, edit) in refused {
+            let mut o = base();
+            edit(&mut o);
+            match o.normalized() {
+                Err(Error::InvalidObservation(reason)) => assert_eq!(reason, format!("{name} contains a NUL character")),
+                other => panic!("NUL in the {name}: {other:?}"),
+            }
+        }
+
+        let matching = |hint: Option<&str>, email: Option<&str>| LeadRef::Match {
+            client_id: "client_1".into(),
+            lead_hint: hint.map(Into::into),
+            email: email.map(Into::into),
+        };
+        // (what holds the NUL, the observation, what normalization makes of it: `base()` unless said)
+        let stripped: [(&str, Observation, Option<Observation>); 6] = [
+            ("cancel reason", Observation { cancel_reason: Some("moving\0 it\0".into()), ..base() }, None),
+            ("timezone", Observation { timezone: Some("Europe/\0Berlin".into()), ..base() }, None),
+            (
+                "timezone of NULs only",
+                Observation { timezone: Some("\0\0".into()), ..base() },
+                Some(Observation { timezone: None, ..base() }),
+            ),
+            ("lead hint", Observation { lead: matching(Some("lead\0_1"), Some("a@example.com")), ..base() }, None),
+            ("email", Observation { lead: matching(Some("lead_1"), Some(" a@\0example.com\0")), ..base() }, None),
+            (
+                "hint and email of NULs only",
+                Observation { lead: matching(Some("\0"), Some("\0 ")), ..base() },
+                Some(Observation { lead: matching(None, None), ..base() }),
+            ),
+        ];
+        for (name, observation, expected) in stripped {
+            let normalized = observation.normalized().unwrap_or_else(|e| panic!("NUL in the {name}: {e}"));
+            assert_eq!(normalized, expected.unwrap_or_else(base), "NUL in the {name}");
+        }
+        assert_eq!(base().normalized().unwrap(), base(), "nothing to strip");
     }
 }

@@ -30,6 +30,9 @@ pub struct ReconcileConfig {
     /// Time budget when the runtime gives no deadline (local emulators; the rule is
     /// `shared::deadline`) (`RECONCILE_DEFAULT_BUDGET_SECONDS`).
     pub default_budget: Duration,
+    /// This deployment's Calendly webhook URL, `{clientId}` standing for the client's id
+    /// (`CALENDLY_WEBHOOK_URL_PATTERN`); unset, cron runs do not check the subscriptions.
+    pub calendly_webhook_url_pattern: Option<String>,
 }
 
 impl Default for ReconcileConfig {
@@ -43,6 +46,7 @@ impl Default for ReconcileConfig {
             db_connections: 2,
             deadline_margin: Duration::from_secs(20),
             default_budget: Duration::from_secs(600),
+            calendly_webhook_url_pattern: None,
         }
     }
 }
@@ -85,6 +89,7 @@ pub fn from_env() -> Result<Settings, RunError> {
         db_connections: positive("RECONCILE_DB_CONNECTIONS", d.db_connections)?,
         deadline_margin: Duration::from_secs(number("RECONCILE_DEADLINE_MARGIN_SECONDS", d.deadline_margin.as_secs())?),
         default_budget: Duration::from_secs(number("RECONCILE_DEFAULT_BUDGET_SECONDS", d.default_budget.as_secs())?),
+        calendly_webhook_url_pattern: optional("CALENDLY_WEBHOOK_URL_PATTERN"),
     };
     let endpoints = Endpoints::new(
         &optional("CALENDLY_API_BASE").unwrap_or_else(|| Endpoints::CALENDLY.into()),

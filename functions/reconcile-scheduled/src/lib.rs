@@ -8,6 +8,7 @@ pub mod due;
 pub mod error;
 pub mod input;
 pub mod reconcile;
+pub mod subscriptions;
 
 pub use error::RunError;
 pub use input::{parse_request, BackfillRequest, Request};

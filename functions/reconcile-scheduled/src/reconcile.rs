@@ -302,7 +302,16 @@ impl Reconciler {
     /// The Lambda handler's body: parse the payload and run the mode it asks for.
     pub async fn handle(&self, payload: serde_json::Value, deadline: Instant) -> Result<Summary, RunError> {
         let summary = match parse_request(payload)? {
-            Request::Cron => self.run_cron(Utc::now(), deadline).await?,
+            Request::Cron => {
+                // Subscription health alongside the leads, under the same deadline margin.
+                let subscriptions = async {
+                    if let Some(pattern) = &self.config.calendly_webhook_url_pattern {
+                        let stop = deadline.checked_sub(self.config.deadline_margin).unwrap_or(deadline);
+                        crate::subscriptions::check_all(&self.db, &self.http, pattern, self.config.parallel_clients, stop).await;
+                    }
+                };
+                tokio::join!(self.run_cron(Utc::now(), deadline), subscriptions).0?
+            }
             Request::Backfill(request) => self.run_backfill(&request, Utc::now(), deadline).await?,
         };
         tracing::info!(

@@ -204,6 +204,51 @@ impl CalendlyClient {
         }
         Err(ProviderError::Malformed { provider: PROVIDER, reason: format!("more than {MAX_PAGES} pages") })
     }
+
+    /// The organization's webhook subscriptions of one scope (`organization`, or `user` with the
+    /// user's URI), all pages. Needs the token's `webhooks:read` scope.
+    pub async fn webhook_subscriptions(&self, auth: &CalendlyAuth, user: Option<&str>) -> Result<Vec<WebhookSubscription>, ProviderError> {
+        let limiter = self.limiter(auth);
+        let mut url = self.http.endpoints.calendly.clone();
+        url.path_segments_mut()
+            .map_err(|_| ProviderError::Config("Calendly base URL".into()))?
+            .pop_if_empty()
+            .push("webhook_subscriptions");
+        let mut query = vec![("organization", auth.organization_uri.as_str()), ("count", PAGE_SIZE)];
+        match user {
+            Some(user) => query.extend([("scope", "user"), ("user", user)]),
+            None => query.push(("scope", "organization")),
+        }
+        self.paginate(auth, &limiter, &url, &query).await
+    }
+
+    /// The URI of the user the token belongs to (`GET /users/me`; nothing else of the answer is read).
+    pub async fn current_user_uri(&self, auth: &CalendlyAuth) -> Result<String, ProviderError> {
+        #[derive(Deserialize)]
+        struct Me {
+            resource: UserRef,
+        }
+        #[derive(Deserialize)]
+        struct UserRef {
+            uri: String,
+        }
+        let limiter = self.limiter(auth);
+        let mut url = self.http.endpoints.calendly.clone();
+        url.path_segments_mut().map_err(|_| ProviderError::Config("Calendly base URL".into()))?.pop_if_empty().extend(["users", "me"]);
+        let me: Me = self.http.get_json(PROVIDER, &limiter, |client| client.get(url.clone()).bearer_auth(auth.token.expose())).await?;
+        Ok(me.resource.uri)
+    }
+}
+
+/// A webhook subscription, as far as its health needs it (`GET /webhook_subscriptions`).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct WebhookSubscription {
+    pub uri: String,
+    pub callback_url: String,
+    /// `active`, or `disabled` (after 24 hours of failed deliveries Calendly stops and disables it).
+    pub state: String,
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 /// The last path segment of a scheduled-event URI.

@@ -53,6 +53,12 @@ pub fn parse_request(payload: Value) -> Result<Request, RunError> {
         if request.cursor.as_deref().is_some_and(|c| c.trim().is_empty() || c.len() > 512) {
             return Err(RunError::InvalidInput("backfill request: cursor is empty or too long".into()));
         }
+        // Both are looked up in PostgreSQL, which refuses NUL.
+        for (field, id) in [("clientId", Some(request.client_id.as_str())), ("cursor", request.cursor.as_deref())] {
+            if let Some(Err(nul)) = id.map(shared::text::check_id) {
+                return Err(RunError::InvalidInput(format!("backfill request: {field} {nul}")));
+            }
+        }
         return Ok(Request::Backfill(request));
     }
     if payload.get("detail-type").is_some() {
@@ -115,6 +121,8 @@ mod tests {
             json!({"mode": "backfill", "clientId": "c", "maxLeads": 1000000}),
             json!({"mode": "backfill", "clientId": "c", "cursor": ""}),
             json!({"mode": "backfill", "clientId": "c", "dryRun": true}),
+            json!({"mode": "backfill", "clientId": "c\u{0}"}),
+            json!({"mode": "backfill", "clientId": "c", "cursor": "\u{0}lead_9"}),
             other_event,
             json!({"detail-type": "Scheduled Event"}),
         ];

@@ -1,19 +1,19 @@
-//! From a Calendly delivery to the write path's `Observation`: a pure function.
+//! From a Calendly delivery to the write path's `Observation`: a pure function. The invitee rules
+//! are the shared crate's (`shared::providers::calendly::invitee_observation`), the same ones
+//! reconciliation applies to the API's invitees; this module only reads a delivery into them.
 //!
 //! Strict on what identifies and times the appointment (a delivery without them is a 400), lenient
 //! on the rest: an odd optional field is dropped rather than refused, because Calendly disables a
 //! subscription after 24 hours of refused deliveries.
 
-use shared::{AppointmentSource, AppointmentStatus, Canceler, LeadRef, ObservedStatus, Observation, Provider, TaskPolicy};
+use shared::providers::calendly::{invitee_observation, CancellationFacts, InviteeFacts};
+use shared::{AppointmentSource, AppointmentStatus, LeadRef, Observation, ObservedStatus, Provider, TaskPolicy};
 
-use crate::calendly::{Cancellation, Delivery, Envelope, Invitee, NoShow};
+use crate::calendly::{Delivery, Envelope, Invitee, NoShow};
 
-/// Longest provider URI accepted (the write path's key limit).
-const MAX_URI_LEN: usize = 512;
 /// Longer values of these optional fields are dropped.
 const MAX_HINT_LEN: usize = 128;
 const MAX_EMAIL_LEN: usize = 320;
-const MAX_TIMEZONE_LEN: usize = 64;
 
 /// A delivery of a recorded type whose identifying fields are unusable. The text is ours, never
 /// the payload's.
@@ -23,64 +23,46 @@ pub struct InvalidDelivery(pub &'static str);
 /// What a delivery asks the write path to record, if anything (`None`: a type we ignore).
 pub fn observation(client_id: &str, delivery: &Delivery) -> Result<Option<Observation>, InvalidDelivery> {
     Ok(Some(match delivery {
-        Delivery::InviteeCreated(env) => invitee_created(client_id, env)?,
-        Delivery::InviteeCanceled(env) => invitee_canceled(client_id, env)?,
+        Delivery::InviteeCreated(env) => invitee(client_id, env, false)?,
+        Delivery::InviteeCanceled(env) => invitee(client_id, env, true)?,
         Delivery::NoShowCreated(env) => no_show(client_id, env, ObservedStatus::Is(AppointmentStatus::NoShow))?,
         Delivery::NoShowDeleted(env) => no_show(client_id, env, ObservedStatus::NoShowCleared)?,
         Delivery::Other => return Ok(None),
     }))
 }
 
-fn invitee_created(client_id: &str, env: &Envelope<Invitee>) -> Result<Observation, InvalidDelivery> {
-    let mut obs = invitee_base(client_id, &env.payload, AppointmentStatus::Confirmed)?;
-    obs.rescheduled_from_key = link(&env.payload.old_invitee, "old_invitee is not a Calendly URI")?;
-    Ok(obs)
-}
-
-fn invitee_canceled(client_id: &str, env: &Envelope<Invitee>) -> Result<Observation, InvalidDelivery> {
-    let p = &env.payload;
-    let new_invitee = link(&p.new_invitee, "new_invitee is not a Calendly URI")?;
-    // `rescheduled: true` is the documented signal; a named new invitee means the same.
-    let rescheduled = p.rescheduled == Some(true) || new_invitee.is_some();
-    let status = if rescheduled { AppointmentStatus::Rescheduled } else { AppointmentStatus::Canceled };
-    let mut obs = invitee_base(client_id, p, status)?;
-    obs.rescheduled_to_key = new_invitee;
-    let cancellation: Option<&Cancellation> = p.cancellation.as_ref().or(p.scheduled_event.cancellation.as_ref());
-    if let Some(c) = cancellation {
-        obs.canceled_at = c.created_at;
-        obs.canceled_by = match c.canceler_type.as_deref().map(str::trim) {
-            Some(t) if t.eq_ignore_ascii_case("host") => Some(Canceler::Host),
-            Some(t) if t.eq_ignore_ascii_case("invitee") => Some(Canceler::Invitee),
-            _ => None,
-        };
-        // Raw: the write path masks emails and phone numbers and truncates before storing.
-        obs.cancel_reason = c.reason.clone();
-        // The cancellation is the change observed; order by the later of the two times.
-        obs.provider_updated_at = obs.provider_updated_at.max(c.created_at);
+/// The delivery's invitee as the shared mapping reads it.
+pub fn facts(p: &Invitee, canceled: bool) -> InviteeFacts<'_> {
+    InviteeFacts {
+        uri: &p.uri,
+        event_uri: &p.event,
+        canceled,
+        rescheduled: p.rescheduled,
+        old_invitee: p.old_invitee.as_deref(),
+        new_invitee: p.new_invitee.as_deref(),
+        // No-shows arrive as deliveries of their own.
+        no_show: None,
+        start_time: Some(p.scheduled_event.start_time),
+        end_time: Some(p.scheduled_event.end_time),
+        timezone: p.timezone.as_deref(),
+        created_at: Some(p.created_at),
+        updated_at: Some(p.updated_at),
+        cancellation: p.cancellation.as_ref().or(p.scheduled_event.cancellation.as_ref()).map(|c| CancellationFacts {
+            canceler_type: c.canceler_type.as_deref(),
+            reason: c.reason.as_deref(),
+            created_at: c.created_at,
+        }),
     }
-    Ok(obs)
 }
 
-fn invitee_base(client_id: &str, p: &Invitee, status: AppointmentStatus) -> Result<Observation, InvalidDelivery> {
+fn invitee(client_id: &str, env: &Envelope<Invitee>, canceled: bool) -> Result<Observation, InvalidDelivery> {
+    let p = &env.payload;
     let lead = LeadRef::Match {
         client_id: client_id.to_string(),
         lead_hint: p.tracking.as_ref().and_then(|t| bounded(&t.utm_content, MAX_HINT_LEN)),
         email: bounded(&p.email, MAX_EMAIL_LEN),
     };
-    let mut obs = Observation::new(lead, Provider::Calendly, ObservedStatus::Is(status), AppointmentSource::Webhook);
-    obs.key = Some(uri(&p.uri, "the invitee uri is not a Calendly URI")?);
-    obs.calendly_event_uri = Some(uri(&p.event, "the scheduled event uri is not a Calendly URI")?);
-    let (start, end) = (p.scheduled_event.start_time, p.scheduled_event.end_time);
-    if end < start {
-        return Err(InvalidDelivery("the scheduled event ends before it starts"));
-    }
-    obs.start_at = Some(start);
-    obs.end_at = Some(end);
-    obs.timezone = bounded(&p.timezone, MAX_TIMEZONE_LEN);
-    obs.provider_created_at = Some(p.created_at);
-    obs.provider_updated_at = Some(p.updated_at);
-    obs.tasks = TaskPolicy::All;
-    Ok(obs)
+    invitee_observation(lead, &facts(p, canceled), AppointmentSource::Webhook, TaskPolicy::All).map_err(|e| InvalidDelivery(e.0))
 }
 
 fn no_show(client_id: &str, env: &Envelope<NoShow>, status: ObservedStatus) -> Result<Observation, InvalidDelivery> {
@@ -88,33 +70,20 @@ fn no_show(client_id: &str, env: &Envelope<NoShow>, status: ObservedStatus) -> R
     // never touches another client's appointments. No hint and no email: the key must exist.
     let lead = LeadRef::Match { client_id: client_id.to_string(), lead_hint: None, email: None };
     let mut obs = Observation::new(lead, Provider::Calendly, status, AppointmentSource::Webhook);
-    obs.key = Some(uri(env.payload.invitee.uri(), "the no-show's invitee is not a Calendly URI")?);
+    let key = env.payload.invitee.uri();
+    let is_uri = key.len() <= shared::domain::MAX_KEY_BYTES
+        && key.starts_with("https://")
+        && key.len() > "https://".len()
+        && !key.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !is_uri {
+        return Err(InvalidDelivery("the no-show's invitee is not a Calendly URI"));
+    }
+    obs.key = Some(key.to_string());
     // Both no-show deliveries carry the same no-show `created_at`; the delivery's own time is what
     // orders a mark and its removal.
     obs.provider_updated_at = Some(env.created_at);
     obs.tasks = TaskPolicy::All;
     Ok(obs)
-}
-
-/// A provider URI used as a key or link: absolute https, no spaces or control characters, bounded.
-fn uri(value: &str, problem: &'static str) -> Result<String, InvalidDelivery> {
-    let ok = value.len() <= MAX_URI_LEN
-        && value.starts_with("https://")
-        && value.len() > "https://".len()
-        && !value.chars().any(|c| c.is_whitespace() || c.is_control());
-    if ok {
-        Ok(value.to_string())
-    } else {
-        Err(InvalidDelivery(problem))
-    }
-}
-
-/// An optional link to another invitee: blank is none, anything else must be a URI.
-fn link(value: &Option<String>, problem: &'static str) -> Result<Option<String>, InvalidDelivery> {
-    match value.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(v) => uri(v, problem).map(Some),
-    }
 }
 
 /// Trimmed, non-empty and not longer than `max` bytes; otherwise dropped.
@@ -127,10 +96,13 @@ mod tests {
     use super::*;
     use crate::calendly::parse;
     use chrono::{DateTime, Utc};
+    use shared::Canceler;
 
     const CLIENT: &str = "client_acme";
-    const OLD: &str = "https://api.calendly.com/scheduled_events/3c9e7b21-8a4f-4d6e-b0c2-5f1a9d7e2c40/invitees/6a1f0c2e-5b7d-4e38-9c0a-71d2e4f8b3a9";
-    const NEW: &str = "https://api.calendly.com/scheduled_events/9b7d1e45-2c6a-4f83-a0e9-d3b5c7f1e268/invitees/e4c2a9b7-1f3d-4e6a-8c5b-0d9f7a3e1b26";
+    const OLD: &str =
+        "https://api.calendly.com/scheduled_events/3c9e7b21-8a4f-4d6e-b0c2-5f1a9d7e2c40/invitees/6a1f0c2e-5b7d-4e38-9c0a-71d2e4f8b3a9";
+    const NEW: &str =
+        "https://api.calendly.com/scheduled_events/9b7d1e45-2c6a-4f83-a0e9-d3b5c7f1e268/invitees/e4c2a9b7-1f3d-4e6a-8c5b-0d9f7a3e1b26";
     const OLD_EVENT: &str = "https://api.calendly.com/scheduled_events/3c9e7b21-8a4f-4d6e-b0c2-5f1a9d7e2c40";
 
     fn fixture(name: &str) -> Vec<u8> {
@@ -242,26 +214,56 @@ mod tests {
     #[allow(clippy::type_complexity)] // a table reads best inline
     fn cancel_variants() {
         type Edit = fn(&mut serde_json::Value);
-        let cases: [(&str, Edit, Result<(AppointmentStatus, Option<&str>, Option<Canceler>, Option<&str>), &str>); 8] = [
+        let cases: [(&str, Edit, Result<(AppointmentStatus, Option<&str>, Option<Canceler>, Option<&str>), &str>); 9] = [
             ("as delivered", |_| {}, Ok((AppointmentStatus::Rescheduled, Some(NEW), Some(Canceler::Invitee), Some("upd")))),
-            ("plain cancel", |v| {
-                v["payload"]["rescheduled"] = false.into();
-                v["payload"]["new_invitee"] = serde_json::Value::Null;
-            }, Ok((AppointmentStatus::Canceled, None, Some(Canceler::Invitee), Some("upd")))),
-            ("new_invitee without the flag", |v| v["payload"]["rescheduled"] = serde_json::Value::Null,
-                Ok((AppointmentStatus::Rescheduled, Some(NEW), Some(Canceler::Invitee), Some("upd")))),
-            ("cancellation later than updated_at", |v| {
-                v["payload"]["cancellation"]["created_at"] = "2026-03-04T09:12:50Z".into();
-            }, Ok((AppointmentStatus::Rescheduled, Some(NEW), Some(Canceler::Invitee), Some("cancel")))),
-            ("unknown canceler type", |v| v["payload"]["cancellation"]["canceler_type"] = "robot".into(),
-                Ok((AppointmentStatus::Rescheduled, Some(NEW), None, Some("upd")))),
-            ("cancellation only on the event", |v| {
-                v["payload"].as_object_mut().unwrap().remove("cancellation");
-                v["payload"]["scheduled_event"]["cancellation"]["canceler_type"] = "host".into();
-            }, Ok((AppointmentStatus::Rescheduled, Some(NEW), Some(Canceler::Host), Some("upd")))),
-            ("new_invitee not a URI", |v| v["payload"]["new_invitee"] = "javascript:alert(1)".into(), Err("new_invitee is not a Calendly URI")),
-            ("invitee uri too long", |v| v["payload"]["uri"] = format!("https://api.calendly.com/{}", "x".repeat(600)).into(),
-                Err("the invitee uri is not a Calendly URI")),
+            (
+                "plain cancel",
+                |v| {
+                    v["payload"]["rescheduled"] = false.into();
+                    v["payload"]["new_invitee"] = serde_json::Value::Null;
+                },
+                Ok((AppointmentStatus::Canceled, None, Some(Canceler::Invitee), Some("upd"))),
+            ),
+            (
+                "new_invitee without the flag",
+                |v| v["payload"]["rescheduled"] = serde_json::Value::Null,
+                Ok((AppointmentStatus::Rescheduled, Some(NEW), Some(Canceler::Invitee), Some("upd"))),
+            ),
+            (
+                "cancellation later than updated_at",
+                |v| {
+                    v["payload"]["cancellation"]["created_at"] = "2026-03-04T09:12:50Z".into();
+                },
+                Ok((AppointmentStatus::Rescheduled, Some(NEW), Some(Canceler::Invitee), Some("cancel"))),
+            ),
+            (
+                "canceler type with spaces and capitals",
+                |v| v["payload"]["cancellation"]["canceler_type"] = " Invitee ".into(),
+                Ok((AppointmentStatus::Rescheduled, Some(NEW), Some(Canceler::Invitee), Some("upd"))),
+            ),
+            (
+                "unknown canceler type",
+                |v| v["payload"]["cancellation"]["canceler_type"] = "robot".into(),
+                Ok((AppointmentStatus::Rescheduled, Some(NEW), None, Some("upd"))),
+            ),
+            (
+                "cancellation only on the event",
+                |v| {
+                    v["payload"].as_object_mut().unwrap().remove("cancellation");
+                    v["payload"]["scheduled_event"]["cancellation"]["canceler_type"] = "host".into();
+                },
+                Ok((AppointmentStatus::Rescheduled, Some(NEW), Some(Canceler::Host), Some("upd"))),
+            ),
+            (
+                "new_invitee not a URI",
+                |v| v["payload"]["new_invitee"] = "javascript:alert(1)".into(),
+                Err("new_invitee is not a Calendly URI"),
+            ),
+            (
+                "invitee uri too long",
+                |v| v["payload"]["uri"] = format!("https://api.calendly.com/{}", "x".repeat(600)).into(),
+                Err("the invitee uri is not a Calendly URI"),
+            ),
         ];
         for (name, edit, expected) in cases {
             let mut v: serde_json::Value = serde_json::from_slice(&fixture("invitee-canceled-rescheduled.json")).unwrap();
@@ -289,20 +291,39 @@ mod tests {
     fn lenient_on_optional_strict_on_identity() {
         type Edit = fn(&mut serde_json::Value);
         let cases: [(&str, Edit, Result<(), &str>); 9] = [
-            ("blank utm_content and email", |v| {
-                v["payload"]["tracking"]["utm_content"] = "  ".into();
-                v["payload"]["email"] = "".into();
-            }, Ok(())),
-            ("no tracking at all", |v| { v["payload"].as_object_mut().unwrap().remove("tracking"); }, Ok(())),
+            (
+                "blank utm_content and email",
+                |v| {
+                    v["payload"]["tracking"]["utm_content"] = "  ".into();
+                    v["payload"]["email"] = "".into();
+                },
+                Ok(()),
+            ),
+            (
+                "no tracking at all",
+                |v| {
+                    v["payload"].as_object_mut().unwrap().remove("tracking");
+                },
+                Ok(()),
+            ),
             ("absurd timezone", |v| v["payload"]["timezone"] = "x".repeat(100).into(), Ok(())),
             ("blank old_invitee", |v| v["payload"]["old_invitee"] = "".into(), Ok(())),
-            ("event uri not https", |v| v["payload"]["event"] = "http://api.calendly.com/scheduled_events/x".into(),
-                Err("the scheduled event uri is not a Calendly URI")),
-            ("invitee uri with a space", |v| v["payload"]["uri"] = "https://api.calendly.com/a b".into(),
-                Err("the invitee uri is not a Calendly URI")),
+            (
+                "event uri not https",
+                |v| v["payload"]["event"] = "http://api.calendly.com/scheduled_events/x".into(),
+                Err("the scheduled event uri is not a Calendly URI"),
+            ),
+            (
+                "invitee uri with a space",
+                |v| v["payload"]["uri"] = "https://api.calendly.com/a b".into(),
+                Err("the invitee uri is not a Calendly URI"),
+            ),
             ("invitee uri empty", |v| v["payload"]["uri"] = "".into(), Err("the invitee uri is not a Calendly URI")),
-            ("ends before it starts", |v| v["payload"]["scheduled_event"]["end_time"] = "2026-03-10T16:00:00Z".into(),
-                Err("the scheduled event ends before it starts")),
+            (
+                "ends before it starts",
+                |v| v["payload"]["scheduled_event"]["end_time"] = "2026-03-10T16:00:00Z".into(),
+                Err("the scheduled event ends before it starts"),
+            ),
             ("old_invitee garbage", |v| v["payload"]["old_invitee"] = "not a uri".into(), Err("old_invitee is not a Calendly URI")),
         ];
         for (name, edit, expected) in cases {
@@ -323,5 +344,34 @@ mod tests {
                 Err(problem) => assert_eq!(got.unwrap_err(), InvalidDelivery(problem), "{name}"),
             }
         }
+    }
+
+    /// The same invitee read from a webhook delivery and from the API maps to the same observation
+    /// (only the writer's own fields differ): one mapping for both sources.
+    #[test]
+    fn webhook_and_api_agree_on_every_invitee_they_share() {
+        use shared::providers::calendly::{observation as api_observation, Booking, Invitee as ApiInvitee, ScheduledEvent};
+        let api = |name: &str| -> serde_json::Value {
+            serde_json::from_slice(&std::fs::read(format!("{}/tests/fixtures/api/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()).unwrap()
+        };
+        let events: Vec<ScheduledEvent> = serde_json::from_value(api("api-list-scheduled-events.json")["collection"].clone()).unwrap();
+        let invitees: Vec<ApiInvitee> = serde_json::from_value(api("api-list-event-invitees.json")["collection"].clone()).unwrap();
+        let mut compared = 0;
+        for invitee in invitees {
+            let event = events.iter().find(|e| Some(&e.uri) == invitee.event.as_ref()).unwrap().clone();
+            let from_api =
+                api_observation("lead_x", &Booking { event, invitee: invitee.clone() }, AppointmentSource::Webhook, TaskPolicy::All)
+                    .unwrap();
+            for name in ["invitee-created.json", "invitee-created-after-reschedule.json", "invitee-created-group-second.json"] {
+                let mut from_webhook = map(&fixture(name)).unwrap().unwrap();
+                if from_webhook.key != from_api.key {
+                    continue;
+                }
+                from_webhook.lead = from_api.lead.clone();
+                assert_eq!(from_webhook, from_api, "{name}");
+                compared += 1;
+            }
+        }
+        assert!(compared > 0, "the fixtures share an invitee");
     }
 }

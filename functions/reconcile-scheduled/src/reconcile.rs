@@ -533,7 +533,14 @@ impl Reconciler {
                 failure = error("calendly refused the client's token earlier in this run".into());
             } else {
                 match tokio::time::timeout_at(clock.hard_stop, self.http.calendly().bookings_for_email(auth, email)).await {
-                    Ok(Ok(bookings)) => observations.extend(bookings.iter().map(|b| calendly::observation(&lead.id, b, source, tasks))),
+                    Ok(Ok(bookings)) => {
+                        for booking in &bookings {
+                            match calendly::observation(&lead.id, booking, source, tasks) {
+                                Ok(obs) => observations.push(obs),
+                                Err(e) => failure = error(format!("calendly invitee: {e}")),
+                            }
+                        }
+                    }
                     Ok(Err(e)) => {
                         if refuses_credentials(&e) {
                             client.calendly_refused.store(true, Ordering::Relaxed);

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{ProviderError, ProviderHttp, Secret, SlidingWindow};
-use crate::domain::{AppointmentSource, AppointmentStatus, Canceler, Observation, ObservedStatus, Provider, TaskPolicy};
+use crate::domain::{
+    AppointmentSource, AppointmentStatus, Canceler, LeadRef, Observation, ObservedStatus, Provider, TaskPolicy, MAX_KEY_BYTES,
+};
 
 pub const PROVIDER: &str = "calendly";
 
@@ -256,54 +258,156 @@ pub fn event_uuid(uri: &str) -> Option<&str> {
     uri.trim_end_matches('/').rsplit('/').next().filter(|s| !s.is_empty() && !s.contains(':') && *s != "scheduled_events")
 }
 
-/// The status a Calendly invitee shows: canceled (rescheduled when Calendly says so), a no-show,
-/// or confirmed.
-pub fn invitee_status(invitee: &Invitee) -> AppointmentStatus {
-    if invitee.status.eq_ignore_ascii_case("canceled") {
-        if invitee.rescheduled || invitee.new_invitee.is_some() {
+/// Longer time zone names are dropped (the write path refuses them).
+const MAX_TIMEZONE_LEN: usize = 64;
+
+/// What one invitee shows, from either source: a webhook delivery (the invitee with its embedded
+/// scheduled event) or the API (an invitee and the scheduled event it was listed under). Each
+/// source fills this in; [`invitee_observation`] holds every rule, once.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InviteeFacts<'a> {
+    /// The invitee URI: the appointment's key.
+    pub uri: &'a str,
+    pub event_uri: &'a str,
+    /// `invitee.canceled`, or an invitee whose `status` is `canceled`.
+    pub canceled: bool,
+    pub rescheduled: Option<bool>,
+    pub old_invitee: Option<&'a str>,
+    pub new_invitee: Option<&'a str>,
+    /// The no-show mark's time, when the invitee carries one (`Some(None)`: marked, time unknown).
+    pub no_show: Option<Option<DateTime<Utc>>>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub timezone: Option<&'a str>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The invitee's cancellation, else the scheduled event's.
+    pub cancellation: Option<CancellationFacts<'a>>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CancellationFacts<'a> {
+    pub canceler_type: Option<&'a str>,
+    /// Free text: handed to the write path, which masks and truncates it; never logged.
+    pub reason: Option<&'a str>,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> From<&'a Cancellation> for CancellationFacts<'a> {
+    fn from(c: &'a Cancellation) -> Self {
+        CancellationFacts { canceler_type: c.canceler_type.as_deref(), reason: c.reason.as_deref(), created_at: c.created_at }
+    }
+}
+
+/// An invitee whose identifying fields are unusable. The text is ours, never the payload's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidInvitee(pub &'static str);
+
+/// The status an invitee shows: canceled (rescheduled when Calendly says so: `rescheduled`, or a
+/// named new invitee), a no-show, or confirmed.
+pub fn invitee_status(facts: &InviteeFacts<'_>) -> AppointmentStatus {
+    if facts.canceled {
+        if facts.rescheduled == Some(true) || facts.new_invitee.is_some_and(|n| !n.trim().is_empty()) {
             AppointmentStatus::Rescheduled
         } else {
             AppointmentStatus::Canceled
         }
-    } else if invitee.no_show.is_some() {
+    } else if facts.no_show.is_some() {
         AppointmentStatus::NoShow
     } else {
         AppointmentStatus::Confirmed
     }
 }
 
-/// The observation of one booking. `provider_updated_at` is the latest time the invitee shows
-/// (its `updated_at`, its cancellation's or its no-show's `created_at`): what the stale guard compares.
-pub fn observation(lead_id: &str, booking: &Booking, source: AppointmentSource, tasks: TaskPolicy) -> Observation {
-    let Booking { event, invitee } = booking;
-    let status = invitee_status(invitee);
-    let mut obs = Observation::new(lead_id.to_string(), Provider::Calendly, ObservedStatus::Is(status), source);
-    obs.key = Some(invitee.uri.clone());
-    obs.calendly_event_uri = Some(invitee.event.clone().unwrap_or_else(|| event.uri.clone()));
-    obs.start_at = event.start_time;
-    obs.end_at = event.end_time;
-    obs.timezone = invitee.timezone.clone();
-    obs.provider_created_at = invitee.created_at;
-    obs.provider_updated_at =
-        [invitee.updated_at, invitee.cancellation.as_ref().and_then(|c| c.created_at), invitee.no_show.as_ref().and_then(|n| n.created_at)]
-            .into_iter()
-            .flatten()
-            .max();
-    if status.is_terminal() {
-        if let Some(c) = &invitee.cancellation {
-            obs.canceled_at = c.created_at;
-            obs.canceled_by = match c.canceler_type.as_deref() {
-                Some("host") => Some(Canceler::Host),
-                Some("invitee") => Some(Canceler::Invitee),
-                _ => None,
-            };
-            obs.cancel_reason = c.reason.clone();
+/// The one mapping of a Calendly invitee (webhook or API) to an observation. Strict on what
+/// identifies and times the appointment (unusable: an error), lenient on the rest (an odd optional
+/// field is dropped). `provider_updated_at` is the latest time the invitee shows (its `updated_at`,
+/// its cancellation's or its no-show's time): what the stale guard compares.
+pub fn invitee_observation(
+    lead: impl Into<LeadRef>,
+    facts: &InviteeFacts<'_>,
+    source: AppointmentSource,
+    tasks: TaskPolicy,
+) -> Result<Observation, InvalidInvitee> {
+    let status = invitee_status(facts);
+    let mut obs = Observation::new(lead, Provider::Calendly, ObservedStatus::Is(status), source);
+    obs.key = Some(uri(facts.uri, "the invitee uri is not a Calendly URI")?);
+    obs.calendly_event_uri = Some(uri(facts.event_uri, "the scheduled event uri is not a Calendly URI")?);
+    if let (Some(start), Some(end)) = (facts.start_time, facts.end_time) {
+        if end < start {
+            return Err(InvalidInvitee("the scheduled event ends before it starts"));
         }
     }
-    obs.rescheduled_from_key = invitee.old_invitee.clone();
-    obs.rescheduled_to_key = invitee.new_invitee.clone();
+    obs.start_at = facts.start_time;
+    obs.end_at = facts.end_time;
+    obs.timezone = facts.timezone.map(str::trim).filter(|z| !z.is_empty() && z.len() <= MAX_TIMEZONE_LEN).map(str::to_string);
+    obs.provider_created_at = facts.created_at;
+    obs.rescheduled_from_key = link(facts.old_invitee, "old_invitee is not a Calendly URI")?;
+    obs.rescheduled_to_key = link(facts.new_invitee, "new_invitee is not a Calendly URI")?;
+    let cancellation = facts.cancellation.filter(|_| status.is_terminal());
+    obs.provider_updated_at =
+        [facts.updated_at, cancellation.and_then(|c| c.created_at), facts.no_show.flatten()].into_iter().flatten().max();
+    if let Some(c) = cancellation {
+        obs.canceled_at = c.created_at;
+        obs.canceled_by = match c.canceler_type.map(str::trim) {
+            Some(t) if t.eq_ignore_ascii_case("host") => Some(Canceler::Host),
+            Some(t) if t.eq_ignore_ascii_case("invitee") => Some(Canceler::Invitee),
+            _ => None,
+        };
+        obs.cancel_reason = c.reason.map(str::to_string);
+    }
     obs.tasks = tasks;
-    obs
+    Ok(obs)
+}
+
+/// A provider URI used as a key or link: absolute https, no spaces or control characters, within
+/// the write path's key limit.
+fn uri(value: &str, problem: &'static str) -> Result<String, InvalidInvitee> {
+    let ok = value.len() <= MAX_KEY_BYTES
+        && value.starts_with("https://")
+        && value.len() > "https://".len()
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(InvalidInvitee(problem))
+    }
+}
+
+/// An optional link to another invitee: blank is none, anything else must be a URI.
+fn link(value: Option<&str>, problem: &'static str) -> Result<Option<String>, InvalidInvitee> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => uri(v, problem).map(Some),
+    }
+}
+
+impl Booking {
+    /// The booking as [`invitee_observation`] reads it.
+    pub fn facts(&self) -> InviteeFacts<'_> {
+        let Booking { event, invitee } = self;
+        InviteeFacts {
+            uri: &invitee.uri,
+            event_uri: invitee.event.as_deref().unwrap_or(&event.uri),
+            canceled: invitee.status.trim().eq_ignore_ascii_case("canceled"),
+            rescheduled: Some(invitee.rescheduled),
+            old_invitee: invitee.old_invitee.as_deref(),
+            new_invitee: invitee.new_invitee.as_deref(),
+            no_show: invitee.no_show.as_ref().map(|n| n.created_at),
+            start_time: event.start_time,
+            end_time: event.end_time,
+            timezone: invitee.timezone.as_deref(),
+            created_at: invitee.created_at,
+            updated_at: invitee.updated_at,
+            cancellation: invitee.cancellation.as_ref().map(CancellationFacts::from),
+        }
+    }
+}
+
+/// The observation of one booking listed by the API (see [`invitee_observation`]).
+pub fn observation(lead_id: &str, booking: &Booking, source: AppointmentSource, tasks: TaskPolicy) -> Result<Observation, InvalidInvitee> {
+    invitee_observation(lead_id, &booking.facts(), source, tasks)
 }
 
 #[cfg(test)]
@@ -332,7 +436,18 @@ mod tests {
             (serde_json::json!({"status": "canceled", "new_invitee": "x"}), AppointmentStatus::Rescheduled),
         ];
         for (patch, expected) in cases {
-            assert_eq!(invitee_status(&with(patch.clone())), expected, "{patch}");
+            let b = Booking {
+                event: ScheduledEvent {
+                    uri: "e".into(),
+                    start_time: None,
+                    end_time: None,
+                    status: None,
+                    created_at: None,
+                    updated_at: None,
+                },
+                invitee: with(patch.clone()),
+            };
+            assert_eq!(invitee_status(&b.facts()), expected, "{patch}");
         }
     }
 
@@ -352,5 +467,101 @@ mod tests {
         }));
         let text = format!("{i:?}");
         assert!(!text.contains("dana@example.com") && !text.contains("415"), "{text}");
+    }
+
+    fn api_fixture(name: &str) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(format!("{}/tests/fixtures/calendly/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()).unwrap()
+    }
+
+    /// Every API fixture's invitee with its event, through the one mapping.
+    #[test]
+    fn maps_the_api_fixtures() {
+        let events: Vec<ScheduledEvent> =
+            serde_json::from_value(api_fixture("api-list-scheduled-events.json")["collection"].clone()).unwrap();
+        let invitees: Vec<Invitee> = serde_json::from_value(api_fixture("api-list-event-invitees.json")["collection"].clone()).unwrap();
+        assert_eq!(invitees.len(), 1);
+        let event = events.iter().find(|e| Some(&e.uri) == invitees[0].event.as_ref()).unwrap().clone();
+        let o = observation(
+            "lead_1",
+            &Booking { event, invitee: invitees[0].clone() },
+            AppointmentSource::ReconcileCron,
+            TaskPolicy::UpcomingOnly,
+        )
+        .unwrap();
+        assert_eq!(o.status, ObservedStatus::Is(AppointmentStatus::Confirmed));
+        assert_eq!(o.key.as_deref(), Some("https://api.calendly.com/scheduled_events/9b7d1e45-2c6a-4f83-a0e9-d3b5c7f1e268/invitees/e4c2a9b7-1f3d-4e6a-8c5b-0d9f7a3e1b26"));
+        assert_eq!(o.start_at.unwrap().to_rfc3339(), "2026-03-12T16:00:00+00:00");
+        assert_eq!(o.rescheduled_from_key.as_deref(), Some("https://api.calendly.com/scheduled_events/3c9e7b21-8a4f-4d6e-b0c2-5f1a9d7e2c40/invitees/6a1f0c2e-5b7d-4e38-9c0a-71d2e4f8b3a9"));
+        assert_eq!(o.timezone.as_deref(), Some("America/Los_Angeles"));
+        assert_eq!(o.tasks, TaskPolicy::UpcomingOnly);
+        o.normalized().unwrap();
+    }
+
+    /// The rules both sources share, as a table over edits of a canceled invitee.
+    #[test]
+    #[allow(clippy::type_complexity)] // a table reads best inline
+    fn invitee_rules_as_a_table() {
+        let base = serde_json::json!({
+            "uri": "https://api.calendly.com/scheduled_events/e1/invitees/i1", "status": "canceled",
+            "event": "https://api.calendly.com/scheduled_events/e1", "timezone": "Europe/Paris",
+            "updated_at": "2026-03-04T09:00:00Z", "created_at": "2026-03-01T09:00:00Z",
+            "cancellation": {"canceler_type": "host", "reason": "call 415-555-0134", "created_at": "2026-03-04T09:00:05Z"}
+        });
+        let event = ScheduledEvent {
+            uri: "https://api.calendly.com/scheduled_events/e1".into(),
+            start_time: Some("2026-03-10T17:00:00Z".parse().unwrap()),
+            end_time: Some("2026-03-10T17:30:00Z".parse().unwrap()),
+            status: None,
+            created_at: None,
+            updated_at: None,
+        };
+        type Edit = fn(&mut serde_json::Value);
+        let cases: Vec<(&str, Edit, Result<(AppointmentStatus, Option<Canceler>), &str>)> = vec![
+            ("as is", |_| {}, Ok((AppointmentStatus::Canceled, Some(Canceler::Host)))),
+            // Trimmed and case-folded on every source (the API side once compared exactly).
+            (
+                "canceler type with spaces and capitals",
+                |v| v["cancellation"]["canceler_type"] = " HOST ".into(),
+                Ok((AppointmentStatus::Canceled, Some(Canceler::Host))),
+            ),
+            (
+                "Invitee",
+                |v| v["cancellation"]["canceler_type"] = "Invitee".into(),
+                Ok((AppointmentStatus::Canceled, Some(Canceler::Invitee))),
+            ),
+            ("unknown canceler", |v| v["cancellation"]["canceler_type"] = "robot".into(), Ok((AppointmentStatus::Canceled, None))),
+            ("rescheduled", |v| v["rescheduled"] = true.into(), Ok((AppointmentStatus::Rescheduled, Some(Canceler::Host)))),
+            (
+                "new invitee named",
+                |v| v["new_invitee"] = "https://api.calendly.com/scheduled_events/e2/invitees/i2".into(),
+                Ok((AppointmentStatus::Rescheduled, Some(Canceler::Host))),
+            ),
+            ("blank new invitee", |v| v["new_invitee"] = " ".into(), Ok((AppointmentStatus::Canceled, Some(Canceler::Host)))),
+            ("status with capitals", |v| v["status"] = "Canceled".into(), Ok((AppointmentStatus::Canceled, Some(Canceler::Host)))),
+            ("active", |v| v["status"] = "active".into(), Ok((AppointmentStatus::Confirmed, None))),
+            ("new invitee not a URI", |v| v["new_invitee"] = "javascript:alert(1)".into(), Err("new_invitee is not a Calendly URI")),
+            ("uri not https", |v| v["uri"] = "http://api.calendly.com/x".into(), Err("the invitee uri is not a Calendly URI")),
+            (
+                "uri too long",
+                |v| v["uri"] = format!("https://api.calendly.com/{}", "x".repeat(600)).into(),
+                Err("the invitee uri is not a Calendly URI"),
+            ),
+        ];
+        for (name, edit, expected) in cases {
+            let mut v = base.clone();
+            edit(&mut v);
+            let booking = Booking { event: event.clone(), invitee: invitee(v) };
+            match (observation("l", &booking, AppointmentSource::Webhook, TaskPolicy::All), expected) {
+                (Ok(o), Ok((status, by))) => {
+                    assert_eq!((o.status, o.canceled_by), (ObservedStatus::Is(status), by), "{name}");
+                    if status.is_terminal() {
+                        // The cancellation is later than updated_at: it orders the observation.
+                        assert_eq!(o.provider_updated_at.unwrap().to_rfc3339(), "2026-03-04T09:00:05+00:00", "{name}");
+                    }
+                }
+                (Err(e), Err(problem)) => assert_eq!(e, InvalidInvitee(problem), "{name}"),
+                (got, expected) => panic!("{name}: {got:?} but expected {expected:?}"),
+            }
+        }
     }
 }

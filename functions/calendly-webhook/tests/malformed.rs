@@ -36,6 +36,8 @@ fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
     out.push(at);
 }
 
+/// Text replacements include NUL, which PostgreSQL refuses in text: free text loses it, an id
+/// holding it is a 400.
 #[derive(Clone, Debug)]
 struct Mutation {
     target: usize,
@@ -45,7 +47,12 @@ struct Mutation {
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
-    (any::<usize>(), 0u8..9, "[ -~]{0,24}|2026-0[1-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]Z|https://[a-z/]{0,20}", any::<i64>())
+    (
+        any::<usize>(),
+        0u8..9,
+        "[ -~\\x00]{0,24}|2026-0[1-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]Z|https://[a-z/\\x00]{0,20}",
+        any::<i64>(),
+    )
         .prop_map(|(target, op, text, number)| Mutation { target, op, text, number })
 }
 
@@ -112,7 +119,8 @@ fn mutated_fixtures_never_5xx_and_write_only_when_recorded() {
     let (db, client) = rt.block_on(seeded());
     let app = rt.block_on(common::app(&db));
     let docs: Vec<Value> = FIXTURES.iter().map(|f| serde_json::from_slice(&fixture(f)).unwrap()).collect();
-    let strategy = (0..docs.len(), proptest::collection::vec(mutation(), 1..4), proptest::option::of((any::<usize>(), any::<u8>(), any::<bool>())));
+    let strategy =
+        (0..docs.len(), proptest::collection::vec(mutation(), 1..4), proptest::option::of((any::<usize>(), any::<u8>(), any::<bool>())));
     let outcomes = std::cell::RefCell::new(std::collections::BTreeMap::<String, usize>::new());
     TestRunner::new(config())
         .run(&strategy, |(which, mutations, byte_edit)| {

@@ -23,11 +23,12 @@ if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "
     rustup target add "$TARGET"
 fi
 
-FUNCTIONS=(calendly-webhook appointment-history reconcile-scheduled migrate-batch)
+FUNCTIONS=(calendly-webhook ghl-webhook appointment-history reconcile-scheduled migrate-batch)
 case "${BUILD_WITH:-sam}" in
     sam)
-        # samconfig.toml: cached, parallel. The four builds share target/, so after the first the others
-        # only link. `sam deploy` then uploads .aws-sam/build.
+        # samconfig.toml: cached, one function at a time (in parallel, the cargo-lambda processes race
+        # setting up zig's caches on a first build; see there). The builds share target/, so after
+        # the first the others mostly link. `sam deploy` then uploads .aws-sam/build.
         sam build "$@"
         ls -l .aws-sam/build/*/bootstrap
         ;;

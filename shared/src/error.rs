@@ -15,9 +15,10 @@ pub enum Error {
     Database { code: String, message: String },
     #[error("lead {0} not found")]
     LeadNotFound(String),
-    /// The observation's provider key belongs to an appointment of another client's lead; nothing
-    /// is written (a write never crosses clients). An API answers it as a conflict.
-    #[error("the provider key belongs to another workspace's appointment")]
+    /// The observation's provider key belongs to an appointment of another lead that the write may
+    /// not follow: another lead of the client for a `LeadRef::Pinned` write, or another client's
+    /// lead whose key a provider verified. Nothing is written. An API answers it as a conflict.
+    #[error("the provider key belongs to another lead's appointment")]
     KeyOwnedElsewhere,
     #[error("invalid observation: {0}")]
     InvalidObservation(String),

@@ -1,6 +1,7 @@
-//! I1–I5 as a property: random sets of Calendly-like and GHL-like observations for one lead,
-//! delivered in random order with random duplicates, end in the same rows, links and rollup as
-//! in-order delivery, never with duplicate rows.
+//! I1–I5 as a property: random sets of Calendly-like and GHL-like observations (deletions
+//! included) for one lead, delivered in random order with random duplicates, end in the same rows,
+//! links and rollup as in-order delivery, never with duplicate rows; a deleted GHL appointment ends
+//! canceled.
 //!
 //! Compared: every provider-derived column, links (as provider keys), the lead's rollup, and the
 //! Calendly follow-up tasks. Not compared: `statusChangedAt` (out of order, the write path learns
@@ -37,7 +38,8 @@ struct Chain {
 
 #[derive(Clone, Debug)]
 struct GhlAppt {
-    /// (status index into GHL_STATUSES, start shift in days) per observation, in provider order.
+    /// (status index into GHL_STATUSES, or its length for a deletion; start shift in days) per
+    /// observation, in provider order.
     steps: Vec<(usize, i64)>,
     offset_minutes: i64,
     past: bool,
@@ -51,11 +53,8 @@ fn chain() -> impl Strategy<Value = Chain> {
 }
 
 fn ghl_appt() -> impl Strategy<Value = GhlAppt> {
-    (prop::collection::vec((0usize..4, 0i64..3), 1..=4), 0i64..600, any::<bool>()).prop_map(|(steps, offset_minutes, past)| GhlAppt {
-        steps,
-        offset_minutes,
-        past,
-    })
+    (prop::collection::vec((0usize..=GHL_STATUSES.len(), 0i64..3), 1..=4), 0i64..600, any::<bool>())
+        .prop_map(|(steps, offset_minutes, past)| GhlAppt { steps, offset_minutes, past })
 }
 
 fn base() -> DateTime<Utc> {
@@ -123,7 +122,10 @@ fn observations(lead: &str, chains: &[Chain], ghls: &[GhlAppt]) -> Vec<Observati
         let booked = base() + TimeDelta::minutes(appt.offset_minutes);
         for (m, (status, shift)) in appt.steps.iter().enumerate() {
             let start = start_of(appt.past, appt.offset_minutes) + TimeDelta::days(*shift);
-            let mut o = Observation::new(lead, Provider::Ghl, ObservedStatus::Is(GHL_STATUSES[*status]), AppointmentSource::Webhook);
+            // A deletion is final: whatever came before or after it in provider time, the row ends
+            // canceled, in any delivery order.
+            let observed = GHL_STATUSES.get(*status).map_or(ObservedStatus::Deleted, |s| ObservedStatus::Is(*s));
+            let mut o = Observation::new(lead, Provider::Ghl, observed, AppointmentSource::Webhook);
             o.key = Some(key(format!("g{g}")));
             o.start_at = Some(start);
             o.end_at = Some(start + TimeDelta::minutes(30));
@@ -208,6 +210,13 @@ proptest! {
         prop_assert_eq!(&expected.0, &shuffled_result.0, "rows");
         prop_assert_eq!(&expected.1, &shuffled_result.1, "rollup");
         prop_assert_eq!(&expected.2, &shuffled_result.2, "calendly tasks");
+        for (g, appt) in ghls.iter().enumerate() {
+            if appt.steps.iter().any(|(status, _)| *status == GHL_STATUSES.len()) {
+                let key = format!("g{g}");
+                let row = expected.0.iter().find(|r| r.key.as_deref() == Some(key.as_str())).expect("the appointment's row");
+                prop_assert_eq!(row.status.as_str(), "CANCELED", "a deleted appointment is active again: {:?}", appt);
+            }
+        }
 
         // I3: delivering everything again changes nothing.
         let again = RUNTIME.block_on(async {

@@ -181,8 +181,8 @@ impl From<shared::Error> for Problem {
                 Problem::new(Kind::Unavailable)
             }
             shared::Error::LeadNotFound(_) => Problem::lead_not_found(),
-            // The write path refuses a provider id owned by another workspace's lead (the race
-            // the pre-check in api.rs cannot close).
+            // The write path refuses, under the lead lock, a provider id another lead of the
+            // workspace holds (another workspace's id is recorded without it, never refused).
             shared::Error::KeyOwnedElsewhere => Problem::new(Kind::ProviderIdConflict),
             shared::Error::InvalidObservation(reason) => {
                 Problem::fields(Kind::Validation, vec![FieldError::new(Location::Body, "body", reason)])

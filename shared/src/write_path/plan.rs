@@ -268,7 +268,10 @@ fn new_row(lead_id: &str, obs: &Observation, now: DateTime<Utc>, id: String) -> 
         ObservedStatus::Deleted => AppointmentStatus::Canceled,
     };
     let verified = obs.key.is_some() && obs.source.is_provider_verified();
-    let (canceled_at, canceled_by, cancel_reason) = if status.is_terminal() {
+    let deleted_at = (obs.status == ObservedStatus::Deleted).then(|| obs.provider_updated_at.unwrap_or(now));
+    let (canceled_at, canceled_by, cancel_reason) = if let Some(at) = deleted_at {
+        (Some(obs.canceled_at.unwrap_or(at)), obs.canceled_by, obs.cancel_reason.as_deref().and_then(mask_reason))
+    } else if status.is_terminal() {
         (obs.canceled_at.or(obs.provider_updated_at), obs.canceled_by, obs.cancel_reason.as_deref().and_then(mask_reason))
     } else {
         (None, None, None)
@@ -294,7 +297,7 @@ fn new_row(lead_id: &str, obs: &Observation, now: DateTime<Utc>, id: String) -> 
         provider_created_at: obs.provider_created_at,
         provider_updated_at: obs.provider_updated_at,
         provider_verified_at: verified.then_some(now),
-        provider_deleted_at: (obs.status == ObservedStatus::Deleted).then(|| obs.provider_updated_at.unwrap_or(now)),
+        provider_deleted_at: deleted_at,
         source: obs.source,
         created_at: now,
         updated_at: now,
@@ -368,17 +371,27 @@ pub fn merge(row: &AppointmentRow, obs: &Observation, now: DateTime<Utc>) -> App
             fill(&mut r.cancel_reason, &obs.cancel_reason.as_deref().and_then(mask_reason));
         }
     }
-    if deleted {
-        let at = obs.provider_updated_at.unwrap_or(now);
-        // The earliest word of the deletion, so that the result does not depend on arrival order.
-        r.provider_deleted_at = Some(r.provider_deleted_at.map_or(at, |t| t.min(at)));
-        if r.status.is_active() {
-            // A deletion older than what the row holds still ends the booking.
-            r.status = AppointmentStatus::Canceled;
-            r.status_changed_at = at;
-            fill(&mut r.canceled_at, &obs.canceled_at.or(obs.provider_updated_at));
-            fill(&mut r.canceled_by, &obs.canceled_by);
+    // A deleted appointment's cancellation is the deletion's: its time (the earliest word of it)
+    // and details, whatever else arrives before or after, so that no order of arrival matters.
+    let deleted_at = obs.provider_updated_at.unwrap_or(now);
+    match row.provider_deleted_at {
+        Some(first) if !(deleted && deleted_at < first) => {
+            r.canceled_at = row.canceled_at;
+            r.canceled_by = row.canceled_by;
+            r.cancel_reason = row.cancel_reason.clone();
         }
+        _ if deleted => {
+            r.provider_deleted_at = Some(deleted_at);
+            r.canceled_at = Some(obs.canceled_at.unwrap_or(deleted_at));
+            r.canceled_by = obs.canceled_by;
+            r.cancel_reason = obs.cancel_reason.as_deref().and_then(mask_reason);
+        }
+        _ => {}
+    }
+    if deleted && r.status.is_active() {
+        // A deletion older than what the row holds still ends the booking.
+        r.status = AppointmentStatus::Canceled;
+        r.status_changed_at = deleted_at;
     }
     if obs.key.is_some() && obs.source.is_provider_verified() && r.provider_verified_at.is_none() {
         r.provider_verified_at = Some(now);

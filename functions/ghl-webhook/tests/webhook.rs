@@ -24,7 +24,7 @@ async fn the_story_in_order_ends_canceled_and_redeliveries_write_nothing() {
     assert_eq!(
         s[0],
         format!(
-            "{LEAD} GHL {APPOINTMENT} CANCELED 2026-03-12 15:00:00 2026-03-12 15:30:00 2026-03-04 08:10:00 \
+            "{LEAD} GHL {APPOINTMENT} CANCELED 2026-03-12 15:00:00 2026-03-12 15:30:00 2026-03-04 08:10:00 deleted in GHL \
              2026-03-01 10:02:11 2026-03-04 08:10:00 WEBHOOK"
         )
     );

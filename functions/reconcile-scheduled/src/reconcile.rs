@@ -565,6 +565,13 @@ impl Reconciler {
                                 Err(e) => failure = error(e.to_string()),
                             }
                         }
+                        // The listing is complete (the call succeeded: GHL serves a contact's
+                        // appointments in one answer): what we hold as booked and upcoming but GHL
+                        // no longer lists was deleted there.
+                        match deleted_in_ghl(self.store(), &lead.id, &appointments, checked_at).await {
+                            Ok(gone) => observations.extend(gone.into_iter().map(|key| deletion(&lead.id, key, checked_at, source, tasks))),
+                            Err(e) => failure = error(format!("held GHL appointments: {e}")),
+                        }
                     }
                     Ok(Err(e)) => {
                         if refuses_credentials(&e) {
@@ -607,6 +614,46 @@ impl Reconciler {
         }
         LeadOutcome::Done { counts, failure }
     }
+}
+
+/// The lead's GHL appointments we hold as active and upcoming.
+const HELD_UPCOMING_GHL: &str = r#"SELECT "ghlAppointmentId" FROM "Appointment"
+    WHERE "leadId" = $1 AND "provider" = 'GHL' AND "ghlAppointmentId" IS NOT NULL
+      AND "status" IN ('CONFIRMED', 'SHOWED', 'NO_SHOW') AND "startAt" >= $2
+    ORDER BY "ghlAppointmentId""#;
+
+/// Keys of appointments held as active and upcoming that a complete GHL listing of the lead's
+/// contact does not show. Only ever called with a complete listing: a partial or failed one
+/// proves nothing about what is missing.
+async fn deleted_in_ghl(
+    store: &Store,
+    lead_id: &str,
+    listed: &[ghl::GhlAppointment],
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, shared::Error> {
+    let mut conn = store.conn().await?;
+    let statement = conn.statement(HELD_UPCOMING_GHL).await?;
+    conn.count_round_trip();
+    let now = shared::domain::to_millis(now).naive_utc();
+    let rows = conn.client.query(&statement, &[&lead_id, &now]).await?;
+    let listed: HashSet<&str> = listed.iter().map(|a| a.id.as_str()).collect();
+    Ok(rows.iter().map(|r| r.get::<_, String>(0)).filter(|key| !listed.contains(key.as_str())).collect())
+}
+
+/// The observation that an appointment was deleted in GHL, seen at `at`.
+fn deletion(lead_id: &str, key: String, at: DateTime<Utc>, source: AppointmentSource, tasks: TaskPolicy) -> Observation {
+    let gone = ghl::GhlAppointment {
+        id: key,
+        appointment_status: None,
+        status: None,
+        contact_id: None,
+        start_time: serde_json::Value::Null,
+        end_time: serde_json::Value::Null,
+        date_added: serde_json::Value::Null,
+        date_updated: serde_json::Value::Null,
+    };
+    ghl::observation(lead_id, &gone, ghl::Seen::Deleted { at: Some(at) }, chrono_tz::UTC, source, tasks)
+        .expect("a held key is a valid key and a deletion needs nothing else")
 }
 
 async fn mark_checked(store: &Store, lead_id: &str, at: DateTime<Utc>) -> Result<(), shared::Error> {

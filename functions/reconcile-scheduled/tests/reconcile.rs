@@ -725,3 +725,76 @@ async fn refused_credentials_fail_the_clients_leads_without_asking_again() {
     let asked_revoked = server.received_requests().await.unwrap().iter().filter(|r| r.url.path().contains("cnt_r")).count();
     assert_eq!(asked_revoked, 1, "the revoked key is tried once per run, not once per lead");
 }
+
+/// The contact's listing with its first appointment moved to the future (held as active and
+/// upcoming once recorded).
+fn upcoming_listing() -> serde_json::Value {
+    let mut listing = fixture("ghl/api-contact-appointments.json");
+    listing["events"][0]["startTime"] = json!("2030-01-10 15:00:00");
+    listing["events"][0]["endTime"] = json!("2030-01-10 15:30:00");
+    listing
+}
+
+async fn held(client: &tokio_postgres::Client, key: &str) -> (String, Option<String>, String) {
+    let row = client
+        .query_one(r#"SELECT "status"::text, "cancelReason", "source"::text FROM "Appointment" WHERE "ghlAppointmentId" = $1"#, &[&key])
+        .await
+        .unwrap();
+    (row.get(0), row.get(1), row.get(2))
+}
+
+#[tokio::test]
+async fn an_upcoming_appointment_missing_from_a_complete_listing_is_recorded_deleted() {
+    let (db, client) = database().await;
+    let server = MockServer::start().await;
+    ghl_client(&client, "c", LOCATION).await;
+    ghl_lead(&client, "c", "lead_1", CONTACT).await;
+    let first = upcoming_listing();
+    let mut without = first.clone();
+    without["events"].as_array_mut().unwrap().remove(0);
+    ghl_appointments_mock(CONTACT)
+        .respond_with(ResponseTemplate::new(200).set_body_json(first))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    ghl_appointments_mock(CONTACT).respond_with(ResponseTemplate::new(200).set_body_json(without)).mount(&server).await;
+
+    let reconciler = reconciler(&db, &server.uri(), test_config());
+    let now = Utc::now();
+    reconciler.run_cron(now, deadline()).await.unwrap();
+    assert_eq!(held(&client, "Yq3FpL8wV2nR6tKc9sDx").await.0, "CONFIRMED");
+    let later = reconciler.run_cron(now + TimeDelta::hours(7), deadline()).await.unwrap();
+    assert_eq!((later.leads_checked, later.failed, later.updated), (1, 0, 1), "{later:?}");
+    assert_eq!(held(&client, "Yq3FpL8wV2nR6tKc9sDx").await, ("CANCELED".into(), Some("deleted in GHL".into()), "RECONCILE_CRON".into()));
+    let rollup: Option<String> =
+        client.query_one(r#"SELECT "appointmentStatus" FROM "Lead" WHERE "id" = 'lead_1'"#, &[]).await.unwrap().get(0);
+    assert_eq!(rollup.as_deref(), Some("canceled"));
+    // The past, already canceled one is left as it was; a third run changes nothing.
+    let again = reconciler.run_cron(now + TimeDelta::hours(14), deadline()).await.unwrap();
+    assert_eq!((again.updated, again.created), (0, 0), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_failed_or_unreadable_listing_deletes_nothing() {
+    for failure in [ResponseTemplate::new(500), ResponseTemplate::new(200).set_body_string("{\"events\": [")] {
+        let (db, client) = database().await;
+        let server = MockServer::start().await;
+        ghl_client(&client, "c", LOCATION).await;
+        ghl_lead(&client, "c", "lead_1", CONTACT).await;
+        ghl_appointments_mock(CONTACT)
+            .respond_with(ResponseTemplate::new(200).set_body_json(upcoming_listing()))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        ghl_appointments_mock(CONTACT).respond_with(failure).mount(&server).await;
+
+        let reconciler = reconciler(&db, &server.uri(), test_config());
+        let now = Utc::now();
+        reconciler.run_cron(now, deadline()).await.unwrap();
+        let later = reconciler.run_cron(now + TimeDelta::hours(7), deadline()).await.unwrap();
+        assert_eq!((later.failed, later.updated), (1, 0), "{later:?}");
+        assert_eq!(held(&client, "Yq3FpL8wV2nR6tKc9sDx").await.0, "CONFIRMED");
+    }
+}

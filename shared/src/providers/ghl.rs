@@ -215,6 +215,9 @@ pub struct MappingError {
     pub reason: String,
 }
 
+/// The cancel reason of an appointment deleted in GHL (our words, never the provider's).
+pub const DELETED_REASON: &str = "deleted in GHL";
+
 /// How GHL shows an appointment: as it is, or gone (an `AppointmentDelete`, or missing from a
 /// complete listing) at a time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -266,6 +269,7 @@ pub fn observation(
         (Seen::Deleted { at }, _) => {
             obs.provider_updated_at = at.or(obs.provider_updated_at);
             obs.canceled_at = obs.provider_updated_at;
+            obs.cancel_reason = Some(DELETED_REASON.to_string());
         }
         // GHL says when it changed, not when it was canceled; the last change is the best we know.
         (Seen::Present, ObservedStatus::Is(s)) if s.is_terminal() => obs.canceled_at = obs.provider_updated_at,
@@ -526,7 +530,8 @@ mod tests {
             assert_eq!(o.provider_created_at, e.created, "{name}");
             assert_eq!(o.provider_updated_at, e.updated, "{name}");
             assert_eq!(o.canceled_at, e.canceled_at, "{name}");
-            assert_eq!((o.canceled_by, o.cancel_reason.as_deref(), o.timezone.as_deref()), (None, None, None), "{name}: no free text");
+            let reason = (e.status == ObservedStatus::Deleted).then_some(DELETED_REASON);
+            assert_eq!((o.canceled_by, o.cancel_reason.as_deref(), o.timezone.as_deref()), (None, reason, None), "{name}: no free text");
             assert_eq!(o.tasks, TaskPolicy::All, "{name}");
             o.normalized().unwrap_or_else(|err| panic!("{name}: the write path accepts it: {err}"));
         }
@@ -540,6 +545,7 @@ mod tests {
         // Without the delete's own time, the appointment's last change stands in.
         let o = observation("l", &appt, Seen::Deleted { at: None }, zone, AppointmentSource::ReconcileCron, TaskPolicy::None).unwrap();
         assert_eq!(o.provider_updated_at.unwrap().to_rfc3339(), "2026-03-04T08:10:00+00:00");
+        assert_eq!(o.cancel_reason.as_deref(), Some(DELETED_REASON));
         // A delete needs no status (a deleted appointment may carry any, or none).
         let unstatused = GhlAppointment { appointment_status: None, status: None, ..appt.clone() };
         assert_eq!(

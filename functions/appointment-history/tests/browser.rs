@@ -47,10 +47,7 @@ struct Stack {
 impl Stack {
     async fn start() -> Stack {
         let harness = Harness::new().await;
-        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let router = harness.router.clone();
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let base = serve(harness.router.clone()).await;
         let browser = Browser::start().await;
         Stack { harness, base, browser }
     }
@@ -66,6 +63,14 @@ impl Stack {
         wait_until(c, "the timeline to settle", "el && ['ready', 'error'].includes(el.dataset.state)").await;
         c
     }
+}
+
+/// Serves a router on a free loopback port until the test ends; its base URL.
+async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    base
 }
 
 struct Browser {
@@ -416,7 +421,7 @@ async fn a_lead_without_history_shows_its_rollup_clearly_labelled() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_token_or_a_missing_lead_shows_an_alert() {
+async fn an_expired_token_a_missing_lead_or_an_outage_shows_an_alert() {
     let _one = ONE_BROWSER.lock().await;
     let stack = Stack::start().await;
     record(&stack.harness, ghl("lead_a1", "g1", AppointmentStatus::Confirmed, at(20, 9))).await;
@@ -431,6 +436,17 @@ async fn an_expired_token_or_a_missing_lead_shows_an_alert() {
     let c = stack.open("", "lead_b1", &stack.harness.token()).await;
     let alert = js(c, "return root.querySelector('[role=alert]').textContent;").await;
     assert!(alert.as_str().unwrap().contains("not found"), "{alert}");
+
+    // The database is down: 503, said plainly, with a way to try again.
+    let dead = format!("postgres://postgres@127.0.0.1:{}/none", free_port());
+    let config = appointment_history::AppConfig::new(shared::DbSettings::from_url(&dead).unwrap(), SECRET.as_bytes().to_vec()).unwrap();
+    let down = serve(appointment_history::router(std::sync::Arc::new(appointment_history::App::new(config)))).await;
+    c.goto(&format!("{down}/ui/timeline.html?lead=lead_a1#token={}", stack.harness.token())).await.unwrap();
+    wait_until(c, "the 503 alert", "el && el.dataset.state === 'error'").await;
+    let alert = js(c, "const a = root.querySelector('[role=alert]'); return { status: a.dataset.status, text: a.textContent, retry: !!a.querySelector('button') };").await;
+    assert_eq!(alert["status"], json!("503"), "{alert}");
+    assert!(alert["text"].as_str().unwrap().contains("unavailable"), "{alert}");
+    assert_eq!(alert["retry"], json!(true));
 
     // The page itself says when it has no token.
     c.goto(&format!("{}/ui/timeline.html?lead=lead_a1", stack.base)).await.unwrap();

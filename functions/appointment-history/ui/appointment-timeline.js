@@ -309,6 +309,7 @@
         }
         const provider = primary ? primary.provider : r.provider;
         if (provider) what.append(` · ${label(PROVIDER, provider)}`);
+        if (start && Date.parse(start) < Date.now()) what.append(' (in the past)');
         body.push(what);
       }
       const open = this.#tasks.length;

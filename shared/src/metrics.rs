@@ -138,17 +138,12 @@ struct WebhookDelivery {
     reason: &'static str,
     #[metrics(unit = Count)]
     webhook_deliveries: u64,
-    /// Time spent in the write path (`Store::record`), when the delivery got that far.
-    #[metrics(unit = Millisecond)]
-    record_latency: Option<Duration>,
 }
 
-/// One webhook delivery and, when it reached the write path, how long `record` took.
-pub fn webhook_delivery(delivery: Delivery, record_latency: Option<Duration>) {
-    drop(
-        WebhookDelivery { outcome: delivery.outcome(), reason: delivery.reason(), webhook_deliveries: 1, record_latency }
-            .append_on_drop(sink()),
-    );
+/// One webhook delivery. How long its write took is the write path's `RecordLatency` (same
+/// `Function`).
+pub fn webhook_delivery(delivery: Delivery) {
+    drop(WebhookDelivery { outcome: delivery.outcome(), reason: delivery.reason(), webhook_deliveries: 1 }.append_on_drop(sink()));
 }
 
 // ------------------------------------------------------------------ history API
@@ -343,12 +338,14 @@ struct WriteEntry {
     write_round_trips: u64,
     #[metrics(unit = Count)]
     write_retries: u64,
+    #[metrics(unit = Millisecond)]
+    record_latency: Duration,
 }
 
-/// One call of the write path (a record, or a migration batch): database round trips and
-/// transaction retries (serialization failures, deadlocks) it took.
-pub fn write(round_trips: u64, retries: u64) {
-    drop(WriteEntry { writes: 1, write_round_trips: round_trips, write_retries: retries }.append_on_drop(sink()));
+/// One call of the write path (a record, or a migration batch): database round trips, transaction
+/// retries (serialization failures, deadlocks) and its wall time.
+pub fn write(round_trips: u64, retries: u64, latency: Duration) {
+    drop(WriteEntry { writes: 1, write_round_trips: round_trips, write_retries: retries, record_latency: latency }.append_on_drop(sink()));
 }
 
 // ------------------------------------------------------------------ reading the lines back
@@ -518,8 +515,8 @@ mod tests {
     fn every_event_is_a_valid_emf_line_with_fixed_dimensions() {
         let out = check::Captured::default();
         init_with_writer("unit-test", "Test/Metrics".into(), out.clone());
-        webhook_delivery(Delivery::Refused(Refusal::Signature), None);
-        webhook_delivery(Delivery::Recorded, Some(Duration::from_micros(2_500)));
+        webhook_delivery(Delivery::Refused(Refusal::Signature));
+        webhook_delivery(Delivery::Recorded);
         api_request("GET /leads/{leadId}/appointments", 200, Duration::from_millis(7));
         reconcile_run(ReconcileRun {
             mode: "cron",
@@ -533,7 +530,7 @@ mod tests {
         provider_calls("calendly", 5, 1, 0);
         subscription_health(SubscriptionHealth { active: 1, disabled: 1, missing: 0, unchecked: 0 });
         migrate_batch("apply", 100, 140, Duration::from_millis(900));
-        write(4, 1);
+        write(4, 1, Duration::from_micros(2_500));
 
         let text = out.text();
         let lines = check::emf_lines(&text);
@@ -547,11 +544,12 @@ mod tests {
             check::dimensions(refused),
             [("Function", "unit-test"), ("Outcome", "refused"), ("Reason", "signature")].map(|(a, b)| (a.to_string(), b.to_string()))
         );
-        assert_eq!(check::metric_names(refused), ["WebhookDeliveries"], "no latency without a record call: {refused}");
-        assert_eq!(docs[1]["RecordLatency"], 2.5);
+        assert_eq!(check::metric_names(refused), ["WebhookDeliveries"]);
+        assert_eq!(docs[1]["Reason"], "none");
+        assert_eq!(docs[7]["RecordLatency"], 2.5);
         let units: Vec<_> =
-            docs[1]["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().iter().map(|m| m["Unit"].clone()).collect();
-        assert_eq!(units, [serde_json::json!("Count"), serde_json::json!("Milliseconds")]);
+            docs[7]["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().iter().map(|m| m["Unit"].clone()).collect();
+        assert_eq!(units, ["Count", "Count", "Count", "Milliseconds"].map(serde_json::Value::from));
         assert_eq!(docs[2]["Route"], "GET /leads/{leadId}/appointments");
         assert_eq!(docs[3]["RunBudgetUsed"], 10.3);
         assert_eq!(docs[3]["LeadsFailed"], 1);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: the Calendly reschedule story against the running local stack (`make dev` in another
-# terminal), with real signatures, then the lead's timeline from the history API.
+# `make demo`: the Calendly reschedule story and a GHL story against the running local stack
+# (`make dev` in another terminal), with real signatures, then the leads' timelines from the history API.
 #
 #   1. Dana books a discovery call                 invitee.created
 #   2. Calendly delivers the same event again      (a duplicate: nothing changes)
@@ -9,6 +9,9 @@
 #   4. Sam joins the same group event via a CRM link (utm_content names his lead)
 #   5. a delivery with a wrong signature           401, nothing written
 #   then GET /leads/lead_dana_demo/appointments?include=changes and .../booking-status,
+#   then GHL (scripts/demo/ghl/, signed by scripts/ghl-sign.py with the dev key pair) for the lead of
+#   contact cnt_8Hj3Kd9Lm (lead_phase28_demo): booked, moved, canceled (AppointmentUpdate), booked
+#   again and deleted (AppointmentDelete), a duplicate and a legacy-signed delivery, and its timeline,
 #   and finally a migration dry run and one scheduled reconcile run (Dana's Calendly data comes back
 #   unchanged; the Phase-28 lead's GHL appointments are recorded).
 # Run it again and every delivery answers "duplicate": nothing is written twice.
@@ -87,6 +90,56 @@ get "/leads/$LEAD/appointments" | python3 "$ROOT/scripts/demo/timeline.py" || ch
 invoke() {
     "$ROOT/scripts/invoke.sh" "$1" "$2" 2>/dev/null | tail -n 25 || echo "(failed: see scripts/invoke.sh $1 '$2')"
 }
+# ------------------------------------------------------------------------------------------ GHL
+GHL_BODIES="$ROOT/scripts/demo/ghl"
+GHL_WEBHOOK="$BASE/lambda-url/ghl-webhook/webhooks/ghl"
+GHL_LEAD="lead_phase28_demo"
+# ghl_deliver <body> [header]: stamps the body's timestamp now (the signed replay bound), signs it
+# with the dev key pair's private half and POSTs it; "legacy" sends only an RSA-style x-wh-signature.
+ghl_deliver() {
+    local body="$GHL_BODIES/$1" sent out code sig
+    sent="$(mktemp)"
+    out="$(mktemp)"
+    sig="$(python3 "$ROOT/scripts/ghl-sign.py" --file "$body" --stamp "$sent")"
+    local header="x-ghl-signature: $sig"
+    [ "${2:-}" = legacy ] && header="x-wh-signature: $sig"
+    code="$(curl -sS -o "$out" -w '%{http_code}' --max-time 120 -X POST "$GHL_WEBHOOK" \
+        -H 'Content-Type: application/json' -H "$header" --data-binary "@$sent")"
+    printf 'HTTP %s  ' "$code"
+    python3 -c 'import json,sys
+raw=open(sys.argv[1]).read()
+try: print(json.dumps(json.loads(raw), separators=(", ", ": ")))
+except ValueError: print(raw)' "$out"
+    rm -f "$out" "$sent"
+}
+
+if [ "${GHL_DEV_KEYS:-1}" = 1 ]; then
+    bold "G1. GHL: an appointment is booked (AppointmentCreate)"
+    ghl_deliver appointment-create.json
+    bold "G2. GHL delivers the same webhookId again (duplicate: nothing written)"
+    ghl_deliver appointment-create.json
+    bold "G3. It is moved a day later (AppointmentUpdate, new startTime)"
+    ghl_deliver appointment-update-time.json
+    bold "G4. It is canceled (AppointmentUpdate, appointmentStatus cancelled)"
+    ghl_deliver appointment-update-cancelled.json
+    bold "G5. A new appointment is booked ..."
+    ghl_deliver second-appointment-create.json
+    bold "G6. ... and deleted in GHL (AppointmentDelete): canceled on the lead, for good"
+    ghl_deliver second-appointment-delete.json
+    bold "G7. A delivery signed only with the retired RSA header: refused, nothing written"
+    ghl_deliver second-appointment-create.json legacy
+    bold "GHL timeline of $GHL_LEAD: GET /leads/$GHL_LEAD/appointments?include=changes"
+    get "/leads/$GHL_LEAD/appointments?include=changes" | python3 -c 'import json,sys
+body=json.load(sys.stdin)
+for a in body.get("appointments") or []:
+    print(("*" if a.get("isPrimary") else " "), a.get("status"), a.get("startAt"), a.get("source"), a.get("cancelReason") or "")
+    for c in a.get("changes") or []:
+        print("     ", c.get("kind"), c.get("from"), "->", c.get("to"), "(" + str(c.get("source")) + ")")
+print("rollup:", json.dumps(body.get("rollup")))'
+else
+    bold "GHL story skipped: GHL_WEBHOOK_PUBLIC_KEY is set, so the dev key pair cannot sign for it"
+fi
+
 bold "6. A migration dry run (migrate-batch): what the Phase-28 rollups would become (lead_phase28_demo)"
 invoke migrate-batch '{"mode":"dry-run","clientId":"'"$CLIENT_ID"'"}'
 bold "7. A scheduled reconcile run (reconcile-scheduled, against the mock Calendly and GHL APIs)"

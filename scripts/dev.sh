@@ -6,9 +6,11 @@
 #      (Debian's postgresql binaries, installed if missing), kept until Ctrl-C;
 #   3. migrations (service + the local-only CRM baseline tables);
 #   4. a demo workspace: a client with a Calendly signing key, a few leads, a JWT for the history API;
-#   5. `cargo lambda watch` serving all four functions on 127.0.0.1:9000 until Ctrl-C.
+#   5. `cargo lambda watch` serving every function on 127.0.0.1:9000 until Ctrl-C.
 #
 # Settings (all optional): DATABASE_URL, LAMBDA_PORT (9000), JWT_SECRET, DEV_SIGNING_KEY, RUST_LOG,
+# GHL_WEBHOOK_PUBLIC_KEY (default: the public half of the dev GHL key pair, whose private half
+# scripts/ghl-sign.py signs with),
 # MOCK_PROVIDERS_PORT (LAMBDA_PORT + 1), DEV_REAL_PROVIDERS=1 (no mock: reconcile-scheduled calls the
 # real Calendly and GHL APIs with the tokens stored on each client).
 # What it prints is also written to .local/dev.env, which `make demo` reads.
@@ -25,6 +27,15 @@ CLIENT_ID="client_demo"
 SIGNING_KEY="${DEV_SIGNING_KEY:-dev-calendly-signing-key-0123456789abcdef}"
 JWT_SECRET="${JWT_SECRET:-dev-jwt-secret-0123456789abcdef0123456789abcdef}"
 export RUST_LOG="${RUST_LOG:-info}"
+# ghl-webhook checks x-ghl-signature against this key. Unset: the dev key pair's public half, so that
+# scripts/ghl-sign.py (and `make demo`) can sign deliveries; set: that key (GHL's own, say).
+if [ -n "${GHL_WEBHOOK_PUBLIC_KEY:-}" ]; then
+    GHL_PUBLIC_KEY="$GHL_WEBHOOK_PUBLIC_KEY"
+    GHL_DEV_KEYS=0
+else
+    GHL_PUBLIC_KEY="$(python3 "$ROOT/scripts/ghl-sign.py" --public)"
+    GHL_DEV_KEYS=1
+fi
 
 say() { printf '\033[1m== %s\033[0m\n' "$*" >&2 || true; }
 die() { printf 'dev: %s\n' "$*" >&2; exit 1; }
@@ -117,6 +128,7 @@ cat >"$STATE/functions.env" <<EOF
 DATABASE_URL=$DATABASE_URL
 JWT_SECRET=$JWT_SECRET
 RUST_LOG=$RUST_LOG
+GHL_WEBHOOK_PUBLIC_KEY=$GHL_PUBLIC_KEY
 EOF
 if [ -z "${DEV_REAL_PROVIDERS:-}" ]; then
     # reconcile-scheduled talks to a local stand-in of Calendly and GHL serving recorded answers.
@@ -138,6 +150,7 @@ SIGNING_KEY=$SIGNING_KEY
 JWT_SECRET=$JWT_SECRET
 JWT=$JWT
 DEMO_LEAD_ID=lead_dana_demo
+GHL_DEV_KEYS=$GHL_DEV_KEYS
 TIMELINE_URL=$BASE/lambda-url/appointment-history/ui/timeline.html?lead=lead_dana_demo#token=$JWT
 EOF
 
@@ -164,6 +177,7 @@ cat >&2 <<EOF
   DATABASE_URL   $DATABASE_URL
   client id      $CLIENT_ID
   signing key    $SIGNING_KEY      (Client.calendlyWebhookSigningKey)
+  GHL key        $GHL_PUBLIC_KEY   (GHL_WEBHOOK_PUBLIC_KEY; location loc_Rt5vB2nQ)
   JWT_SECRET     $JWT_SECRET
   JWT (24 h, clientIds=[$CLIENT_ID]):
     $JWT
@@ -173,6 +187,7 @@ cat >&2 <<EOF
 
   Functions (cargo lambda watch; they compile and start on their first request):
     $BASE/lambda-url/calendly-webhook/webhooks/calendly/$CLIENT_ID
+    $BASE/lambda-url/ghl-webhook/webhooks/ghl   (x-ghl-signature: scripts/ghl-sign.py --file body.json)
     $BASE/lambda-url/appointment-history/leads/lead_dana_demo/appointments
     $BASE/lambda-url/appointment-history/leads/lead_dana_demo/booking-status
     scripts/invoke.sh reconcile-scheduled events/reconcile-scheduled/<event>.json

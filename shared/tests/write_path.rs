@@ -414,3 +414,23 @@ async fn a_deleted_ghl_appointment_stays_canceled() {
     assert_eq!(deleted_at, Some(at(2, 1, 0).naive_utc()));
     assert_eq!(count(&client, r#"SELECT count(*) FROM "AppointmentEvent" WHERE "kind" = 'deleted'"#).await, 1);
 }
+
+/// The same for a GHL appointment id: B's POST asserted it, A's reconciliation (the provider's API
+/// called with A's credentials) takes it.
+#[tokio::test]
+async fn a_reconciled_ghl_id_is_taken_from_another_workspaces_post() {
+    let (db, client) = db_with_leads(&["a_lead"]).await;
+    shared::testing::seed_client(&client, "client_b", None).await.unwrap();
+    shared::testing::seed_lead(&client, "client_b", "b_lead", None).await.unwrap();
+    let store = db.store().await;
+    store
+        .record(pinned(ghl("b_lead", "g-of-a", Confirmed, at(1, 1, 0), at(1, 1, 0), at(20, 9, 0)), AppointmentSource::AutoBook))
+        .await
+        .unwrap();
+    let outcome = store.record(ghl("a_lead", "g-of-a", Confirmed, at(2, 1, 0), at(1, 1, 0), at(20, 9, 0))).await.unwrap();
+    assert_eq!((outcome.lead_id.as_str(), outcome.key_conflict), ("a_lead", Some(shared::write_path::KeyConflict::Taken)));
+    let owner: String =
+        client.query_one(r#"SELECT "leadId" FROM "Appointment" WHERE "ghlAppointmentId" = 'g-of-a'"#, &[]).await.unwrap().get(0);
+    assert_eq!(owner, "a_lead");
+    assert_eq!(count(&client, r#"SELECT count(*) FROM "Appointment" WHERE "leadId" = 'b_lead' AND "ghlAppointmentId" IS NULL"#).await, 1);
+}

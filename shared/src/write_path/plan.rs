@@ -699,12 +699,15 @@ mod tests {
         o
     }
 
+    /// (id, key, status, source, start) of a GHL row.
+    type RowSpec<'a> = (&'a str, Option<&'a str>, AppointmentStatus, AppointmentSource, Option<DateTime<Utc>>);
+
     #[test]
     fn find_target_as_a_table() {
         use AppointmentSource::{Manual, Migration, Webhook};
         let slot = Some(t(20, 15));
         let other_slot = Some(t(21, 15));
-        let rows = |list: &[(&str, Option<&str>, AppointmentStatus, AppointmentSource, Option<DateTime<Utc>>)]| -> Vec<AppointmentRow> {
+        let rows = |list: &[RowSpec<'_>]| -> Vec<AppointmentRow> {
             list.iter()
                 .enumerate()
                 .map(|(i, (id, key, status, source, start))| {

@@ -161,19 +161,10 @@ async fn post_appointment(
 
 /// Records the appointment through the write path and reads it back as the timeline shows it.
 async fn record(app: &App, lead_id: &str, new: &NewAppointment) -> Result<(StatusCode, serde_json::Value, String), Problem> {
-    // The write path moves an observation to the lead that already holds its provider key. Here
-    // that would write into another lead, possibly of another workspace: refuse instead.
-    if let Some(key) = &new.provider_appointment_id {
-        if key_owner(&app.store, new.provider, key).await?.is_some_and(|owner| owner != lead_id) {
-            return Err(Problem::new(Kind::ProviderIdConflict));
-        }
-    }
+    // The observation is pinned to this lead: the write path refuses, under its lead lock, a
+    // provider id another lead of the workspace holds (409), and records without it an id another
+    // workspace holds (answered like an unknown id).
     let outcome = app.store.record(new.observation(lead_id)).await?;
-    if outcome.lead_id != lead_id {
-        // Only when another lead's writer inserted the same key between the check and the write.
-        tracing::error!(lead_id = %lead_id, owner = %outcome.lead_id, appointment_id = %outcome.appointment_id, "provider key raced to another lead");
-        return Err(Problem::new(Kind::ProviderIdConflict));
-    }
     let history = history::load(&app.store, lead_id, Include::default()).await?.ok_or_else(Problem::lead_not_found)?;
     let view = views::appointment(&history, &outcome.appointment_id, app.now()).ok_or_else(|| Problem::new(Kind::Internal))?;
     let body = serde_json::to_value(&view).expect("view serializes");
@@ -184,24 +175,11 @@ async fn record(app: &App, lead_id: &str, new: &NewAppointment) -> Result<(Statu
         change = ?outcome.change,
         events = outcome.events,
         rollup_changed = outcome.rollup_changed,
+        key_conflict = outcome.key_conflict.map(|c| c.as_str()),
         source = new.source.as_db(),
         "recorded appointment"
     );
     Ok((status, body, outcome.appointment_id))
-}
-
-/// The lead holding a provider key, if any.
-async fn key_owner(store: &Store, provider: shared::Provider, key: &str) -> shared::Result<Option<String>> {
-    const SQL: &str = r#"SELECT "leadId" FROM "Appointment" WHERE "ghlAppointmentId" = $1 OR "calendlyInviteeUri" = $2"#;
-    let (ghl, calendly) = match provider {
-        shared::Provider::Ghl => (Some(key), None),
-        shared::Provider::Calendly => (None, Some(key)),
-    };
-    let mut conn = store.conn().await?;
-    let stmt = conn.statement(SQL).await?;
-    conn.count_round_trip();
-    let row = conn.client.query_opt(&stmt, &[&ghl, &calendly]).await?;
-    Ok(row.map(|r| r.get(0)))
 }
 
 /// The lead's history when the caller may see it; otherwise exactly the answer for a missing lead.

@@ -125,10 +125,16 @@ impl Default for Quotas {
     }
 }
 
-/// Counters over the life of a [`ProviderHttp`]; take a [`ProviderStats::snapshot`] before and after
-/// a run for that run's numbers.
+/// Counters over the life of a [`ProviderHttp`], per provider; take a [`ProviderStats::snapshot`]
+/// (all providers) or a [`ProviderStats::snapshot_of`] one before and after a run for that run's numbers.
 #[derive(Debug, Default)]
 pub struct ProviderStats {
+    calendly: Counters,
+    ghl: Counters,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
     requests: AtomicU64,
     retries: AtomicU64,
     rate_limited: AtomicU64,
@@ -155,11 +161,27 @@ impl StatsSnapshot {
 }
 
 impl ProviderStats {
+    /// Every provider's counts together.
     pub fn snapshot(&self) -> StatsSnapshot {
+        let (c, g) = (self.snapshot_of(calendly::PROVIDER), self.snapshot_of(ghl::PROVIDER));
+        StatsSnapshot { requests: c.requests + g.requests, retries: c.retries + g.retries, rate_limited: c.rate_limited + g.rate_limited }
+    }
+
+    /// One provider's counts (`calendly::PROVIDER`, `ghl::PROVIDER`).
+    pub fn snapshot_of(&self, provider: &str) -> StatsSnapshot {
+        let c = self.counters(provider);
         StatsSnapshot {
-            requests: self.requests.load(Ordering::Relaxed),
-            retries: self.retries.load(Ordering::Relaxed),
-            rate_limited: self.rate_limited.load(Ordering::Relaxed),
+            requests: c.requests.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            rate_limited: c.rate_limited.load(Ordering::Relaxed),
+        }
+    }
+
+    fn counters(&self, provider: &str) -> &Counters {
+        if provider == ghl::PROVIDER {
+            &self.ghl
+        } else {
+            &self.calendly
         }
     }
 }
@@ -274,7 +296,7 @@ impl ProviderHttp {
         loop {
             limiter.acquire().await;
             attempt += 1;
-            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            self.stats.counters(provider).requests.fetch_add(1, Ordering::Relaxed);
             let outcome = match build(&self.client).send().await {
                 Ok(response) => {
                     let status = response.status();
@@ -295,7 +317,7 @@ impl ProviderHttp {
             };
             match outcome {
                 Failure::RateLimited(wait) => {
-                    self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    self.stats.counters(provider).rate_limited.fetch_add(1, Ordering::Relaxed);
                     rate_limited += 1;
                     // Rate limiting is not the request's fault: it does not use up an attempt.
                     attempt -= 1;
@@ -310,7 +332,7 @@ impl ProviderHttp {
                     if attempt >= self.settings.max_attempts {
                         return Err(ProviderError::Unavailable { provider, reason });
                     }
-                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    self.stats.counters(provider).retries.fetch_add(1, Ordering::Relaxed);
                     let wait = backoff(&self.settings, attempt);
                     tracing::info!(provider, attempt, wait_ms = wait.as_millis() as u64, reason = %reason, "provider call failed; retrying");
                     tokio::time::sleep(wait).await;

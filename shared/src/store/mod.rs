@@ -165,6 +165,11 @@ impl Connection {
             .ok_or_else(|| Error::Corrupt(format!("statement not prepared: {}", sql.lines().next().unwrap_or(""))))
     }
 
+    /// Round trips counted so far (the store's count: see [`Store::round_trips`]).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
     /// Called once per batch of pipelined requests that waits for the server.
     pub fn count_round_trip(&self) {
         self.round_trips.fetch_add(1, Ordering::Relaxed);

@@ -14,6 +14,7 @@ pub mod migration_batch;
 pub mod plan;
 pub mod repair;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -77,11 +78,21 @@ impl Store {
     /// connection it reconnects and tries once more, which is safe because `record` is idempotent.
     pub async fn record(&self, obs: Observation) -> Result<RecordOutcome> {
         let obs = obs.normalized()?;
-        with_retries(self, RECORD_RETRY, &obs.lead, || async {
+        let started = std::time::Instant::now();
+        // Counted under the connection's lock, so a concurrent user of the store never adds to them.
+        let (attempts, round_trips) = (AtomicU64::new(0), AtomicU64::new(0));
+        let result = with_retries(self, RECORD_RETRY, &obs.lead, || async {
+            attempts.fetch_add(1, Ordering::Relaxed);
             let mut conn = self.conn().await?;
-            record_on(&mut conn, &obs).await
+            let before = conn.round_trips();
+            let result = record_on(&mut conn, &obs).await;
+            round_trips.fetch_add(conn.round_trips() - before, Ordering::Relaxed);
+            result
         })
-        .await
+        .await;
+        let retries = attempts.load(Ordering::Relaxed).saturating_sub(1);
+        crate::metrics::write(round_trips.load(Ordering::Relaxed), retries, started.elapsed());
+        result
     }
 }
 

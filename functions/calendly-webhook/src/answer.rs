@@ -4,6 +4,7 @@
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Response};
 use serde::Serialize;
+use shared::metrics::{self, Delivery, Refusal};
 
 /// Why a delivery was taken but not recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +23,15 @@ impl Ignored {
             Ignored::EventType => "event type not recorded",
             Ignored::NoMatchingLead => "no matching lead",
             Ignored::UnknownInvitee => "unknown invitee",
+        }
+    }
+
+    /// The metric's `Reason`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Ignored::EventType => "event-type",
+            Ignored::NoMatchingLead => "no-matching-lead",
+            Ignored::UnknownInvitee => "unknown-invitee",
         }
     }
 }
@@ -81,6 +91,20 @@ impl Problem {
         }
     }
 
+    /// What the refusal counts as in the metrics.
+    pub fn delivery(self) -> Delivery {
+        match self {
+            Problem::MethodNotAllowed | Problem::PayloadTooLarge | Problem::NotJson | Problem::InvalidPayload => {
+                Delivery::Refused(Refusal::Malformed)
+            }
+            Problem::UnknownClient => Delivery::Refused(Refusal::UnknownClient),
+            Problem::SigningKeyNotConfigured => Delivery::Refused(Refusal::NoSigningKey),
+            Problem::SignatureMissing | Problem::SignatureMalformed | Problem::SignatureMismatch => Delivery::Refused(Refusal::Signature),
+            Problem::SignatureOutsideWindow => Delivery::Refused(Refusal::Stale),
+            Problem::DatabaseUnavailable | Problem::Internal => Delivery::Failed(self.slug()),
+        }
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             Problem::MethodNotAllowed => "Only POST is accepted",
@@ -112,7 +136,8 @@ struct ProblemBody<'a> {
 /// The answer for a refusal. `detail` is always our own text.
 pub fn problem(p: Problem, detail: Option<&'static str>) -> Response<Body> {
     let body = ProblemBody { kind: format!("{PROBLEM_TYPE_PREFIX}{}", p.slug()), title: p.title(), status: p.status().as_u16(), detail };
-    let mut builder = Response::builder().status(p.status()).header(header::CONTENT_TYPE, "application/problem+json");
+    let mut builder =
+        Response::builder().status(p.status()).header(header::CONTENT_TYPE, "application/problem+json").extension(p.delivery());
     if p == Problem::MethodNotAllowed {
         builder = builder.header(header::ALLOW, "POST");
     }
@@ -120,6 +145,15 @@ pub fn problem(p: Problem, detail: Option<&'static str>) -> Response<Body> {
         builder = builder.header(header::RETRY_AFTER, "5");
     }
     builder.body(Body::Text(serde_json::to_string(&body).expect("serializable"))).expect("valid response")
+}
+
+/// Counts a delivery by the outcome its answer carries (every answer of this module carries one),
+/// and hands the answer back.
+pub fn count(response: Response<Body>) -> Response<Body> {
+    if let Some(delivery) = response.extensions().get::<Delivery>() {
+        metrics::webhook_delivery(*delivery);
+    }
+    response
 }
 
 #[derive(Serialize)]
@@ -134,22 +168,23 @@ struct Taken<'a> {
 
 /// 200 `{"status":"recorded","appointmentId":...}`.
 pub fn recorded(appointment_id: &str) -> Response<Body> {
-    ok(Taken { status: "recorded", appointment_id: Some(appointment_id), reason: None })
+    ok(Taken { status: "recorded", appointment_id: Some(appointment_id), reason: None }, Delivery::Recorded)
 }
 
 /// 200 `{"status":"duplicate","appointmentId":...}`: nothing new, nothing written.
 pub fn duplicate(appointment_id: &str) -> Response<Body> {
-    ok(Taken { status: "duplicate", appointment_id: Some(appointment_id), reason: None })
+    ok(Taken { status: "duplicate", appointment_id: Some(appointment_id), reason: None }, Delivery::Duplicate)
 }
 
 /// 200 `{"status":"ignored","reason":...}`.
 pub fn ignored(why: Ignored) -> Response<Body> {
-    ok(Taken { status: "ignored", appointment_id: None, reason: Some(why.reason()) })
+    ok(Taken { status: "ignored", appointment_id: None, reason: Some(why.reason()) }, Delivery::Ignored(why.label()))
 }
 
-fn ok(body: Taken<'_>) -> Response<Body> {
+fn ok(body: Taken<'_>, delivery: Delivery) -> Response<Body> {
     Response::builder()
         .status(StatusCode::OK)
+        .extension(delivery)
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::Text(serde_json::to_string(&body).expect("serializable")))
         .expect("valid response")
@@ -167,8 +202,18 @@ mod tests {
     fn problem_types_are_distinct_and_stable() {
         use Problem::*;
         let all = [
-            MethodNotAllowed, PayloadTooLarge, UnknownClient, SigningKeyNotConfigured, SignatureMissing, SignatureMalformed,
-            SignatureOutsideWindow, SignatureMismatch, NotJson, InvalidPayload, DatabaseUnavailable, Internal,
+            MethodNotAllowed,
+            PayloadTooLarge,
+            UnknownClient,
+            SigningKeyNotConfigured,
+            SignatureMissing,
+            SignatureMalformed,
+            SignatureOutsideWindow,
+            SignatureMismatch,
+            NotJson,
+            InvalidPayload,
+            DatabaseUnavailable,
+            Internal,
         ];
         let mut slugs: Vec<_> = all.iter().map(|p| p.slug()).collect();
         slugs.sort();
@@ -182,6 +227,28 @@ mod tests {
             serde_json::json!({"type": "urn:problem-type:calendly-webhook:signature-mismatch", "title": "The signature does not match the body", "status": 401})
         );
         assert_eq!(problem(DatabaseUnavailable, None).headers()[header::RETRY_AFTER], "5");
+    }
+
+    #[test]
+    fn every_answer_carries_its_outcome() {
+        use Problem::*;
+        let cases = [
+            (problem(SignatureMismatch, None), Delivery::Refused(Refusal::Signature)),
+            (problem(SignatureMissing, None), Delivery::Refused(Refusal::Signature)),
+            (problem(SignatureOutsideWindow, None), Delivery::Refused(Refusal::Stale)),
+            (problem(SigningKeyNotConfigured, None), Delivery::Refused(Refusal::NoSigningKey)),
+            (problem(UnknownClient, None), Delivery::Refused(Refusal::UnknownClient)),
+            (problem(NotJson, None), Delivery::Refused(Refusal::Malformed)),
+            (problem(PayloadTooLarge, None), Delivery::Refused(Refusal::Malformed)),
+            (problem(DatabaseUnavailable, None), Delivery::Failed("database-unavailable")),
+            (problem(Internal, None), Delivery::Failed("internal-error")),
+            (recorded("a1"), Delivery::Recorded),
+            (duplicate("a1"), Delivery::Duplicate),
+            (ignored(Ignored::NoMatchingLead), Delivery::Ignored("no-matching-lead")),
+        ];
+        for (response, expected) in cases {
+            assert_eq!(response.extensions().get::<Delivery>(), Some(&expected), "{}", response.status());
+        }
     }
 
     #[test]

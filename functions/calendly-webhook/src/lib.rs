@@ -46,10 +46,10 @@ impl App {
 /// The Lambda entry: reads method, path, headers and the raw body, then [`handle`]s it.
 pub async fn handle_request(app: &App, req: Request) -> Response<Body> {
     if req.method() != Method::POST {
-        return answer::problem(Problem::MethodNotAllowed, None);
+        return answer::count(answer::problem(Problem::MethodNotAllowed, None));
     }
     let Some(client_id) = client_id_from_path(req.uri().path()) else {
-        return answer::problem(Problem::UnknownClient, None);
+        return answer::count(answer::problem(Problem::UnknownClient, None));
     };
     let client_id = client_id.to_string();
     handle(app, &client_id, req.headers(), req.body().as_ref(), Utc::now()).await
@@ -67,6 +67,11 @@ pub fn client_id_from_path(path: &str) -> Option<&str> {
 
 /// One delivery for one client, `now` being the time the signature window is measured from.
 pub async fn handle(app: &App, client_id: &str, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>) -> Response<Body> {
+    // Every answer carries its outcome; counted here, once per delivery (`shared::metrics`).
+    answer::count(respond(app, client_id, headers, body, now).await)
+}
+
+async fn respond(app: &App, client_id: &str, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>) -> Response<Body> {
     if body.len() > MAX_BODY_BYTES {
         tracing::info!(client_id, bytes = body.len(), "calendly delivery refused: body too large");
         return answer::problem(Problem::PayloadTooLarge, None);

@@ -10,6 +10,7 @@ use shared::Store;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
+    shared::metrics::init("calendly-webhook");
     let settings = shared::config::database()?;
     let key_ttl = shared::config::number("CALENDLY_SIGNING_KEY_CACHE_SECONDS", 60u64)?;
     // Connects lazily: a cold start with the database away still answers 503 rather than failing init.

@@ -69,6 +69,9 @@ async fn no_pii_in_logs_answers_or_storage() {
         .with_ansi(false)
         .try_init()
         .expect("the only subscriber of this test binary");
+    // The metric lines, through the production formatter (the sink is global: this binary's alone).
+    let emf = shared::metrics::check::Captured::default();
+    shared::metrics::init_with_writer("calendly-webhook", "Test/Pii".into(), emf.clone());
 
     let mut answers = Vec::new();
     let mut databases = Vec::new();
@@ -172,4 +175,30 @@ async fn no_pii_in_logs_answers_or_storage() {
         }
     }
     assert_eq!(reasons_seen, 2, "the rescheduled and the host-canceled appointments keep a masked reason");
+
+    // Metrics: one valid EMF line per delivery and one per write, no PII, fixed dimension values.
+    let emf_text = emf.text();
+    let lines: Vec<_> = shared::metrics::check::emf_lines(&emf_text)
+        .into_iter()
+        .map(|l| shared::metrics::check::emf(l, "Test/Pii").unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let deliveries: Vec<_> = lines.iter().filter(|d| d["WebhookDeliveries"] == 1).collect();
+    assert_eq!(deliveries.len(), answers.len(), "one delivery line per answer");
+    assert!(lines.iter().any(|d| d["Writes"] == 1 && d["RecordLatency"].is_number()), "the write path's lines");
+    let outcome = |o: &str, r: &str| deliveries.iter().filter(|d| d["Outcome"] == o && d["Reason"] == r).count();
+    assert_eq!(outcome("refused", "signature"), FIXTURES.len(), "the wrong key");
+    assert_eq!(outcome("refused", "no-signing-key"), FIXTURES.len());
+    assert!(outcome("recorded", "none") > 0 && outcome("duplicate", "none") > 0 && outcome("refused", "malformed") > 0);
+    for d in &lines {
+        for (name, value) in shared::metrics::check::dimensions(d) {
+            assert!(["Function", "Outcome", "Reason"].contains(&name.as_str()), "dimension {name}");
+            assert!(value.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{name}={value}");
+        }
+    }
+    for needle in &needles {
+        assert!(!emf_text.contains(needle.as_str()), "the metric lines contain {needle:?}");
+    }
+    for id in [CLIENT, EMPTY_CLIENT, KEYLESS_CLIENT, DANA, OLD, KEY] {
+        assert!(!emf_text.contains(id), "the metric lines carry {id:?}");
+    }
 }

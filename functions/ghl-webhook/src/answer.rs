@@ -7,6 +7,7 @@
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Response};
 use serde::Serialize;
+use shared::metrics::{self, Delivery, Refusal};
 
 /// Why a delivery was taken but not recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +29,16 @@ impl Ignored {
             Ignored::UnknownLocation => "unknown location",
             Ignored::NoMatchingLead => "no matching lead",
             Ignored::ClientTimeZoneUnknown => "client time zone unknown",
+        }
+    }
+
+    /// The metric's `Reason`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Ignored::EventType => "event-type",
+            Ignored::UnknownLocation => "unknown-location",
+            Ignored::NoMatchingLead => "no-matching-lead",
+            Ignored::ClientTimeZoneUnknown => "client-time-zone-unknown",
         }
     }
 
@@ -93,6 +104,22 @@ impl Problem {
         }
     }
 
+    /// What the refusal counts as in the metrics.
+    pub fn delivery(self) -> Delivery {
+        match self {
+            Problem::MethodNotAllowed
+            | Problem::PayloadTooLarge
+            | Problem::NotJson
+            | Problem::InvalidPayload
+            | Problem::TimestampMissing => Delivery::Refused(Refusal::Malformed),
+            Problem::SignatureMissing | Problem::LegacySignatureRefused | Problem::SignatureMalformed | Problem::SignatureMismatch => {
+                Delivery::Refused(Refusal::Signature)
+            }
+            Problem::TimestampOutsideWindow => Delivery::Refused(Refusal::Stale),
+            Problem::DatabaseUnavailable | Problem::Internal => Delivery::Failed(self.slug()),
+        }
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             Problem::MethodNotAllowed => "Only POST is accepted",
@@ -139,7 +166,8 @@ struct ProblemBody<'a> {
 /// The answer for a refusal. `detail` is always our own text.
 pub fn problem(p: Problem, detail: Option<&'static str>) -> Response<Body> {
     let body = ProblemBody { kind: format!("{PROBLEM_TYPE_PREFIX}{}", p.slug()), title: p.title(), status: p.status().as_u16(), detail };
-    let mut builder = Response::builder().status(p.status()).header(header::CONTENT_TYPE, "application/problem+json");
+    let mut builder =
+        Response::builder().status(p.status()).header(header::CONTENT_TYPE, "application/problem+json").extension(p.delivery());
     if p == Problem::MethodNotAllowed {
         builder = builder.header(header::ALLOW, "POST");
     }
@@ -147,6 +175,15 @@ pub fn problem(p: Problem, detail: Option<&'static str>) -> Response<Body> {
         builder = builder.header(header::RETRY_AFTER, RETRY_AFTER_SECONDS);
     }
     builder.body(Body::Text(serde_json::to_string(&body).expect("serializable"))).expect("valid response")
+}
+
+/// Counts a delivery by the outcome its answer carries (every answer of this module carries one),
+/// and hands the answer back.
+pub fn count(response: Response<Body>) -> Response<Body> {
+    if let Some(delivery) = response.extensions().get::<Delivery>() {
+        metrics::webhook_delivery(*delivery);
+    }
+    response
 }
 
 #[derive(Serialize)]
@@ -161,22 +198,23 @@ struct Taken<'a> {
 
 /// 200 `{"status":"recorded","appointmentId":...}`.
 pub fn recorded(appointment_id: &str) -> Response<Body> {
-    ok(Taken { status: "recorded", appointment_id: Some(appointment_id), reason: None })
+    ok(Taken { status: "recorded", appointment_id: Some(appointment_id), reason: None }, Delivery::Recorded)
 }
 
 /// 200 `{"status":"duplicate","appointmentId":...}`: nothing new, nothing written.
 pub fn duplicate(appointment_id: &str) -> Response<Body> {
-    ok(Taken { status: "duplicate", appointment_id: Some(appointment_id), reason: None })
+    ok(Taken { status: "duplicate", appointment_id: Some(appointment_id), reason: None }, Delivery::Duplicate)
 }
 
 /// 200 `{"status":"ignored","reason":...}`.
 pub fn ignored(why: Ignored) -> Response<Body> {
-    ok(Taken { status: "ignored", appointment_id: None, reason: Some(why.reason()) })
+    ok(Taken { status: "ignored", appointment_id: None, reason: Some(why.reason()) }, Delivery::Ignored(why.label()))
 }
 
-fn ok(body: Taken<'_>) -> Response<Body> {
+fn ok(body: Taken<'_>, delivery: Delivery) -> Response<Body> {
     Response::builder()
         .status(StatusCode::OK)
+        .extension(delivery)
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::Text(serde_json::to_string(&body).expect("serializable")))
         .expect("valid response")
@@ -203,6 +241,24 @@ mod tests {
             json(&r),
             serde_json::json!({"type": "urn:problem-type:ghl-webhook:signature-mismatch", "title": "The signature does not match the body", "status": 401})
         );
+    }
+
+    #[test]
+    fn every_answer_carries_its_outcome() {
+        for p in Problem::ALL {
+            let delivery = problem(p, None).extensions().get::<Delivery>().copied();
+            let expected = match p.status().as_u16() {
+                401 if p == Problem::TimestampOutsideWindow => Delivery::Refused(Refusal::Stale),
+                401 if p == Problem::TimestampMissing => Delivery::Refused(Refusal::Malformed),
+                401 => Delivery::Refused(Refusal::Signature),
+                429 | 500 => Delivery::Failed(p.slug()),
+                _ => Delivery::Refused(Refusal::Malformed),
+            };
+            assert_eq!(delivery, Some(expected), "{p:?}");
+        }
+        assert_eq!(recorded("a").extensions().get::<Delivery>(), Some(&Delivery::Recorded));
+        assert_eq!(duplicate("a").extensions().get::<Delivery>(), Some(&Delivery::Duplicate));
+        assert_eq!(ignored(Ignored::UnknownLocation).extensions().get::<Delivery>(), Some(&Delivery::Ignored("unknown-location")));
     }
 
     #[test]

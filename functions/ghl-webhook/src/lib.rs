@@ -73,7 +73,7 @@ fn index(why: Ignored) -> usize {
 /// The Lambda entry: reads method, headers and the raw body, then [`handle`]s it.
 pub async fn handle_request(app: &App, req: Request) -> Response<Body> {
     if req.method() != Method::POST {
-        return answer::problem(Problem::MethodNotAllowed, None);
+        return answer::count(answer::problem(Problem::MethodNotAllowed, None));
     }
     handle(app, req.headers(), req.body().as_ref(), Utc::now()).await
 }
@@ -94,6 +94,11 @@ fn seen(kind: &str, date_updated: &serde_json::Value, delivered_at: DateTime<Utc
 
 /// One delivery, `now` being the time the replay window is measured from.
 pub async fn handle(app: &App, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>) -> Response<Body> {
+    // Every answer carries its outcome; counted here, once per delivery (`shared::metrics`).
+    answer::count(respond(app, headers, body, now).await)
+}
+
+async fn respond(app: &App, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>) -> Response<Body> {
     if body.len() > MAX_BODY_BYTES {
         tracing::info!(bytes = body.len(), "ghl delivery refused: body too large");
         return answer::problem(Problem::PayloadTooLarge, None);

@@ -8,6 +8,7 @@ use shared::Store;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
+    shared::metrics::init("ghl-webhook");
     let settings = shared::config::database()?;
     let key = signature::parse_public_key(&shared::config::required("GHL_WEBHOOK_PUBLIC_KEY")?)
         .map_err(|e| shared::Error::Config(format!("GHL_WEBHOOK_PUBLIC_KEY: {e}")))?;

@@ -49,6 +49,9 @@ async fn no_pii_in_logs_answers_or_storage() {
     // Seeding (the test's own statements, the lead's email among their parameters) is not captured.
     let (db, client) = seeded().await;
     tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).with_ansi(false).init();
+    // The metric lines, through the production formatter (the sink is global: this binary's alone).
+    let emf = shared::metrics::check::Captured::default();
+    shared::metrics::init_with_writer("ghl-webhook", "Test/Pii".into(), emf.clone());
     let app = app(&db).await;
     let mut answers = String::new();
     for name in STORY.iter().chain(STORY.iter()) {
@@ -81,5 +84,30 @@ async fn no_pii_in_logs_answers_or_storage() {
         assert!(!logged.contains(&needle), "{needle:?} was logged: {}", logged.lines().find(|l| l.contains(&needle)).unwrap_or(""));
         assert!(!stored.contains(&needle), "{needle:?} was stored");
         assert!(!answers.contains(&needle), "{needle:?} was answered");
+    }
+
+    // Metrics: valid EMF, one line per delivery and per write, fixed dimension values, no PII.
+    let emf_text = emf.text();
+    let lines: Vec<_> = shared::metrics::check::emf_lines(&emf_text)
+        .into_iter()
+        .map(|l| shared::metrics::check::emf(l, "Test/Pii").unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let outcomes: Vec<(String, String)> = lines
+        .iter()
+        .filter(|d| d["WebhookDeliveries"] == 1)
+        .map(|d| (d["Outcome"].as_str().unwrap().to_string(), d["Reason"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(outcomes.len(), STORY.len() * 2 + 3, "one line per delivery: {outcomes:?}");
+    assert!(outcomes.contains(&("recorded".into(), "none".into())) && outcomes.contains(&("duplicate".into(), "none".into())), "{outcomes:?}");
+    assert!(outcomes.contains(&("refused".into(), "signature".into())), "the unsigned post: {outcomes:?}");
+    assert!(lines.iter().any(|d| d["Writes"] == 1 && d["RecordLatency"].is_number()), "the write path's lines");
+    for d in &lines {
+        for (name, value) in shared::metrics::check::dimensions(d) {
+            assert!(["Function", "Outcome", "Reason"].contains(&name.as_str()), "dimension {name}");
+            assert!(value.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{name}={value}");
+        }
+    }
+    for needle in needles().iter().map(String::as_str).chain([LOCATION, CONTACT, APPOINTMENT, CLIENT, LEAD]) {
+        assert!(!emf_text.contains(needle), "the metric lines contain {needle:?}");
     }
 }

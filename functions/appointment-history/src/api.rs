@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::DefaultBodyLimit;
-use axum::extract::{Path, Request, State};
+use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -60,6 +60,7 @@ pub fn router(app: Arc<App>) -> Router {
             .route("/leads/{lead_id}/appointments", get(get_timeline).post(post_appointment))
             .route("/leads/{lead_id}/booking-status", get(get_booking_status))
             .route("/ui/{file}", get(ui::asset))
+            .route_layer(axum::middleware::from_fn(count_request))
     };
     Router::new()
         .merge(routes())
@@ -72,6 +73,17 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 type Answer = Result<Response, Problem>;
+
+/// Counts every routed request by route template and status, with its latency (`shared::metrics`).
+/// The template, never the path: a path holds ids.
+async fn count_request(route: MatchedPath, request: Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let template = route.as_str().strip_prefix(LOCAL_PREFIX).unwrap_or(route.as_str());
+    let label = format!("{} {template}", request.method());
+    let response = next.run(request).await;
+    shared::metrics::api_request(&label, response.status().as_u16(), started.elapsed());
+    response
+}
 
 // GET handlers take the request whole and read its headers and query in place (no copies).
 async fn get_timeline(State(app): State<Arc<App>>, path: Result<Path<String>, PathRejection>, request: Request) -> Answer {

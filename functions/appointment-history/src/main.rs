@@ -10,6 +10,7 @@ use appointment_history::{router, App, AppConfig};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
+    shared::metrics::init("appointment-history");
     let config = AppConfig::from_env()?;
     tracing::info!(server = config.database.display(), "appointment-history starting");
     // The store connects on first use, so that a cold start during a database outage still

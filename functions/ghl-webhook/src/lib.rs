@@ -41,11 +41,12 @@ pub struct App {
     pub store: Store,
     pub key: VerifyingKey,
     pub counters: Counters,
+    pub leads: lookup::LeadCache,
 }
 
 impl App {
     pub fn new(store: Store, key: VerifyingKey) -> Self {
-        App { store, key, counters: Counters::default() }
+        App { store, key, counters: Counters::default(), leads: lookup::LeadCache::default() }
     }
 }
 
@@ -168,7 +169,7 @@ async fn respond(app: &App, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>
     }
     let appointment_id = appointment.id.as_str();
 
-    let target = match lookup::target(&app.store, location_id, contact_id).await {
+    let target = match lookup::cached_target(&app.leads, &app.store, location_id, contact_id).await {
         Ok(t) => t,
         Err(e) => return database_problem(webhook_id, &e),
     };

@@ -114,14 +114,19 @@ impl LeadHistory {
 /// connection is used). `None` when there is no such lead.
 pub async fn load(store: &Store, lead_id: &str, include: Include) -> Result<Option<LeadHistory>> {
     let mut conn = store.conn().await?;
-    conn.prepare_all(&[SELECT_LEAD, SELECT_APPOINTMENTS, SELECT_EVENTS, SELECT_TASKS]).await?;
+    // The tasks' statement is only prepared and sent when asked for: the plain timeline does the
+    // same work as before it existed.
+    if include.tasks {
+        conn.prepare_all(&[SELECT_LEAD, SELECT_APPOINTMENTS, SELECT_EVENTS, SELECT_TASKS]).await?;
+    } else {
+        conn.prepare_all(&[SELECT_LEAD, SELECT_APPOINTMENTS, SELECT_EVENTS]).await?;
+    }
     let lead_stmt = conn.prepared(SELECT_LEAD)?;
     let rows_stmt = conn.prepared(SELECT_APPOINTMENTS)?;
     let events_stmt = conn.prepared(SELECT_EVENTS)?;
-    let tasks_stmt = conn.prepared(SELECT_TASKS)?;
+    let tasks_stmt = if include.tasks { Some(conn.prepared(SELECT_TASKS)?) } else { None };
     conn.count_round_trip();
     let client = &conn.client;
-    // The optional statements are only sent when asked for: the plain timeline stays two statements.
     let events = async {
         if include.changes {
             client.query(&events_stmt, &[&lead_id]).await.map(Some)
@@ -130,10 +135,9 @@ pub async fn load(store: &Store, lead_id: &str, include: Include) -> Result<Opti
         }
     };
     let tasks = async {
-        if include.tasks {
-            client.query(&tasks_stmt, &[&lead_id]).await.map(Some)
-        } else {
-            Ok(None)
+        match &tasks_stmt {
+            Some(stmt) => client.query(stmt, &[&lead_id]).await.map(Some),
+            None => Ok(None),
         }
     };
     let (lead, rows, events, tasks) =

@@ -562,6 +562,13 @@ async fn include_tasks_returns_the_open_cancel_and_reschedule_tasks() {
     let r = h.get(&format!("{uri}?include=tasks&limit=1&cursor={next}"), Some(&h.token())).await;
     assert_eq!(r.body["followUpTasks"].as_array().unwrap().len(), 1);
 
+    // One round trip per page, whatever is included (once the statements are prepared).
+    for query in ["include=tasks", "include=tasks,changes", "include=changes,tasks&includeCanceled=false"] {
+        let before = h.store().round_trips();
+        assert_eq!(h.get(&format!("{uri}?{query}"), Some(&h.token())).await.status, StatusCode::OK);
+        assert_eq!(h.store().round_trips() - before, 1, "{query}");
+    }
+
     // Another lead's tasks never show.
     let other = h.get("/leads/lead_a2/appointments?include=tasks", Some(&h.token())).await;
     assert_eq!(other.body["followUpTasks"], json!([]));

@@ -6,5 +6,6 @@ SELECT "clientId", "appointmentStartAt", "appointmentEndAt", "appointmentStatus"
 SELECT "id", "leadId", "provider"::text, "ghlAppointmentId", "calendlyInviteeUri",
        "calendlyScheduledEventUri", "startAt", "endAt", "timezone", "status"::text, "statusChangedAt",
        "canceledAt", "cancelReason", "canceledBy", "rescheduledFromId", "rescheduledFromKey",
-       "rescheduledToKey", "providerCreatedAt", "providerUpdatedAt", "source"::text, "createdAt", "updatedAt" FROM "Appointment" WHERE "leadId" = :lead;
+       "rescheduledToKey", "providerCreatedAt", "providerUpdatedAt", "source"::text, "createdAt", "updatedAt",
+       "providerVerifiedAt", "providerDeletedAt" FROM "Appointment" WHERE "leadId" = :lead;
 \endpipeline

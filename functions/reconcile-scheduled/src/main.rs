@@ -11,6 +11,7 @@ use tokio::time::Instant;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
+    shared::metrics::init("reconcile-scheduled");
     let settings = config::from_env()?;
     let http = ProviderHttp::new(settings.endpoints, settings.http, settings.quotas)?;
     let default_budget = settings.reconcile.default_budget;

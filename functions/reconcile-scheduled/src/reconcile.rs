@@ -10,9 +10,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
+use shared::metrics;
 use shared::providers::calendly::{self, CalendlyAuth};
 use shared::providers::ghl::{self, GhlAuth};
-use shared::providers::{ProviderError, ProviderHttp, Secret};
+use shared::providers::{ProviderError, ProviderHttp, Secret, StatsSnapshot};
 use shared::{AppointmentSource, Change, DbSettings, Observation, RecordOutcome, Store, TaskPolicy};
 use tokio::time::Instant;
 use tokio_postgres::Row;
@@ -301,7 +302,10 @@ impl Reconciler {
 
     /// The Lambda handler's body: parse the payload and run the mode it asks for.
     pub async fn handle(&self, payload: serde_json::Value, deadline: Instant) -> Result<Summary, RunError> {
-        let summary = match parse_request(payload)? {
+        let (started, calls_before) = (Instant::now(), self.provider_calls());
+        let request = parse_request(payload)?;
+        let mode = if matches!(request, Request::Cron) { "cron" } else { "backfill" };
+        let result = match request {
             Request::Cron => {
                 // Subscription health alongside the leads, under the same deadline margin.
                 let subscriptions = async {
@@ -310,10 +314,12 @@ impl Reconciler {
                         crate::subscriptions::check_all(&self.db, &self.http, pattern, self.config.parallel_clients, stop).await;
                     }
                 };
-                tokio::join!(self.run_cron(Utc::now(), deadline), subscriptions).0?
+                tokio::join!(self.run_cron(Utc::now(), deadline), subscriptions).0
             }
-            Request::Backfill(request) => self.run_backfill(&request, Utc::now(), deadline).await?,
+            Request::Backfill(request) => self.run_backfill(&request, Utc::now(), deadline).await,
         };
+        self.count_run(mode, &result, started, deadline, calls_before);
+        let summary = result?;
         tracing::info!(
             mode = %summary.mode,
             leads_checked = summary.leads_checked,
@@ -329,6 +335,41 @@ impl Reconciler {
             "reconcile run finished"
         );
         Ok(summary)
+    }
+
+    /// Each provider's counters (requests, 429s, retries), to subtract at the end of a run.
+    fn provider_calls(&self) -> [StatsSnapshot; 2] {
+        [calendly::PROVIDER, ghl::PROVIDER].map(|p| self.http.stats().snapshot_of(p))
+    }
+
+    /// The run's metrics (`shared::metrics`): its counts, duration against its budget, and each
+    /// provider's calls. A run that failed counts as a run with an error.
+    fn count_run(
+        &self,
+        mode: &'static str,
+        result: &Result<Summary, RunError>,
+        started: Instant,
+        deadline: Instant,
+        before: [StatsSnapshot; 2],
+    ) {
+        let mut run = metrics::ReconcileRun {
+            mode,
+            duration: started.elapsed(),
+            budget: deadline.saturating_duration_since(started),
+            ..metrics::ReconcileRun::default()
+        };
+        match result {
+            Ok(s) => (run.leads_checked, run.leads_failed, run.leads_skipped) = (s.leads_checked, s.failed, s.skipped),
+            Err(e) => {
+                run.failed = true;
+                tracing::error!(mode, error_type = e.error_type(), "reconcile run failed");
+            }
+        }
+        metrics::reconcile_run(run);
+        for ((provider, now), before) in [calendly::PROVIDER, ghl::PROVIDER].into_iter().zip(self.provider_calls()).zip(before) {
+            let calls = now.since(before);
+            metrics::provider_calls(provider, calls.requests, calls.rate_limited, calls.retries);
+        }
     }
 
     /// Cron mode: the due leads of every client, most urgent first, at most `max_leads_per_run`.

@@ -10,6 +10,7 @@ use shared::Store;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
+    shared::metrics::init("migrate-batch");
     let store = Arc::new(Store::new(shared::config::database()?));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let store = store.clone();

@@ -125,6 +125,16 @@ impl Run {
     }
 }
 
+/// A batch's metrics (`shared::metrics`): leads read, rows created (apply only; a dry-run's are
+/// hypothetical), its wall time with retries, and its write-path round trips and retries.
+fn count_batch(before: &Run, after: &Run, round_trips: u64, attempts: u64, took: Duration) {
+    let leads = after.counts.leads_scanned - before.counts.leads_scanned;
+    let created = after.counts.migration.appointments_created - before.counts.migration.appointments_created;
+    let rows = if before.mode == Mode::Apply { created } else { 0 };
+    shared::metrics::migrate_batch(before.mode.as_str(), leads, rows, took);
+    shared::metrics::write(round_trips, attempts.saturating_sub(1), took);
+}
+
 /// One invocation: start or resume the run, then batches until done or a limit.
 pub async fn invoke(store: &Store, input: &Input, limits: &Limits) -> Result<Output, MigrateError> {
     let mut run = start_or_resume(store, input).await?;
@@ -145,7 +155,13 @@ pub async fn invoke(store: &Store, input: &Input, limits: &Limits) -> Result<Out
         }
         let crash = limits.crash_before_commit_of_batch == Some(batches + 1);
         let retry = Retry { reconnect: !crash, ..BATCH_RETRY };
-        let (next, took) = with_retries(store, retry, &run.id, || batch(store, &run, crash)).await?;
+        let (batch_started, round_trips, mut attempts) = (Instant::now(), store.round_trips(), 0u64);
+        let (next, took) = with_retries(store, retry, &run.id, || {
+            attempts += 1;
+            batch(store, &run, crash)
+        })
+        .await?;
+        count_batch(&run, &next, store.round_trips() - round_trips, attempts, batch_started.elapsed());
         run = next;
         slowest = slowest.max(took);
         batches += 1;

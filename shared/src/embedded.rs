@@ -1,5 +1,5 @@
-//! A throwaway PostgreSQL cluster from the machine's binaries (DESIGN §7), for tests, benches and
-//! the local stack when `DATABASE_URL` is unset.
+//! A throwaway PostgreSQL cluster from the machine's binaries ("Running it" in
+//! docs/architecture.md), for tests, benches and the local stack when `DATABASE_URL` is unset.
 //!
 //! - Finds `initdb`/`pg_ctl` (PATH or `/usr/lib/postgresql/<version>/bin`); if there are none and
 //!   this is a Debian machine run as root, installs Debian's `postgresql` package first.

@@ -1,5 +1,6 @@
-//! Masking of free text before it is stored (DESIGN §6): the only provider free text we keep is a
-//! cancellation reason, with emails and phone numbers masked and the length capped.
+//! Masking of free text before it is stored ("Security and privacy" in docs/architecture.md): the
+//! only provider free text we keep is a cancellation reason, with emails and phone numbers masked
+//! and the length capped.
 
 use std::sync::LazyLock;
 

@@ -1,5 +1,5 @@
-//! The rollup rule (DESIGN §4): which of a lead's appointments is its primary one. Pure; the only
-//! place the rule lives.
+//! The rollup rule (so named in docs/architecture.md): which of a lead's appointments is its primary
+//! one. Pure; the only place the rule lives.
 //!
 //! Given `now`:
 //! 1. the earliest upcoming active appointment (`startAt >= now`);

@@ -2,8 +2,8 @@
 //! says JSON (`AWS_LAMBDA_LOG_FORMAT`), text locally, filtered by `RUST_LOG` or else
 //! `AWS_LAMBDA_LOG_LEVEL` — the shape of the Lambda runtime's default subscriber, plus a privacy floor.
 //!
-//! Logging rule (DESIGN §6): ids, URIs, counts and SQLSTATEs only. Never an email, a name, a phone
-//! number, free text, a token, a signing key or a payload.
+//! Logging rule ("Security and privacy" in docs/architecture.md): ids, URIs, counts and SQLSTATEs
+//! only. Never an email, a name, a phone number, free text, a token, a signing key or a payload.
 
 use tracing::Metadata;
 use tracing_subscriber::filter::{filter_fn, EnvFilter};

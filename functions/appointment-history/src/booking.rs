@@ -1,7 +1,7 @@
 //! `POST /leads/{leadId}/appointments`: a new auto-booked or manual appointment, validated here and
 //! recorded through the single write path (`Store::record`).
 //!
-//! Choices where the issue is silent:
+//! Choices the API contract leaves open:
 //! - `status` is CONFIRMED, CANCELED, SHOWED or NO_SHOW. RESCHEDULED is refused: a reschedule is
 //!   a link between two bookings that this body cannot express.
 //! - The observation carries no provider time. Our own entries therefore never outrank what a

@@ -3,8 +3,8 @@
 //!
 //! All of a lead's rows are read, not one page of them: the primary appointment is chosen by the
 //! rollup rule over the whole set (`shared::rollup::select_primary`, the one place the rule lives),
-//! and reschedule successors are found among the lead's rows (links never cross leads, DESIGN §5
-//! I5). A lead's history is small (tens of rows); `Appointment_leadId_idx` finds it.
+//! and reschedule successors are found among the lead's rows (links never cross leads: invariant
+//! I5 in docs/architecture.md). A lead's history is small (tens of rows); `Appointment_leadId_idx` finds it.
 
 use std::collections::HashMap;
 

@@ -1,5 +1,6 @@
-//! Calendly's webhook signature (DESIGN §6): `Calendly-Webhook-Signature: t=<unix seconds>,v1=<hex>`,
-//! where `v1` is the hex HMAC-SHA256 of `"<t>.<raw body>"` under the subscription's signing key.
+//! Calendly's webhook signature ("Security and privacy" in docs/architecture.md):
+//! `Calendly-Webhook-Signature: t=<unix seconds>,v1=<hex>`, where `v1` is the hex HMAC-SHA256 of
+//! `"<t>.<raw body>"` under the subscription's signing key.
 //! A pure function over the raw bytes: the body is never re-serialized before checking.
 
 use hmac::{Hmac, Mac};

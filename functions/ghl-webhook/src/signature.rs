@@ -1,5 +1,5 @@
-//! GHL's webhook signature (DESIGN §6): `x-ghl-signature` is the base64 Ed25519 signature of the
-//! raw body under GHL's private key; we hold the public key. The legacy RSA `x-wh-signature` was
+//! GHL's webhook signature ("Security and privacy" in docs/architecture.md): `x-ghl-signature` is
+//! the base64 Ed25519 signature of the raw body under GHL's private key; we hold the public key. The legacy RSA `x-wh-signature` was
 //! retired on 2026-07-01 and is refused. Pure functions over the raw bytes: the body is never
 //! re-serialized before checking.
 
@@ -129,6 +129,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)] // a table reads best inline
     fn verifies_as_a_table() {
         let k = key();
         let public = k.verifying_key();

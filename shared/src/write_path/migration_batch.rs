@@ -16,7 +16,7 @@
 //!   of the lead with the same provider and start. One addition, needed for rerun safety: an
 //!   observation with neither key nor start matches a key-less, start-less row of the same lead and
 //!   provider (`find_target` matches nothing there, so `record` would add a second such row on
-//!   every rerun; see the request in the issue-6 notes);
+//!   every rerun);
 //! - a new row exactly as `plan::new_row` builds it (status, `canceledAt` only when canceled,
 //!   `statusChangedAt` = `createdAt` = `updatedAt` = now, no provider times) plus its `created`
 //!   `AppointmentEvent`.

@@ -9,11 +9,7 @@
 # pulls in), so neither needs Docker. The Rust standard library for aarch64 comes from rustup
 # (`rustup target add aarch64-unknown-linux-gnu`, done here when missing).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-"$ROOT/scripts/tools.sh" >/dev/null
-export PATH="$ROOT/.tools/venv/bin:$PATH"
-export SAM_CLI_TELEMETRY="${SAM_CLI_TELEMETRY:-0}"
+source "$(dirname "${BASH_SOURCE[0]}")/sam-env.sh"
 # SAM's rust-cargolambda build method is still flagged beta; this accepts it without a prompt.
 export SAM_CLI_BETA_RUST_CARGO_LAMBDA=1
 

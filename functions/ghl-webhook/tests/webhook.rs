@@ -67,6 +67,7 @@ async fn a_delete_reads_canceled_after_one_delivery() {
 }
 
 #[tokio::test]
+#[allow(clippy::type_complexity)] // a table reads best inline
 async fn bad_signatures_write_nothing() {
     let (db, client) = seeded().await;
     let app = app(&db).await;

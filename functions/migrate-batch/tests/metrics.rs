@@ -14,8 +14,9 @@ const NAMESPACE: &str = "Test/Migrate";
 async fn batches_are_counted_without_pii() {
     let emf = check::Captured::default();
     shared::metrics::init_with_writer("migrate-batch", NAMESPACE.into(), emf.clone());
-    let (db, client) = database().await;
-    seed_client_preferring(&client, "c_cal", Some(Provider::Calendly)).await;
+    let db = shared::testing::test_database().await;
+    let client = db.client().await;
+    shared::testing::seed_client(&client, "c_cal", None).await.unwrap();
     let leads: Vec<Lead> = (1..=5)
         .map(|i| Lead {
             provider: Some(Provider::Calendly),

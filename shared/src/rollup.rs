@@ -73,32 +73,12 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn row(id: &str, status: crate::domain::AppointmentStatus, start: Option<DateTime<Utc>>) -> AppointmentRow {
-        AppointmentRow {
-            id: id.into(),
-            lead_id: "lead".into(),
-            provider: Provider::Calendly,
-            ghl_appointment_id: None,
-            calendly_invitee_uri: Some(format!("inv-{id}")),
-            calendly_scheduled_event_uri: None,
-            start_at: start,
-            end_at: start.map(|s| s + chrono::TimeDelta::minutes(30)),
-            timezone: None,
-            status,
-            status_changed_at: t(1, 0),
-            canceled_at: if status.is_terminal() { Some(t(1, 1)) } else { None },
-            cancel_reason: None,
-            canceled_by: None,
-            rescheduled_from_id: None,
-            rescheduled_from_key: None,
-            rescheduled_to_key: None,
-            provider_created_at: None,
-            provider_updated_at: None,
-            provider_verified_at: None,
-            provider_deleted_at: None,
-            source: AppointmentSource::Webhook,
-            created_at: t(1, 0),
-            updated_at: t(1, 0),
-        }
+        let mut row = crate::testing::appointment_row(id, Provider::Calendly, status, start, t(1, 0));
+        row.calendly_invitee_uri = Some(format!("inv-{id}"));
+        row.end_at = start.map(|s| s + chrono::TimeDelta::minutes(30));
+        row.canceled_at = status.is_terminal().then(|| t(1, 1));
+        row.source = AppointmentSource::Webhook;
+        row
     }
 
     fn primary(rows: &[AppointmentRow], now: DateTime<Utc>) -> Option<&str> {

@@ -1,12 +1,18 @@
-//! Real databases for tests and benches: each test gets its own database, cloned from a migrated
-//! template (fast), on the server named by `DATABASE_URL` or, when it is unset, on a throwaway
-//! cluster started for this process.
+//! What every crate's tests and benches share: real databases (each test gets its own, cloned from
+//! a migrated template, on the server named by `DATABASE_URL` or, when it is unset, on a throwaway
+//! cluster started for this process), seeding, readers that describe what a database holds
+//! independently of generated ids, and a writer that captures log lines.
 
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use tokio::sync::OnceCell;
 use tokio_postgres::Client;
 
+use crate::domain::{AppointmentSource, AppointmentStatus, Canceler, Observation, ObservedStatus, Provider, TaskPolicy};
 use crate::error::{Error, Result};
 use crate::migrate::{self, Baseline};
+use crate::model::AppointmentRow;
 use crate::store::{DbSettings, Store};
 
 static SERVER: OnceCell<String> = OnceCell::const_new();
@@ -23,9 +29,12 @@ impl TestDb {
         DbSettings::from_url(&self.url).expect("test database URL")
     }
 
-    /// A store on its own connection.
+    /// A store on its own connection, the write path's statements prepared (so that a test counting
+    /// round trips sees the first `record` cost what any later one does).
     pub async fn store(&self) -> Store {
-        Store::connect(self.settings()).await.expect("connect to test database")
+        let store = Store::connect(self.settings()).await.expect("connect to test database");
+        crate::write_path::prepare(&mut *store.conn().await.expect("connected")).await.expect("prepare the write path");
+        store
     }
 
     /// A plain client for assertions and setup.
@@ -52,6 +61,13 @@ pub async fn server_url() -> Result<String> {
 /// A new, migrated, empty database (with the CRM baseline tables).
 pub async fn test_database() -> TestDb {
     try_test_database().await.expect("test database")
+}
+
+/// A new database (as [`test_database`]) and a plain client on it.
+pub async fn database() -> (TestDb, Client) {
+    let db = test_database().await;
+    let client = db.client().await;
+    (db, client)
 }
 
 pub async fn try_test_database() -> Result<TestDb> {
@@ -140,4 +156,252 @@ pub async fn seed_lead(db: &Client, client_id: &str, lead_id: &str, email: Optio
     )
     .await?;
     Ok(())
+}
+
+/// A Calendly webhook's observation of an invitee booked at `start` for 30 minutes, sent at
+/// `updated` (also its creation time); canceled or rescheduled by the invitee at `updated` when
+/// `status` is terminal. Follow-up tasks on.
+pub fn calendly_observation(
+    lead: &str,
+    invitee_uri: &str,
+    event_uri: &str,
+    status: AppointmentStatus,
+    start: DateTime<Utc>,
+    updated: DateTime<Utc>,
+) -> Observation {
+    let mut o = Observation::new(lead, Provider::Calendly, ObservedStatus::Is(status), AppointmentSource::Webhook);
+    o.key = Some(invitee_uri.to_string());
+    o.calendly_event_uri = Some(event_uri.to_string());
+    o.start_at = Some(start);
+    o.end_at = Some(start + TimeDelta::minutes(30));
+    o.provider_created_at = Some(updated);
+    o.provider_updated_at = Some(updated);
+    if status.is_terminal() {
+        o.canceled_at = Some(updated);
+        o.canceled_by = Some(Canceler::Invitee);
+    }
+    o.tasks = TaskPolicy::All;
+    o
+}
+
+/// Reconciliation's observation of a GHL appointment at `start` (if any) for 30 minutes, created
+/// and last updated at `updated`. No follow-up tasks.
+pub fn ghl_observation(
+    lead: &str,
+    id: &str,
+    status: AppointmentStatus,
+    start: Option<DateTime<Utc>>,
+    updated: DateTime<Utc>,
+) -> Observation {
+    let mut o = Observation::new(lead, Provider::Ghl, ObservedStatus::Is(status), AppointmentSource::ReconcileCron);
+    o.key = Some(id.to_string());
+    o.start_at = start;
+    o.end_at = start.map(|s| s + TimeDelta::minutes(30));
+    o.provider_created_at = Some(updated);
+    o.provider_updated_at = Some(updated);
+    o
+}
+
+/// An appointment row of the lead `lead` with only these fields set (created, status changed and
+/// updated `at`, source MANUAL): what the pure rules' table tests start from.
+pub fn appointment_row(
+    id: &str,
+    provider: Provider,
+    status: AppointmentStatus,
+    start: Option<DateTime<Utc>>,
+    at: DateTime<Utc>,
+) -> AppointmentRow {
+    AppointmentRow {
+        id: id.into(),
+        lead_id: "lead".into(),
+        provider,
+        ghl_appointment_id: None,
+        calendly_invitee_uri: None,
+        calendly_scheduled_event_uri: None,
+        start_at: start,
+        end_at: None,
+        timezone: None,
+        status,
+        status_changed_at: at,
+        canceled_at: None,
+        cancel_reason: None,
+        canceled_by: None,
+        rescheduled_from_id: None,
+        rescheduled_from_key: None,
+        rescheduled_to_key: None,
+        provider_created_at: None,
+        provider_updated_at: None,
+        provider_verified_at: None,
+        provider_deleted_at: None,
+        source: AppointmentSource::Manual,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// The one number a query returns (`SELECT count(*) ...`).
+pub async fn count(db: &Client, sql: &str) -> i64 {
+    db.query_one(sql, &[]).await.expect("a count").get(0)
+}
+
+/// Everything a write could touch, as one text: row counts, and the update time of every
+/// appointment and lead (with the lead's rollup status). Equal before and after means nothing was
+/// written.
+pub async fn fingerprint(db: &Client) -> String {
+    db.query_one(
+        r#"SELECT concat_ws(' | ',
+             (SELECT count(*) FROM "Appointment"), (SELECT count(*) FROM "AppointmentEvent"), (SELECT count(*) FROM "FollowUpTask"),
+             (SELECT string_agg("id" || '@' || "updatedAt"::text, ',' ORDER BY "id") FROM "Appointment"),
+             (SELECT string_agg("id" || '@' || "updatedAt"::text || coalesce("appointmentStatus", '-'), ',' ORDER BY "id") FROM "Lead"))"#,
+        &[],
+    )
+    .await
+    .expect("fingerprint")
+    .get(0)
+}
+
+/// How many of a lead's appointments hold a provider key another of its appointments holds too
+/// (invariant I1 in docs/architecture.md: none).
+pub async fn keys_held_twice(db: &Client, lead: &str) -> i64 {
+    db.query_one(
+        r#"SELECT count(coalesce("ghlAppointmentId", "calendlyInviteeUri")) - count(DISTINCT coalesce("ghlAppointmentId", "calendlyInviteeUri"))
+             FROM "Appointment" WHERE "leadId" = $1"#,
+        &[&lead],
+    )
+    .await
+    .expect("keys held twice")
+    .get(0)
+}
+
+/// One stored text value: where it is and what it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredText {
+    pub table: String,
+    pub column: String,
+    pub value: String,
+}
+
+/// Every non-null value of every text-like column (text, enums, JSON, arrays, as text) of every
+/// table, except the migration runner's history: what a privacy test scans for PII.
+pub async fn stored_text(db: &Client) -> Vec<StoredText> {
+    let columns = db
+        .query(
+            r#"SELECT table_name::text, column_name::text FROM information_schema.columns
+                WHERE table_schema = 'public' AND table_name <> 'refinery_schema_history'
+                  AND data_type IN ('text', 'character varying', 'jsonb', 'json', 'USER-DEFINED', 'ARRAY')
+                ORDER BY 1, 2"#,
+            &[],
+        )
+        .await
+        .expect("the schema's text columns");
+    let mut out = Vec::new();
+    for c in columns {
+        let (table, column): (String, String) = (c.get(0), c.get(1));
+        let sql = format!(r#"SELECT "{column}"::text FROM "{table}" WHERE "{column}" IS NOT NULL"#);
+        for row in db.query(&sql, &[]).await.expect("a column's values") {
+            out.push(StoredText { table: table.clone(), column: column.clone(), value: row.get(0) });
+        }
+    }
+    out
+}
+
+/// One appointment of a lead, without generated ids or write times: its reschedule link as the
+/// linked row's provider key (or id when it has none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppointmentSnapshot {
+    pub key: Option<String>,
+    pub provider: String,
+    pub status: String,
+    pub start: Option<NaiveDateTime>,
+    pub end: Option<NaiveDateTime>,
+    pub canceled_at: Option<NaiveDateTime>,
+    pub canceled_by: Option<String>,
+    pub reason: Option<String>,
+    pub linked_from: Option<String>,
+    pub provider_updated_at: Option<NaiveDateTime>,
+    pub status_changed_at: NaiveDateTime,
+}
+
+/// The table snapshot of one lead, equal for the same history whatever ids and write times the rows
+/// got: its appointments (ordered by key, then start), its rollup columns as text (start, end,
+/// status, canceled at, provider, source) and its follow-up tasks as (appointment key, type).
+pub async fn snapshot(db: &Client, lead: &str) -> (Vec<AppointmentSnapshot>, Vec<Option<String>>, Vec<(String, String)>) {
+    let rows = db
+        .query(
+            r#"SELECT coalesce(a."ghlAppointmentId", a."calendlyInviteeUri"), a."provider"::text, a."status"::text,
+                      a."startAt", a."endAt", a."canceledAt", a."canceledBy", a."cancelReason",
+                      coalesce(p."ghlAppointmentId", p."calendlyInviteeUri", p."id"), a."providerUpdatedAt", a."statusChangedAt"
+                 FROM "Appointment" a LEFT JOIN "Appointment" p ON p."id" = a."rescheduledFromId"
+                WHERE a."leadId" = $1
+                ORDER BY 1, a."startAt""#,
+            &[&lead],
+        )
+        .await
+        .expect("the lead's appointments");
+    let appointments = rows
+        .iter()
+        .map(|r| AppointmentSnapshot {
+            key: r.get(0),
+            provider: r.get(1),
+            status: r.get(2),
+            start: r.get(3),
+            end: r.get(4),
+            canceled_at: r.get(5),
+            canceled_by: r.get(6),
+            reason: r.get(7),
+            linked_from: r.get(8),
+            provider_updated_at: r.get(9),
+            status_changed_at: r.get(10),
+        })
+        .collect();
+    let lead_row = db
+        .query_one(
+            r#"SELECT "appointmentStartAt"::text, "appointmentEndAt"::text, "appointmentStatus", "appointmentCanceledAt"::text,
+                      "appointmentProvider"::text, "appointmentSource" FROM "Lead" WHERE "id" = $1"#,
+            &[&lead],
+        )
+        .await
+        .expect("the lead");
+    let rollup = (0..6).map(|i| lead_row.get::<_, Option<String>>(i)).collect();
+    let tasks = db
+        .query(
+            r#"SELECT coalesce(a."ghlAppointmentId", a."calendlyInviteeUri"), t."type" FROM "FollowUpTask" t
+                 JOIN "Appointment" a ON a."id" = t."appointmentId" WHERE t."leadId" = $1 ORDER BY 1, 2"#,
+            &[&lead],
+        )
+        .await
+        .expect("the lead's tasks")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    (appointments, rollup, tasks)
+}
+
+/// A log destination that keeps every line in memory: hand a clone to
+/// `tracing_subscriber::fmt().with_writer(..)` (or to a metrics writer) and read [`LogCapture::text`].
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }

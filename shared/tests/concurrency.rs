@@ -61,15 +61,7 @@ async fn concurrent_writers_on_one_lead_keep_every_invariant() {
 
     for lead in ["hot", "cold"] {
         // I1: one row per provider key (the unique indexes would have raised, but say it).
-        let dup: i64 = client
-            .query_one(
-                r#"SELECT count(*) - count(DISTINCT coalesce("ghlAppointmentId", "calendlyInviteeUri")) FROM "Appointment" WHERE "leadId" = $1"#,
-                &[&lead],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(dup, 0);
+        assert_eq!(keys_held_twice(&client, lead).await, 0);
         // I2: the rollup equals the rule over the rows.
         let rows: Vec<_> = client
             .query(concat!("SELECT ", shared::appointment_columns!(), r#" FROM "Appointment" WHERE "leadId" = $1"#), &[&lead])

@@ -147,7 +147,7 @@ fn no_show(mut o: Observation) -> Observation {
     o
 }
 
-async fn deliver(lead: &str, obs: &[Observation]) -> (Vec<Normalized>, Vec<Option<String>>, Vec<(String, String)>) {
+async fn deliver(lead: &str, obs: &[Observation]) -> (Vec<AppointmentSnapshot>, Vec<Option<String>>, Vec<(String, String)>) {
     let db = DB.get_or_init(|| async { shared::testing::test_database().await }).await;
     let client = db.client().await;
     shared::testing::seed_client(&client, CLIENT, None).await.unwrap();
@@ -158,15 +158,7 @@ async fn deliver(lead: &str, obs: &[Observation]) -> (Vec<Normalized>, Vec<Optio
         store.record(o.clone()).await.unwrap();
         assert!(store.round_trips() - rt <= 3, "more than 3 round trips");
     }
-    let distinct: i64 = client
-        .query_one(
-            r#"SELECT count(*) - count(DISTINCT coalesce("ghlAppointmentId", "calendlyInviteeUri")) FROM "Appointment" WHERE "leadId" = $1"#,
-            &[&lead],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(distinct, 0, "duplicate rows for one provider key");
+    assert_eq!(keys_held_twice(&client, lead).await, 0, "duplicate rows for one provider key");
     let (mut rows, rollup, tasks) = snapshot(&client, lead).await;
     let prefix = format!("{lead}:");
     for r in &mut rows {

@@ -158,39 +158,14 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
     use proptest::prelude::*;
-    use shared::{AppointmentSource, Provider};
+    use shared::Provider;
 
     fn at(day: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2031, 1, day, 9, 0, 0).unwrap()
     }
 
     pub(crate) fn row(id: &str, status: AppointmentStatus, start: Option<DateTime<Utc>>) -> AppointmentRow {
-        AppointmentRow {
-            id: id.into(),
-            lead_id: "lead".into(),
-            provider: Provider::Ghl,
-            ghl_appointment_id: None,
-            calendly_invitee_uri: None,
-            calendly_scheduled_event_uri: None,
-            start_at: start,
-            end_at: None,
-            timezone: None,
-            status,
-            status_changed_at: at(1),
-            canceled_at: None,
-            cancel_reason: None,
-            canceled_by: None,
-            rescheduled_from_id: None,
-            rescheduled_from_key: None,
-            rescheduled_to_key: None,
-            provider_created_at: None,
-            provider_updated_at: None,
-            provider_verified_at: None,
-            provider_deleted_at: None,
-            source: AppointmentSource::Manual,
-            created_at: at(1),
-            updated_at: at(1),
-        }
+        shared::testing::appointment_row(id, Provider::Ghl, status, start, at(1))
     }
 
     #[test]

@@ -11,16 +11,11 @@ use axum::http::{header, Method, Request, StatusCode};
 use chrono::{DateTime, TimeDelta, Utc};
 use common::*;
 use serde_json::{json, Value};
-use shared::{AppointmentSource, AppointmentStatus, Canceler, Observation, ObservedStatus, Provider, TaskPolicy};
+use shared::testing::{calendly_observation, ghl_observation};
+use shared::{AppointmentStatus, Observation};
 
 fn ghl(lead: &str, id: &str, status: AppointmentStatus, start: Option<DateTime<Utc>>) -> Observation {
-    let mut o = Observation::new(lead, Provider::Ghl, ObservedStatus::Is(status), AppointmentSource::ReconcileCron);
-    o.key = Some(id.to_string());
-    o.start_at = start;
-    o.end_at = start.map(|s| s + TimeDelta::minutes(30));
-    o.provider_updated_at = Some(at(1, 8));
-    o.provider_created_at = Some(at(1, 8));
-    o
+    ghl_observation(lead, id, status, start, at(1, 8))
 }
 
 fn invitee(name: &str) -> String {
@@ -28,20 +23,12 @@ fn invitee(name: &str) -> String {
 }
 
 fn calendly(lead: &str, name: &str, status: AppointmentStatus, start: DateTime<Utc>, updated: DateTime<Utc>) -> Observation {
-    let mut o = Observation::new(lead, Provider::Calendly, ObservedStatus::Is(status), AppointmentSource::Webhook);
-    o.key = Some(invitee(name));
-    o.calendly_event_uri = Some(format!("https://api.calendly.com/scheduled_events/EV-{name}"));
-    o.start_at = Some(start);
-    o.end_at = Some(start + TimeDelta::minutes(30));
+    let event = format!("https://api.calendly.com/scheduled_events/EV-{name}");
+    let mut o = calendly_observation(lead, &invitee(name), &event, status, start, updated);
     o.timezone = Some("America/New_York".into());
-    o.provider_updated_at = Some(updated);
-    o.provider_created_at = Some(updated);
     if status.is_terminal() {
-        o.canceled_at = Some(updated);
-        o.canceled_by = Some(Canceler::Invitee);
         o.cancel_reason = Some("call me on +1 415 555 0134 instead".into());
     }
-    o.tasks = TaskPolicy::All;
     o
 }
 

@@ -28,8 +28,7 @@ fn event(name: &str) -> axum::http::Request<Body> {
 
 #[tokio::test]
 async fn every_sample_event_is_answered_as_documented() {
-    let db = shared::testing::test_database().await;
-    let sql = db.client().await;
+    let (db, sql) = shared::testing::database().await;
     seed_client(&sql, "client_demo", None).await.unwrap();
     seed_lead(&sql, "client_demo", "lead_dana_demo", None).await.unwrap();
     let app = Arc::new(App::new(AppConfig::new(db.settings(), DEV_SECRET.as_bytes().to_vec()).unwrap()));

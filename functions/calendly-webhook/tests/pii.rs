@@ -1,26 +1,12 @@
-//! No PII in logs, answers or storage (DESIGN §6). Its own test binary, so that the global
-//! subscriber sees every log line of the run, from every thread, down to TRACE.
+//! No PII in logs, answers or storage ("Security and privacy" in docs/architecture.md). Its own test
+//! binary, so that the global subscriber sees every log line of the run, from every thread, down to
+//! TRACE.
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use common::*;
 use serde_json::Value;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use shared::testing::{stored_text, LogCapture};
 
 /// The values of the fixtures that are PII or free text, plus the obvious pieces of them.
 fn needles() -> Vec<String> {
@@ -57,20 +43,19 @@ fn needles() -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_pii_in_logs_answers_or_storage() {
-    let logs = Captured::default();
-    let writer = logs.clone();
+    let logs = LogCapture::default();
     // As production's `shared::telemetry::init` does (a fmt subscriber that also takes `log`
     // records), at TRACE. tokio-postgres logs every statement's parameter values at DEBUG through
     // `log`, and the write path's lead matching sends the invitee's email as a parameter: it is
-    // capped at INFO here, and the same cap is requested for `shared::telemetry` (see the notes).
+    // capped at INFO here, as `shared::telemetry`'s privacy floor caps it.
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("trace,tokio_postgres=info"))
-        .with_writer(move || writer.clone())
+        .with_writer(logs.clone())
         .with_ansi(false)
         .try_init()
         .expect("the only subscriber of this test binary");
     // The metric lines, through the production formatter (the sink is global: this binary's alone).
-    let emf = shared::metrics::check::Captured::default();
+    let emf = LogCapture::default();
     shared::metrics::init_with_writer("calendly-webhook", "Test/Pii".into(), emf.clone());
 
     let mut answers = Vec::new();
@@ -114,7 +99,7 @@ async fn no_pii_in_logs_answers_or_storage() {
         databases.push((db, client));
     }
 
-    let log_text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let log_text = logs.text();
     // The capture works and carries what operators need.
     assert!(log_text.contains("calendly delivery recorded"), "{log_text}");
     assert!(log_text.contains(OLD), "invitee URIs are logged");
@@ -137,40 +122,24 @@ async fn no_pii_in_logs_answers_or_storage() {
     // the one provider text kept: it may keep the words, never an email or a phone number.
     let mut reasons_seen = 0;
     for (_, client) in &databases {
-        let columns = client
-            .query(
-                r#"SELECT table_name::text, column_name::text FROM information_schema.columns
-                    WHERE table_schema = 'public' AND data_type IN ('text', 'character varying', 'jsonb', 'json', 'USER-DEFINED', 'ARRAY')
-                    ORDER BY 1, 2"#,
-                &[],
-            )
-            .await
-            .unwrap();
+        let stored = stored_text(client).await;
+        let columns: std::collections::HashSet<_> = stored.iter().map(|s| (&s.table, &s.column)).collect();
         assert!(columns.len() > 20, "the scan sees the schema");
-        for c in columns {
-            let (table, column): (String, String) = (c.get(0), c.get(1));
-            if (table.as_str(), column.as_str()) == ("Lead", "email") || table == "refinery_schema_history" {
+        for s in &stored {
+            let (table, column, value) = (s.table.as_str(), s.column.as_str(), &s.value);
+            if (table, column) == ("Lead", "email") {
                 continue;
             }
-            let values: Vec<Option<String>> = client
-                .query(&format!(r#"SELECT "{column}"::text FROM "{table}""#), &[])
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            for value in values.into_iter().flatten() {
-                if (table.as_str(), column.as_str()) == ("Appointment", "cancelReason") {
-                    reasons_seen += 1;
-                    assert_eq!(shared::redact::mask_reason(&value).as_deref(), Some(value.as_str()), "stored reasons are masked");
-                    for pii in ["@", "dana.whitfield", "415", "555", "0134"] {
-                        assert!(!value.contains(pii), "a stored reason holds {pii:?}: {value}");
-                    }
-                    continue;
+            if (table, column) == ("Appointment", "cancelReason") {
+                reasons_seen += 1;
+                assert_eq!(shared::redact::mask_reason(value).as_deref(), Some(value.as_str()), "stored reasons are masked");
+                for pii in ["@", "dana.whitfield", "415", "555", "0134"] {
+                    assert!(!value.contains(pii), "a stored reason holds {pii:?}: {value}");
                 }
-                for needle in &needles {
-                    assert!(!value.contains(needle.as_str()), "{table}.{column} holds {needle:?}");
-                }
+                continue;
+            }
+            for needle in &needles {
+                assert!(!value.contains(needle.as_str()), "{table}.{column} holds {needle:?}");
             }
         }
     }

@@ -98,9 +98,9 @@ fn edge_case_leads() -> Vec<Lead> {
 
 /// Seeds the edge cases; returns the store.
 async fn seed_edge_cases(client: &tokio_postgres::Client, db: &shared::testing::TestDb) -> shared::Store {
-    seed_client(client, "c_none", None).await;
-    seed_client(client, "c_cal", Some(Provider::Calendly)).await;
-    seed_client(client, "c_ghl", Some(Provider::Ghl)).await;
+    seed_client_preferring(client, "c_none", None).await;
+    seed_client_preferring(client, "c_cal", Some(Provider::Calendly)).await;
+    seed_client_preferring(client, "c_ghl", Some(Provider::Ghl)).await;
     seed_leads(client, &edge_case_leads()).await;
     let store = db.store().await;
     let mut webhook =
@@ -131,7 +131,7 @@ fn warn(count: u64, examples: &[&str]) -> WarningCount {
 #[tokio::test]
 async fn every_edge_case_in_small_and_large_batches() {
     for batch_size in [4, 1000] {
-        let (db, client) = fresh_db().await;
+        let (db, client) = database().await;
         let store = seed_edge_cases(&client, &db).await;
         let leads_before = leads_as_text(&client).await;
         let rows_before = appointments(&client).await;
@@ -236,9 +236,9 @@ async fn every_edge_case_in_small_and_large_batches() {
 
 #[tokio::test]
 async fn client_filter_touches_no_other_client() {
-    let (db, client) = fresh_db().await;
-    seed_client(&client, "c_a", Some(Provider::Calendly)).await;
-    seed_client(&client, "c_b", Some(Provider::Calendly)).await;
+    let (db, client) = database().await;
+    seed_client_preferring(&client, "c_a", Some(Provider::Calendly)).await;
+    seed_client_preferring(&client, "c_b", Some(Provider::Calendly)).await;
     let mut leads = Vec::new();
     for i in 0..30 {
         // Interleaved ids, so that the filter (not the id range) keeps the clients apart.
@@ -273,7 +273,7 @@ async fn client_filter_touches_no_other_client() {
 
 #[tokio::test]
 async fn verify_reports_then_repair_makes_it_zero() {
-    let (db, client) = fresh_db().await;
+    let (db, client) = database().await;
     let store = seed_edge_cases(&client, &db).await;
 
     // Before: every lead with data but no history (all but the two with rows); no drift yet
@@ -326,8 +326,8 @@ async fn verify_reports_then_repair_makes_it_zero() {
 
 #[tokio::test]
 async fn stops_before_the_deadline_and_resumes() {
-    let (db, client) = fresh_db().await;
-    seed_client(&client, "c", Some(Provider::Ghl)).await;
+    let (db, client) = database().await;
+    seed_client_preferring(&client, "c", Some(Provider::Ghl)).await;
     let leads: Vec<Lead> = (0..10).map(|i| Lead { start: Some(t(9, 9) + minutes(i)), ..Lead::new(&format!("l{i:02}"), "c") }).collect();
     seed_leads(&client, &leads).await;
     let store = db.store().await;
@@ -370,8 +370,8 @@ async fn stops_before_the_deadline_and_resumes() {
 
 #[tokio::test]
 async fn max_leads_caps_the_run() {
-    let (db, client) = fresh_db().await;
-    seed_client(&client, "c", Some(Provider::Ghl)).await;
+    let (db, client) = database().await;
+    seed_client_preferring(&client, "c", Some(Provider::Ghl)).await;
     let leads: Vec<Lead> = (0..10).map(|i| Lead { start: Some(t(9, 9) + minutes(i)), ..Lead::new(&format!("l{i:02}"), "c") }).collect();
     seed_leads(&client, &leads).await;
     let store = db.store().await;
@@ -382,7 +382,7 @@ async fn max_leads_caps_the_run() {
 
 #[tokio::test]
 async fn bad_input_is_an_error_naming_the_field_and_writes_nothing() {
-    let (db, client) = fresh_db().await;
+    let (db, client) = database().await;
     let store = db.store().await;
     let cases = [
         (serde_json::json!({"mode": "aply"}), "mode"),
@@ -422,8 +422,8 @@ async fn database_down_is_unavailable() {
 /// a duplicate): the insert reads after every lead lock is granted.
 #[tokio::test]
 async fn a_batch_waits_for_a_writer_of_its_leads_and_sees_its_row() {
-    let (db, client) = fresh_db().await;
-    seed_client(&client, "c", Some(Provider::Ghl)).await;
+    let (db, client) = database().await;
+    seed_client_preferring(&client, "c", Some(Provider::Ghl)).await;
     let leads: Vec<Lead> =
         (0..5).map(|i| Lead { start: Some(t(9, 9)), status: Some("confirmed".into()), ..Lead::new(&format!("l{i}"), "c") }).collect();
     seed_leads(&client, &leads).await;
@@ -457,8 +457,8 @@ async fn a_batch_waits_for_a_writer_of_its_leads_and_sees_its_row() {
 #[tokio::test]
 async fn provider_ids_at_and_over_the_key_limit() {
     use shared::domain::MAX_KEY_BYTES;
-    let (db, client) = fresh_db().await;
-    seed_client(&client, "c", None).await;
+    let (db, client) = database().await;
+    seed_client_preferring(&client, "c", None).await;
     let at_limit = "g".repeat(MAX_KEY_BYTES);
     let over = "h".repeat(MAX_KEY_BYTES + 1);
     let lead = |id: &str, key: &str| Lead {

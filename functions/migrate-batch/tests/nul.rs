@@ -11,7 +11,7 @@ use shared::Provider;
 async fn ids_with_nul_are_invalid_input_and_write_nothing() {
     let db = shared::testing::test_database().await;
     let client = db.client().await;
-    seed_client(&client, "c", Some(Provider::Ghl)).await;
+    seed_client_preferring(&client, "c", Some(Provider::Ghl)).await;
     // A lead an apply would migrate, had it run.
     seed_leads(&client, &[Lead { start: Some(t(9, 9)), ghl_id: Some("g1".into()), ..Lead::new("l1", "c") }]).await;
     let store = db.store().await;

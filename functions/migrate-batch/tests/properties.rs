@@ -143,9 +143,9 @@ fn webhook_observation(w: &WebhookGen, leads: &[Lead], n: usize) -> Observation 
 }
 
 async fn seeded(leads: &[Lead], webhooks: &[WebhookGen]) -> (shared::testing::TestDb, tokio_postgres::Client, shared::Store) {
-    let (db, client) = fresh_db().await;
+    let (db, client) = database().await;
     for (id, default) in CLIENTS {
-        seed_client(&client, id, default).await;
+        seed_client_preferring(&client, id, default).await;
     }
     seed_leads(&client, leads).await;
     let store = db.store().await;

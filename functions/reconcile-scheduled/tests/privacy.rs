@@ -2,33 +2,18 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use wiremock::matchers::{method, path, path_regex};
+use shared::testing::LogCapture;
+use wiremock::matchers::{path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn no_token_key_or_email_in_the_logs() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).finish();
+    let captured = LogCapture::default();
+    let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(captured.clone()).finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let (db, client) = database().await;
@@ -45,17 +30,7 @@ async fn no_token_key_or_email_in_the_logs() {
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(2)))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/scheduled_events"))
-        .respond_with(ResponseTemplate::new(429).insert_header("X-RateLimit-Reset", "0"))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/scheduled_events"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("calendly/api-list-scheduled-events.json")))
-        .mount(&server)
-        .await;
+    list_scheduled_events_after_a_429(&server).await;
     Mock::given(path_regex("^/scheduled_events/[^/]+/invitees$"))
         .respond_with(ResponseTemplate::new(200).set_body_string("{not json"))
         .mount(&server)
@@ -67,7 +42,7 @@ async fn no_token_key_or_email_in_the_logs() {
     let backfill = r.handle(json!({"mode": "backfill", "clientId": "cc"}), deadline()).await.unwrap();
     assert_eq!(backfill.failed, 1, "{backfill:?}");
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.contains("lead_404") && logs.contains("lead check failed"), "the failures are logged (by id): {logs}");
     for secret in [CALENDLY_TOKEN, GHL_KEY, EMAIL, "dana.whitfield", "Dana Whitfield", "%40example"] {
         assert!(!logs.contains(secret), "{secret:?} leaked into the logs:\n{logs}");

@@ -20,6 +20,36 @@ fn ghl_appointments_mock(contact: &str) -> wiremock::MockBuilder {
         .and(header("Version", ghl::CONTACT_APPOINTMENTS_VERSION))
 }
 
+/// GHL answers the contact's first listing with `first`, every later one with `then`.
+async fn answer_once_then(server: &MockServer, contact: &str, first: ResponseTemplate, then: ResponseTemplate) {
+    ghl_appointments_mock(contact).respond_with(first).up_to_n_times(1).with_priority(1).mount(server).await;
+    ghl_appointments_mock(contact).respond_with(then).mount(server).await;
+}
+
+/// The GHL workspace `c` with one lead, `lead_1`, of the fixtures' contact.
+async fn one_ghl_lead(client: &tokio_postgres::Client) {
+    ghl_client(client, "c", LOCATION).await;
+    ghl_lead(client, "c", "lead_1", CONTACT).await;
+}
+
+/// A fake GHL answering every contact's appointments with the fixture (its ids made the contact's
+/// own), each answer after `delay`.
+async fn serve_every_contact(server: &MockServer, delay: Duration) {
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/contacts/[^/]+/appointments$"))
+        .respond_with(PerContactAppointments { body: fixture("ghl/api-contact-appointments.json"), delay })
+        .mount(server)
+        .await;
+}
+
+/// The GHL workspace `c` with `leads` leads, `lead_00`, `lead_01`, ... of contacts `cnt_00`, ....
+async fn ghl_workspace_with_leads(client: &tokio_postgres::Client, leads: usize) {
+    ghl_client(client, "c", LOCATION).await;
+    for i in 0..leads {
+        ghl_lead(client, "c", &format!("lead_{i:02}"), &format!("cnt_{i:02}")).await;
+    }
+}
+
 fn backfill(client_id: &str, max_leads: Option<u32>, cursor: Option<String>) -> BackfillRequest {
     BackfillRequest { mode: BackfillMode::Backfill, client_id: client_id.into(), max_leads, cursor }
 }
@@ -141,18 +171,14 @@ async fn calendly_end_to_end_following_pagination() {
 async fn rate_limited_then_success_honors_the_wait() {
     let (db, client) = database().await;
     let server = MockServer::start().await;
-    ghl_client(&client, "c", LOCATION).await;
-    ghl_lead(&client, "c", "lead_1", CONTACT).await;
-    ghl_appointments_mock(CONTACT)
-        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1").set_body_json(fixture("calendly/api-429-body.json")))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    ghl_appointments_mock(CONTACT)
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("ghl/api-contact-appointments.json")))
-        .mount(&server)
-        .await;
+    one_ghl_lead(&client).await;
+    answer_once_then(
+        &server,
+        CONTACT,
+        ResponseTemplate::new(429).insert_header("Retry-After", "1").set_body_json(fixture("calendly/api-429-body.json")),
+        ResponseTemplate::new(200).set_body_json(fixture("ghl/api-contact-appointments.json")),
+    )
+    .await;
 
     let started = std::time::Instant::now();
     let summary = reconciler(&db, &server.uri(), test_config()).run_cron(Utc::now(), deadline()).await.unwrap();
@@ -194,8 +220,7 @@ async fn calendly_rate_limit_reset_is_honored() {
 async fn server_error_then_success_is_retried() {
     let (db, client) = database().await;
     let server = MockServer::start().await;
-    ghl_client(&client, "c", LOCATION).await;
-    ghl_lead(&client, "c", "lead_1", CONTACT).await;
+    one_ghl_lead(&client).await;
     ghl_appointments_mock(CONTACT).respond_with(ResponseTemplate::new(503)).up_to_n_times(2).with_priority(1).mount(&server).await;
     ghl_appointments_mock(CONTACT)
         .respond_with(ResponseTemplate::new(200).set_body_json(fixture("ghl/api-contact-appointments.json")))
@@ -214,13 +239,13 @@ async fn timeouts_are_retried_and_a_lead_that_keeps_timing_out_fails_alone() {
     ghl_lead(&client, "c", "lead_always_slow", "cnt_always_slow").await;
     let body = fixture("ghl/api-contact-appointments.json");
     // The client's timeout is 600 ms.
-    ghl_appointments_mock("cnt_slow_once")
-        .respond_with(ResponseTemplate::new(200).set_body_json(body.clone()).set_delay(Duration::from_secs(2)))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    ghl_appointments_mock("cnt_slow_once").respond_with(ResponseTemplate::new(200).set_body_json(body.clone())).mount(&server).await;
+    answer_once_then(
+        &server,
+        "cnt_slow_once",
+        ResponseTemplate::new(200).set_body_json(body.clone()).set_delay(Duration::from_secs(2)),
+        ResponseTemplate::new(200).set_body_json(body.clone()),
+    )
+    .await;
     ghl_appointments_mock("cnt_always_slow")
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events": []})).set_delay(Duration::from_secs(2)))
         .mount(&server)
@@ -315,15 +340,8 @@ async fn a_failing_lead_among_good_ones_comes_back_next_run() {
 async fn overlapping_runs_never_check_one_lead_twice() {
     let (db, client) = database().await;
     let server = MockServer::start().await;
-    ghl_client(&client, "c", LOCATION).await;
-    for i in 0..12 {
-        ghl_lead(&client, "c", &format!("lead_{i:02}"), &format!("cnt_{i:02}")).await;
-    }
-    Mock::given(method("GET"))
-        .and(path_regex(r"^/contacts/[^/]+/appointments$"))
-        .respond_with(PerContactAppointments { body: fixture("ghl/api-contact-appointments.json"), delay: Duration::from_millis(150) })
-        .mount(&server)
-        .await;
+    ghl_workspace_with_leads(&client, 12).await;
+    serve_every_contact(&server, Duration::from_millis(150)).await;
 
     // Two independent reconcilers (two Lambda invocations), each with its own connections.
     let config = || reconcile_scheduled::config::ReconcileConfig { lead_concurrency: 2, ..test_config() };
@@ -352,8 +370,7 @@ async fn overlapping_runs_never_check_one_lead_twice() {
 async fn a_stale_provider_answer_never_overwrites_a_newer_webhook() {
     let (db, client) = database().await;
     let server = MockServer::start().await;
-    ghl_client(&client, "c", LOCATION).await;
-    ghl_lead(&client, "c", "lead_1", CONTACT).await;
+    one_ghl_lead(&client).await;
 
     // The webhook already told us the appointment moved to March 12 (dateUpdated March 3).
     let hook = fixture("ghl/webhook-appointment-update-time.json");
@@ -387,20 +404,14 @@ async fn a_stale_provider_answer_never_overwrites_a_newer_webhook() {
 async fn a_ghl_appointment_that_moves_keeps_its_row_and_logs_the_move() {
     let (db, client) = database().await;
     let server = MockServer::start().await;
-    ghl_client(&client, "c", LOCATION).await;
-    ghl_lead(&client, "c", "lead_1", CONTACT).await;
+    one_ghl_lead(&client).await;
     let first = fixture("ghl/api-contact-appointments.json");
     let mut moved = first.clone();
     moved["events"][0]["startTime"] = json!("2026-03-13 10:00:00");
     moved["events"][0]["endTime"] = json!("2026-03-13 10:30:00");
     moved["events"][0]["dateUpdated"] = json!("2026-03-05T08:00:00.000Z");
-    ghl_appointments_mock(CONTACT)
-        .respond_with(ResponseTemplate::new(200).set_body_json(first))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
+    answer_once_then(&server, CONTACT, ResponseTemplate::new(200).set_body_json(first), ResponseTemplate::new(200).set_body_json(moved))
         .await;
-    ghl_appointments_mock(CONTACT).respond_with(ResponseTemplate::new(200).set_body_json(moved)).mount(&server).await;
 
     let reconciler = reconciler(&db, &server.uri(), test_config());
     let now = Utc::now();
@@ -447,16 +458,15 @@ async fn cron_tasks_only_upcoming_cancellations_and_backfill_none() {
     for mode in ["cron", "backfill"] {
         let (db, client) = database().await;
         let server = MockServer::start().await;
-        ghl_client(&client, "c", LOCATION).await;
-        ghl_lead(&client, "c", "lead_1", CONTACT).await;
+        one_ghl_lead(&client).await;
         let (booked, canceled) = future_and_past_story();
-        ghl_appointments_mock(CONTACT)
-            .respond_with(ResponseTemplate::new(200).set_body_json(booked))
-            .up_to_n_times(1)
-            .with_priority(1)
-            .mount(&server)
-            .await;
-        ghl_appointments_mock(CONTACT).respond_with(ResponseTemplate::new(200).set_body_json(canceled)).mount(&server).await;
+        answer_once_then(
+            &server,
+            CONTACT,
+            ResponseTemplate::new(200).set_body_json(booked),
+            ResponseTemplate::new(200).set_body_json(canceled),
+        )
+        .await;
         let reconciler = reconciler(&db, &server.uri(), test_config());
         let now = Utc::now();
         let summaries = match mode {
@@ -501,11 +511,7 @@ async fn backfill_world(leads: usize) -> (shared::testing::TestDb, tokio_postgre
 #[tokio::test]
 async fn backfill_resumed_from_its_cursor_ends_where_an_uninterrupted_one_does() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path_regex(r"^/contacts/[^/]+/appointments$"))
-        .respond_with(PerContactAppointments { body: fixture("ghl/api-contact-appointments.json"), delay: Duration::from_millis(30) })
-        .mount(&server)
-        .await;
+    serve_every_contact(&server, Duration::from_millis(30)).await;
     let now = Utc::now();
 
     // Uninterrupted.
@@ -618,15 +624,8 @@ async fn the_due_rule_in_sql_selects_what_the_pure_rule_says() {
 async fn the_run_stops_taking_leads_at_its_time_budget() {
     let (db, client) = database().await;
     let server = MockServer::start().await;
-    ghl_client(&client, "c", LOCATION).await;
-    for i in 0..20 {
-        ghl_lead(&client, "c", &format!("lead_{i:02}"), &format!("cnt_{i:02}")).await;
-    }
-    Mock::given(method("GET"))
-        .and(path_regex(r"^/contacts/[^/]+/appointments$"))
-        .respond_with(PerContactAppointments { body: fixture("ghl/api-contact-appointments.json"), delay: Duration::from_millis(100) })
-        .mount(&server)
-        .await;
+    ghl_workspace_with_leads(&client, 20).await;
+    serve_every_contact(&server, Duration::from_millis(100)).await;
     let config =
         reconcile_scheduled::config::ReconcileConfig { lead_concurrency: 1, deadline_margin: Duration::from_secs(1), ..test_config() };
     let r = reconciler(&db, &server.uri(), config);
@@ -747,18 +746,12 @@ async fn held(client: &tokio_postgres::Client, key: &str) -> (String, Option<Str
 async fn an_upcoming_appointment_missing_from_a_complete_listing_is_recorded_deleted() {
     let (db, client) = database().await;
     let server = MockServer::start().await;
-    ghl_client(&client, "c", LOCATION).await;
-    ghl_lead(&client, "c", "lead_1", CONTACT).await;
+    one_ghl_lead(&client).await;
     let first = upcoming_listing();
     let mut without = first.clone();
     without["events"].as_array_mut().unwrap().remove(0);
-    ghl_appointments_mock(CONTACT)
-        .respond_with(ResponseTemplate::new(200).set_body_json(first))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
+    answer_once_then(&server, CONTACT, ResponseTemplate::new(200).set_body_json(first), ResponseTemplate::new(200).set_body_json(without))
         .await;
-    ghl_appointments_mock(CONTACT).respond_with(ResponseTemplate::new(200).set_body_json(without)).mount(&server).await;
 
     let reconciler = reconciler(&db, &server.uri(), test_config());
     let now = Utc::now();
@@ -780,15 +773,8 @@ async fn a_failed_or_unreadable_listing_deletes_nothing() {
     for failure in [ResponseTemplate::new(500), ResponseTemplate::new(200).set_body_string("{\"events\": [")] {
         let (db, client) = database().await;
         let server = MockServer::start().await;
-        ghl_client(&client, "c", LOCATION).await;
-        ghl_lead(&client, "c", "lead_1", CONTACT).await;
-        ghl_appointments_mock(CONTACT)
-            .respond_with(ResponseTemplate::new(200).set_body_json(upcoming_listing()))
-            .up_to_n_times(1)
-            .with_priority(1)
-            .mount(&server)
-            .await;
-        ghl_appointments_mock(CONTACT).respond_with(failure).mount(&server).await;
+        one_ghl_lead(&client).await;
+        answer_once_then(&server, CONTACT, ResponseTemplate::new(200).set_body_json(upcoming_listing()), failure).await;
 
         let reconciler = reconciler(&db, &server.uri(), test_config());
         let now = Utc::now();

@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::*;
@@ -12,8 +11,8 @@ use reconcile_scheduled::subscriptions::check_all;
 use serde_json::json;
 use shared::metrics::{self, check, SubscriptionHealth};
 use shared::providers::{Endpoints, ProviderHttp, Quotas};
+use shared::testing::LogCapture;
 use tokio::time::Instant;
-use tokio_postgres::Client;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
@@ -26,48 +25,21 @@ const NAMESPACE: &str = "Test/Subscriptions";
 
 /// The metrics and the logs of this test binary, captured once: both sinks are global (a per-test
 /// subscriber would miss events whose callsites another test's thread registered first).
-fn captured() -> &'static (check::Captured, Logs) {
-    static CAPTURED: OnceLock<(check::Captured, Logs)> = OnceLock::new();
+fn captured() -> &'static (LogCapture, LogCapture) {
+    static CAPTURED: OnceLock<(LogCapture, LogCapture)> = OnceLock::new();
     CAPTURED.get_or_init(|| {
-        let out = check::Captured::default();
+        let out = LogCapture::default();
         metrics::init_with_writer("reconcile-scheduled", NAMESPACE.into(), out.clone());
-        let logs = Logs::default();
-        let writer = logs.clone();
+        let logs = LogCapture::default();
         // Everything down to TRACE, under production's privacy floor (the test's own seeding sends
         // tokens as statement parameters, which the database driver logs at DEBUG).
-        let layer = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(move || writer.clone());
+        let layer = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(logs.clone());
         tracing_subscriber::registry()
             .with(layer.with_filter(tracing_subscriber::filter::filter_fn(shared::telemetry::allowed)))
             .try_init()
             .expect("the only subscriber of this test binary");
         (out, logs)
     })
-}
-
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-async fn calendly_workspace(db: &Client, id: &str, token: &str) {
-    shared::testing::seed_client(db, id, None).await.unwrap();
-    db.execute(r#"UPDATE "Client" SET "calendlyAccessToken" = $2, "calendlyOrganizationUri" = $3 WHERE "id" = $1"#, &[&id, &token, &ORG])
-        .await
-        .unwrap();
 }
 
 fn bearer(token: &str) -> wiremock::matchers::HeaderExactMatcher {
@@ -85,11 +57,11 @@ async fn disabled_missing_active_and_unreadable_subscriptions_are_told_apart() {
     let (db, client) = database().await;
     let server = MockServer::start().await;
     // Four workspaces of one Calendly organization, one token each; a GHL-only client is not checked.
-    calendly_workspace(&client, "client_active", "pat_active_1f2e").await;
-    calendly_workspace(&client, "client_disabled", "pat_disabled_3d4c").await;
-    calendly_workspace(&client, "client_user_scope", "pat_user_5b6a").await;
-    calendly_workspace(&client, "client_missing", "pat_missing_7f8e").await;
-    calendly_workspace(&client, "client_no_scope", "pat_noscope_9d0c").await;
+    calendly_client_with_token(&client, "client_active", "pat_active_1f2e").await;
+    calendly_client_with_token(&client, "client_disabled", "pat_disabled_3d4c").await;
+    calendly_client_with_token(&client, "client_user_scope", "pat_user_5b6a").await;
+    calendly_client_with_token(&client, "client_missing", "pat_missing_7f8e").await;
+    calendly_client_with_token(&client, "client_no_scope", "pat_noscope_9d0c").await;
     ghl_client(&client, "client_ghl_only", LOCATION).await;
 
     let organization_list = fixture("calendly/api-list-webhook-subscriptions.json");
@@ -183,7 +155,7 @@ async fn the_check_waits_for_the_rate_limiter_and_stops_at_the_deadline() {
     captured();
     let (db, client) = database().await;
     let server = MockServer::start().await;
-    calendly_workspace(&client, "client_user_scope", "pat_user_5b6a").await;
+    calendly_client_with_token(&client, "client_user_scope", "pat_user_5b6a").await;
     Mock::given(method("GET"))
         .and(path("/webhook_subscriptions"))
         .respond_with(ResponseTemplate::new(200).set_body_json(fixture("calendly/api-list-webhook-subscriptions.json")))
@@ -210,7 +182,7 @@ async fn a_cron_run_checks_the_subscriptions_when_it_knows_its_url() {
     captured();
     let (db, client) = database().await;
     let server = MockServer::start().await;
-    calendly_workspace(&client, "client_disabled", "pat_disabled_3d4c").await;
+    calendly_client_with_token(&client, "client_disabled", "pat_disabled_3d4c").await;
     Mock::given(method("GET"))
         .and(path("/webhook_subscriptions"))
         .respond_with(ResponseTemplate::new(200).set_body_json(fixture("calendly/api-list-webhook-subscriptions.json")))

@@ -157,7 +157,7 @@ impl Connection {
         Ok(self.statements[sql].clone())
     }
 
-    /// Statements that must already be prepared (the write path's hot path never prepares).
+    /// Statements that must already be prepared (for hot paths, which never prepare).
     pub fn prepared(&self, sql: &'static str) -> Result<Statement> {
         self.statements
             .get(sql)
@@ -197,7 +197,7 @@ impl Store {
         }
     }
 
-    /// A store that has connected (and prepared the write path) already.
+    /// A store that has connected already.
     pub async fn connect(settings: DbSettings) -> Result<Self> {
         let store = Store::new(settings);
         drop(store.conn().await?);
@@ -221,9 +221,7 @@ impl Store {
                 crate::migrate::run(&mut client, crate::migrate::Baseline::Skip).await?;
                 self.migrated.store(true, Ordering::Relaxed);
             }
-            let mut conn = Connection::new(client, self.round_trips.clone());
-            crate::write_path::prepare(&mut conn).await?;
-            *guard = Some(conn);
+            *guard = Some(Connection::new(client, self.round_trips.clone()));
         }
         Ok(MutexGuard::map(guard, |c| c.as_mut().expect("connected above")))
     }

@@ -1,5 +1,5 @@
-//! The single write path (DESIGN §5): `record` an observation of an appointment, atomically with
-//! the lead's rollup, in one transaction under a per-lead lock.
+//! The single write path ("The write path" in docs/architecture.md): `record` an observation of an
+//! appointment, atomically with the lead's rollup, in one transaction under a per-lead lock.
 //!
 //! Two round trips per call, whatever the observation:
 //! 1. `BEGIN`, lock the lead row, read its appointments (and the row holding the observation's
@@ -8,7 +8,8 @@
 //! 2. every write of the plan as one statement ([`WRITE_PLAN`]) and `COMMIT` — pipelined. A
 //!    duplicate sends only `COMMIT`.
 //!
-//! Everything in between is the pure [`plan::plan`].
+//! Everything in between is the pure [`plan::plan`]. The statements are prepared once per
+//! connection, by the first `record` on it ([`prepare`]): the store knows nothing of them.
 
 pub mod migration_batch;
 pub mod plan;
@@ -98,6 +99,8 @@ impl Store {
 
 /// One attempt of `record` on a connection. On error the transaction is rolled back.
 pub async fn record_on(conn: &mut Connection, obs: &Observation) -> Result<RecordOutcome> {
+    // A round trip on a new connection only; afterwards every statement is found prepared.
+    prepare(conn).await?;
     let mut lead = obs.lead.clone();
     // A provider key found under another lead moves the write to that lead (a key never changes
     // lead); bounded so that a pathological loop cannot spin.
@@ -267,7 +270,8 @@ async fn execute_plan(conn: &Connection, plan: &Plan, lead_id: &str, release: Op
     Ok(())
 }
 
-/// Prepares the write path's statements on a new connection (one round trip).
+/// Prepares the write path's statements not yet prepared on this connection (one round trip on a new
+/// connection, none afterwards).
 pub async fn prepare(conn: &mut Connection) -> Result<()> {
     conn.prepare_all(&[
         BEGIN,

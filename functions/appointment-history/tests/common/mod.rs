@@ -62,8 +62,7 @@ impl Reply {
 impl Harness {
     /// Two workspaces, A with leads `lead_a1`, `lead_a2`, B with `lead_b1`.
     pub async fn new() -> Self {
-        let db = shared::testing::test_database().await;
-        let sql = db.client().await;
+        let (db, sql) = shared::testing::database().await;
         seed_client(&sql, CLIENT_A, None).await.unwrap();
         seed_client(&sql, CLIENT_B, None).await.unwrap();
         for (client, lead) in [(CLIENT_A, "lead_a1"), (CLIENT_A, "lead_a2"), (CLIENT_B, "lead_b1")] {
@@ -109,7 +108,7 @@ impl Harness {
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
-        self.sql.query_one(sql, &[]).await.unwrap().get(0)
+        shared::testing::count(&self.sql, sql).await
     }
 }
 

@@ -1,9 +1,10 @@
 //! Deliveries wrapped in API Gateway HTTP API (v2) events, a seeded database, and readers that
 //! describe what the database holds independently of generated ids.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use calendly_webhook::{handle_request, signature, App};
 use lambda_http::http::StatusCode;
+pub use shared::testing::fingerprint;
 use shared::testing::{seed_client, seed_lead, TestDb};
 use tokio_postgres::Client;
 
@@ -18,9 +19,12 @@ pub const DANA: &str = "lead_dana";
 pub const SAM_HINTED: &str = "lead_7b3f2a91";
 pub const SAM_BY_EMAIL: &str = "lead_sam_email";
 
-pub const OLD: &str = "https://api.calendly.com/scheduled_events/3c9e7b21-8a4f-4d6e-b0c2-5f1a9d7e2c40/invitees/6a1f0c2e-5b7d-4e38-9c0a-71d2e4f8b3a9";
-pub const NEW: &str = "https://api.calendly.com/scheduled_events/9b7d1e45-2c6a-4f83-a0e9-d3b5c7f1e268/invitees/e4c2a9b7-1f3d-4e6a-8c5b-0d9f7a3e1b26";
-pub const SAM_INVITEE: &str = "https://api.calendly.com/scheduled_events/3c9e7b21-8a4f-4d6e-b0c2-5f1a9d7e2c40/invitees/0f6b3d9e-7a2c-4e15-9d8b-a1c4e7f2b930";
+pub const OLD: &str =
+    "https://api.calendly.com/scheduled_events/3c9e7b21-8a4f-4d6e-b0c2-5f1a9d7e2c40/invitees/6a1f0c2e-5b7d-4e38-9c0a-71d2e4f8b3a9";
+pub const NEW: &str =
+    "https://api.calendly.com/scheduled_events/9b7d1e45-2c6a-4f83-a0e9-d3b5c7f1e268/invitees/e4c2a9b7-1f3d-4e6a-8c5b-0d9f7a3e1b26";
+pub const SAM_INVITEE: &str =
+    "https://api.calendly.com/scheduled_events/3c9e7b21-8a4f-4d6e-b0c2-5f1a9d7e2c40/invitees/0f6b3d9e-7a2c-4e15-9d8b-a1c4e7f2b930";
 
 pub const FIXTURES: [&str; 8] = [
     "invitee-created.json",
@@ -41,8 +45,7 @@ pub fn fixture(name: &str) -> Vec<u8> {
 /// case from the one she books with; Sam has two leads: the one his booking link names
 /// (`utm_content`) and a more recently updated one with his email.
 pub async fn seeded() -> (TestDb, Client) {
-    let db = shared::testing::test_database().await;
-    let client = db.client().await;
+    let (db, client) = shared::testing::database().await;
     seed_client(&client, CLIENT, Some(KEY)).await.unwrap();
     seed_client(&client, EMPTY_CLIENT, Some("whsec-empty")).await.unwrap();
     seed_client(&client, KEYLESS_CLIENT, None).await.unwrap();
@@ -154,20 +157,6 @@ pub async fn deliver(app: &App, name: &str) -> Answer {
     post(app, CLIENT, &body, Some(signed(KEY, &body))).await
 }
 
-/// Everything a delivery could write: row counts and the update times of every row.
-pub async fn fingerprint(db: &Client) -> String {
-    db.query_one(
-        r#"SELECT concat_ws(' | ',
-             (SELECT count(*) FROM "Appointment"), (SELECT count(*) FROM "AppointmentEvent"), (SELECT count(*) FROM "FollowUpTask"),
-             (SELECT string_agg("id" || '@' || "updatedAt"::text, ',' ORDER BY "id") FROM "Appointment"),
-             (SELECT string_agg("id" || '@' || "updatedAt"::text || coalesce("appointmentStatus", '-'), ',' ORDER BY "id") FROM "Lead"))"#,
-        &[],
-    )
-    .await
-    .unwrap()
-    .get(0)
-}
-
 /// One appointment, without generated ids: links as provider keys.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -190,7 +179,8 @@ pub struct Row {
     pub source: String,
 }
 
-/// The whole database as the issue compares it: rows, links, every lead's rollup, tasks.
+/// The whole database as the order-independence tests compare it: rows, links, every lead's rollup,
+/// tasks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct State {
     pub rows: Vec<Row>,

@@ -1,9 +1,9 @@
 //! Seeding and reading helpers for migrate-batch's database tests.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use migrate_batch::{invoke, Input, Limits, Mode, Output};
-use shared::testing::TestDb;
+pub use shared::testing::{count, database};
 use shared::Provider;
 use tokio_postgres::Client;
 
@@ -41,10 +41,11 @@ pub fn event(name: &str) -> String {
     format!("https://api.calendly.com/scheduled_events/ev-{name}")
 }
 
-pub async fn seed_client(db: &Client, id: &str, default: Option<Provider>) {
+/// A workspace whose Phase 28 default booking provider is `default`.
+pub async fn seed_client_preferring(db: &Client, id: &str, default: Option<Provider>) {
+    shared::testing::seed_client(db, id, None).await.unwrap();
     db.execute(
-        r#"INSERT INTO "Client" ("id", "name", "timezone", "meetingBookingProvider", "updatedAt")
-           VALUES ($1, $1, 'America/New_York', $2::text::"MeetingBookingProvider", now())"#,
+        r#"UPDATE "Client" SET "meetingBookingProvider" = $2::text::"MeetingBookingProvider" WHERE "id" = $1"#,
         &[&id, &default.map(|p| p.as_db())],
     )
     .await
@@ -200,16 +201,6 @@ pub async fn events(db: &Client) -> Vec<(String, Option<String>, String, String,
 /// Every Lead column as text, by id: proof that nothing touched a lead.
 pub async fn leads_as_text(db: &Client) -> Vec<String> {
     db.query(r#"SELECT l::text FROM "Lead" l ORDER BY "id""#, &[]).await.unwrap().iter().map(|r| r.get(0)).collect()
-}
-
-pub async fn count(db: &Client, sql: &str) -> i64 {
-    db.query_one(sql, &[]).await.unwrap().get(0)
-}
-
-pub async fn fresh_db() -> (TestDb, Client) {
-    let db = shared::testing::test_database().await;
-    let client = db.client().await;
-    (db, client)
 }
 
 pub fn minutes(m: i64) -> TimeDelta {

@@ -1,7 +1,7 @@
 //! Test setup: a real PostgreSQL database per test, a wiremock server playing Calendly and GHL
 //! with the fixture bodies, and a reconciler pointed at both.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::time::Duration;
 
@@ -10,10 +10,12 @@ use reconcile_scheduled::config::ReconcileConfig;
 use reconcile_scheduled::Reconciler;
 use serde_json::Value;
 use shared::providers::{Endpoints, HttpSettings, ProviderHttp, Quotas};
-use shared::testing::{seed_client, seed_lead, test_database, TestDb};
+pub use shared::testing::{count, database};
+use shared::testing::{seed_client, seed_lead, TestDb};
 use tokio::time::Instant;
 use tokio_postgres::Client;
-use wiremock::{Request, Respond, ResponseTemplate};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 pub const CALENDLY_TOKEN: &str = "pat_test_0f9e8d7c6b5a4d3c2b1a";
 pub const GHL_KEY: &str = "pit-test-5b2c9e1a-7d4f-4e3b-9a8c-2f1e0d9c8b7a";
@@ -35,13 +37,6 @@ pub fn at(text: &str) -> DateTime<Utc> {
     text.parse().expect("time")
 }
 
-/// A fresh database and a plain client on it.
-pub async fn database() -> (TestDb, Client) {
-    let db = test_database().await;
-    let client = db.client().await;
-    (db, client)
-}
-
 /// A client (workspace) with GHL configured (New York time zone).
 pub async fn ghl_client(db: &Client, id: &str, location: &str) {
     seed_client(db, id, None).await.unwrap();
@@ -55,13 +50,15 @@ pub async fn ghl_client(db: &Client, id: &str, location: &str) {
 
 /// A client with Calendly configured.
 pub async fn calendly_client(db: &Client, id: &str) {
+    calendly_client_with_token(db, id, CALENDLY_TOKEN).await;
+}
+
+/// A client with Calendly configured, with its own access token.
+pub async fn calendly_client_with_token(db: &Client, id: &str, token: &str) {
     seed_client(db, id, None).await.unwrap();
-    db.execute(
-        r#"UPDATE "Client" SET "calendlyAccessToken" = $2, "calendlyOrganizationUri" = $3 WHERE "id" = $1"#,
-        &[&id, &CALENDLY_TOKEN, &ORG],
-    )
-    .await
-    .unwrap();
+    db.execute(r#"UPDATE "Client" SET "calendlyAccessToken" = $2, "calendlyOrganizationUri" = $3 WHERE "id" = $1"#, &[&id, &token, &ORG])
+        .await
+        .unwrap();
 }
 
 pub async fn ghl_lead(db: &Client, client_id: &str, lead_id: &str, contact: &str) {
@@ -123,6 +120,22 @@ impl Respond for PerContactAppointments {
     }
 }
 
+/// Calendly's list of scheduled events: refused once with a 429 (its limit resets now), then the
+/// fixture's list.
+pub async fn list_scheduled_events_after_a_429(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/scheduled_events"))
+        .respond_with(ResponseTemplate::new(429).insert_header("X-RateLimit-Reset", "0"))
+        .up_to_n_times(1)
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/scheduled_events"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("calendly/api-list-scheduled-events.json")))
+        .mount(server)
+        .await;
+}
+
 /// (key, status, start, lead, source) of every appointment, ordered by key.
 pub async fn appointments(db: &Client) -> Vec<(String, String, Option<String>, String, String)> {
     db.query(
@@ -139,8 +152,4 @@ pub async fn appointments(db: &Client) -> Vec<(String, String, Option<String>, S
 
 pub async fn last_checked(db: &Client, lead_id: &str) -> Option<chrono::NaiveDateTime> {
     db.query_one(r#"SELECT "appointmentLastCheckedAt" FROM "Lead" WHERE "id" = $1"#, &[&lead_id]).await.unwrap().get(0)
-}
-
-pub async fn count(db: &Client, sql: &str) -> i64 {
-    db.query_one(sql, &[]).await.unwrap().get(0)
 }

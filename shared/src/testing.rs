@@ -405,3 +405,38 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
         self.clone()
     }
 }
+
+/// An API Gateway HTTP API (payload 2.0) event as Lambda hands it to a function behind `route_key`
+/// (`"POST /webhooks/ghl"`): a `method` request of `path` with these headers (lower-case names) and
+/// body (text as it is, anything else base64, as API Gateway does). Path parameters and a query
+/// string are the caller's to add (`pathParameters`, `rawQueryString`).
+pub fn http_api_event(route_key: &str, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> serde_json::Value {
+    use base64::Engine;
+    let headers: serde_json::Map<String, serde_json::Value> = headers.iter().map(|(k, v)| (k.to_string(), v.clone().into())).collect();
+    let user_agent = headers.get("user-agent").cloned().unwrap_or_default();
+    let (body, base64_encoded) = match std::str::from_utf8(body) {
+        Ok(text) => (text.to_string(), false),
+        Err(_) => (base64::engine::general_purpose::STANDARD.encode(body), true),
+    };
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "domainPrefix": "abc123",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": user_agent},
+            "requestId": "req-1",
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": "24/Nov/2026:09:00:00 +0000",
+            "timeEpoch": 1795510800000u64
+        },
+        "body": body,
+        "isBase64Encoded": base64_encoded
+    })
+}

@@ -114,3 +114,17 @@ async fn keys_held_twice_counts_second_holders_of_a_key_only() {
     assert_eq!(keys_held_twice(&client, "lead_k").await, 1);
     assert_eq!(keys_held_twice(&client, "another_lead").await, 0);
 }
+
+#[test]
+fn http_api_event_carries_text_as_is_and_other_bodies_base64() {
+    let headers = [("user-agent", "Calendly-Webhooks".to_string()), ("x-ghl-signature", "c2ln".to_string())];
+    let text = shared::testing::http_api_event("POST /webhooks/ghl", "POST", "/webhooks/ghl", &headers, br#"{"a":1}"#);
+    assert_eq!((text["body"].as_str(), text["isBase64Encoded"].as_bool()), (Some(r#"{"a":1}"#), Some(false)));
+    assert_eq!(text["headers"]["x-ghl-signature"], "c2ln");
+    assert_eq!(text["requestContext"]["http"]["userAgent"], "Calendly-Webhooks");
+    assert_eq!((text["routeKey"].as_str(), text["requestContext"]["http"]["method"].as_str()), (Some("POST /webhooks/ghl"), Some("POST")));
+
+    let binary = shared::testing::http_api_event("POST /webhooks/ghl", "GET", "/webhooks/ghl", &[], &[0xff, 0x00, 0x41]);
+    assert_eq!((binary["body"].as_str(), binary["isBase64Encoded"].as_bool()), (Some("/wBB"), Some(true)));
+    assert_eq!(binary["requestContext"]["http"]["method"], "GET");
+}

@@ -60,58 +60,13 @@ pub async fn app(db: &TestDb) -> App {
     App::new(db.store().await)
 }
 
-/// The API Gateway HTTP API (payload 2.0) event of a POST to the route.
+/// The API Gateway HTTP API (payload 2.0) event of a request to the webhook's route.
 pub fn apigw_event(path: &str, method: &str, body: &[u8], headers: &[(&str, String)]) -> String {
-    let mut h = serde_json::Map::new();
-    h.insert("content-type".into(), "application/json".into());
-    h.insert("user-agent".into(), "Calendly-Webhooks".into());
-    for (k, v) in headers {
-        h.insert(k.to_string(), v.clone().into());
-    }
-    // Text bodies travel as they are; anything else base64, as API Gateway does.
-    let (body, b64) = match std::str::from_utf8(body) {
-        Ok(text) => (text.to_string(), false),
-        Err(_) => (base64_encode(body), true),
-    };
-    serde_json::json!({
-        "version": "2.0",
-        "routeKey": "POST /webhooks/calendly/{clientId}",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": h,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
-            "domainPrefix": "abc123",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "Calendly-Webhooks"},
-            "requestId": "req-1",
-            "routeKey": "POST /webhooks/calendly/{clientId}",
-            "stage": "$default",
-            "time": "24/Nov/2026:09:00:00 +0000",
-            "timeEpoch": 1795510800000u64
-        },
-        "pathParameters": {"clientId": path.rsplit('/').next().unwrap_or("")},
-        "body": body,
-        "isBase64Encoded": b64
-    })
-    .to_string()
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16) | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8) | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    let mut all = vec![("content-type", "application/json".to_string()), ("user-agent", "Calendly-Webhooks".to_string())];
+    all.extend(headers.iter().cloned());
+    let mut event = shared::testing::http_api_event("POST /webhooks/calendly/{clientId}", method, path, &all, body);
+    event["pathParameters"] = serde_json::json!({"clientId": path.rsplit('/').next().unwrap_or("")});
+    event.to_string()
 }
 
 /// A valid signature header for `body` now.

@@ -22,7 +22,8 @@ use common::{at, Harness, CLIENT_A, SECRET};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
-use shared::{AppointmentSource, AppointmentStatus, Canceler, Observation, ObservedStatus, Provider, TaskPolicy};
+use shared::testing::{calendly_observation, ghl_observation};
+use shared::{AppointmentStatus, Canceler, Observation, ObservedStatus};
 use tower::ServiceExt;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -188,26 +189,14 @@ fn invitee(name: &str) -> String {
 }
 
 fn calendly(lead: &str, name: &str, status: AppointmentStatus, start: DateTime<Utc>, updated: DateTime<Utc>) -> Observation {
-    let mut o = Observation::new(lead, Provider::Calendly, ObservedStatus::Is(status), AppointmentSource::Webhook);
-    o.key = Some(invitee(name));
-    o.calendly_event_uri = Some(format!("https://api.calendly.com/scheduled_events/EV-{name}"));
-    o.start_at = Some(start);
-    o.end_at = Some(start + TimeDelta::minutes(30));
+    let event = format!("https://api.calendly.com/scheduled_events/EV-{name}");
+    let mut o = calendly_observation(lead, &invitee(name), &event, status, start, updated);
     o.timezone = Some("America/Los_Angeles".into());
-    o.provider_created_at = Some(updated);
-    o.provider_updated_at = Some(updated);
-    o.tasks = TaskPolicy::All;
     o
 }
 
 fn ghl(lead: &str, id: &str, status: AppointmentStatus, start: DateTime<Utc>) -> Observation {
-    let mut o = Observation::new(lead, Provider::Ghl, ObservedStatus::Is(status), AppointmentSource::ReconcileCron);
-    o.key = Some(id.to_string());
-    o.start_at = Some(start);
-    o.end_at = Some(start + TimeDelta::minutes(30));
-    o.provider_created_at = Some(at(1, 8));
-    o.provider_updated_at = Some(at(1, 8));
-    o
+    ghl_observation(lead, id, status, Some(start), at(1, 8))
 }
 
 async fn record(h: &Harness, o: Observation) -> String {

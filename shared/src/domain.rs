@@ -187,6 +187,11 @@ pub enum LeadRef {
     /// else `lead_hint` when it names one of the client's leads (Calendly `utm_content`); else the
     /// lead with this email, case-insensitively (several: the most recently updated, then lowest id).
     Match { client_id: String, lead_hint: Option<String>, email: Option<String> },
+    /// A lead of the client whose `ghlLocationId` is `location_id`: the owner of the observation's
+    /// GHL appointment id if a row of that client has it already; else the lead whose `ghlContactId`
+    /// is `contact_id` (several: the most recently updated, then the lowest id). GHL's deliveries
+    /// name the workspace only by location, so resolving it here saves the webhook a round trip.
+    GhlContact { location_id: String, contact_id: String },
     /// The lead whose appointment holds the observation's provider key (no-show events carry only
     /// the invitee URI).
     KeyOwner,
@@ -216,6 +221,7 @@ impl std::fmt::Display for LeadRef {
         match self {
             LeadRef::Id(id) | LeadRef::Pinned(id) => write!(f, "lead {id}"),
             LeadRef::Match { client_id, .. } => write!(f, "a lead of client {client_id}"),
+            LeadRef::GhlContact { location_id, contact_id } => write!(f, "contact {contact_id} of GHL location {location_id}"),
             LeadRef::KeyOwner => f.write_str("the provider key's lead"),
         }
     }
@@ -283,10 +289,11 @@ impl Observation {
     pub fn normalized(mut self) -> Result<Self, Error> {
         // Text bound for the database never carries NUL (`crate::text`): an identifier holding
         // one is refused, free text loses it.
-        let lead_id = match &self.lead {
-            LeadRef::Id(id) | LeadRef::Pinned(id) => Some(("lead id", id)),
-            LeadRef::Match { client_id, .. } => Some(("client id", client_id)),
-            LeadRef::KeyOwner => None,
+        let lead_ids: [Option<(&str, &String)>; 2] = match &self.lead {
+            LeadRef::Id(id) | LeadRef::Pinned(id) => [Some(("lead id", id)), None],
+            LeadRef::Match { client_id, .. } => [Some(("client id", client_id)), None],
+            LeadRef::GhlContact { location_id, contact_id } => [Some(("location id", location_id)), Some(("contact id", contact_id))],
+            LeadRef::KeyOwner => [None, None],
         };
         let keys = [
             ("provider key", &self.key),
@@ -294,7 +301,7 @@ impl Observation {
             ("rescheduled-from key", &self.rescheduled_from_key),
             ("rescheduled-to key", &self.rescheduled_to_key),
         ];
-        let ids = lead_id.into_iter().chain(keys.into_iter().filter_map(|(name, id)| id.as_ref().map(|id| (name, id))));
+        let ids = lead_ids.into_iter().flatten().chain(keys.into_iter().filter_map(|(name, id)| id.as_ref().map(|id| (name, id))));
         for (name, id) in ids {
             if let Err(nul) = text::check_id(id) {
                 return Err(Error::InvalidObservation(format!("{name} {nul}")));
@@ -313,6 +320,9 @@ impl Observation {
             }
             LeadRef::Match { client_id, .. } if client_id.trim().is_empty() => {
                 return Err(Error::InvalidObservation("client id is empty".into()))
+            }
+            LeadRef::GhlContact { location_id, contact_id } if location_id.trim().is_empty() || contact_id.trim().is_empty() => {
+                return Err(Error::InvalidObservation("location id or contact id is empty".into()))
             }
             LeadRef::Match { lead_hint, email, .. } => {
                 // Blank hints and emails match nothing; say so rather than match on "".

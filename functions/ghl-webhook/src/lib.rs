@@ -41,12 +41,11 @@ pub struct App {
     pub store: Store,
     pub key: VerifyingKey,
     pub counters: Counters,
-    pub leads: lookup::LeadCache,
 }
 
 impl App {
     pub fn new(store: Store, key: VerifyingKey) -> Self {
-        App { store, key, counters: Counters::default(), leads: lookup::LeadCache::default() }
+        App { store, key, counters: Counters::default() }
     }
 }
 
@@ -169,48 +168,53 @@ async fn respond(app: &App, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>
     }
     let appointment_id = appointment.id.as_str();
 
-    let target = match lookup::cached_target(&app.leads, &app.store, location_id, contact_id).await {
+    let ids = Ids { webhook_id, kind, location_id, contact_id, appointment_id };
+    if !appointment.needs_zone() {
+        // Every time carries its offset: the write path finds the lead itself, under its lock, in
+        // the round trip it makes anyway.
+        let lead = LeadRef::GhlContact { location_id: location_id.to_string(), contact_id: contact_id.to_string() };
+        return record(app, appointment, seen, chrono_tz::UTC, lead, ids).await;
+    }
+    // Wall-clock times are read in the client's zone, which must be known before the mapping.
+    let target = match lookup::target(&app.store, location_id, contact_id).await {
         Ok(t) => t,
         Err(e) => return database_problem(webhook_id, &e),
     };
-    let (client_id, lead_id, zone) = match target {
-        Target::UnknownLocation => return ignore(app, Ignored::UnknownLocation, webhook_id, kind, location_id, contact_id, appointment_id),
-        Target::NoLead { client_id } => {
-            tracing::debug!(client_id = %client_id, "ghl delivery: the client has no lead for the contact");
-            return ignore(app, Ignored::NoMatchingLead, webhook_id, kind, location_id, contact_id, appointment_id);
-        }
-        Target::Lead { client_id, lead_id, timezone } => (client_id, lead_id, timezone),
-    };
-    let zone: Tz = match zone {
-        Some(z) => z,
-        None if appointment.needs_zone() => {
+    let (lead_id, zone) = match target {
+        Target::Lead { lead_id, timezone: Some(zone), .. } => (lead_id, zone),
+        Target::Lead { client_id, timezone: None, .. } => {
             tracing::warn!(client_id = %client_id, "ghl delivery: times without an offset and the client has no usable time zone");
-            return ignore(app, Ignored::ClientTimeZoneUnknown, webhook_id, kind, location_id, contact_id, appointment_id);
+            return ignore(app, Ignored::ClientTimeZoneUnknown, &ids);
         }
-        // Every time carries its offset: the zone is never consulted.
-        None => chrono_tz::UTC,
+        other => return ignore(app, ignored_reason(&other), &ids),
     };
+    record(app, appointment, seen, zone, LeadRef::Id(lead_id), ids).await
+}
 
-    record(app, appointment, seen, zone, Ids { webhook_id, kind, client_id: &client_id, lead_id: &lead_id, appointment_id }).await
+fn ignored_reason(target: &Target) -> Ignored {
+    match target {
+        Target::UnknownLocation => Ignored::UnknownLocation,
+        _ => Ignored::NoMatchingLead,
+    }
 }
 
 /// What a log line of a delivery may name.
+#[derive(Clone, Copy)]
 struct Ids<'a> {
     webhook_id: &'a str,
     kind: &'static str,
-    client_id: &'a str,
-    lead_id: &'a str,
+    location_id: &'a str,
+    contact_id: &'a str,
     appointment_id: &'a str,
 }
 
-async fn record(app: &App, appointment: &GhlAppointment, seen: Seen, zone: Tz, ids: Ids<'_>) -> Response<Body> {
-    let Ids { webhook_id, kind, client_id, lead_id, appointment_id } = ids;
-    let obs = match ghl::observation(LeadRef::Id(lead_id.to_string()), appointment, seen, zone, AppointmentSource::Webhook, TaskPolicy::All)
-    {
+async fn record(app: &App, appointment: &GhlAppointment, seen: Seen, zone: Tz, lead: LeadRef, ids: Ids<'_>) -> Response<Body> {
+    let Ids { webhook_id, kind, location_id, contact_id, appointment_id } = ids;
+    let obs = match ghl::observation(lead, appointment, seen, zone, AppointmentSource::Webhook, TaskPolicy::All) {
         Ok(obs) => obs,
         Err(e) => {
             // The mapping's reason names fields and ids only.
-            tracing::info!(webhook_id, kind, client_id, appointment_id, reason = %e.reason, "ghl delivery refused: invalid appointment");
+            tracing::info!(webhook_id, kind, location_id, appointment_id, reason = %e.reason, "ghl delivery refused: invalid appointment");
             return answer::problem(Problem::InvalidPayload, None);
         }
     };
@@ -224,7 +228,7 @@ async fn record(app: &App, appointment: &GhlAppointment, seen: Seen, zone: Tz, i
             tracing::info!(
                 webhook_id,
                 kind,
-                client_id,
+                location_id,
                 lead_id = %outcome.lead_id,
                 ghl_appointment_id = appointment_id,
                 status,
@@ -240,36 +244,27 @@ async fn record(app: &App, appointment: &GhlAppointment, seen: Seen, zone: Tz, i
                 answer::recorded(&outcome.appointment_id)
             }
         }
-        // The lead went away between the lookup and the write.
+        // No lead for the contact, or no client for the location (or the lead went away after a
+        // lookup). Which one is asked only now, on this rare path, so that the log and the count
+        // say why.
         Err(Error::LeadNotFound(_)) => {
-            app.counters.add(Ignored::NoMatchingLead);
-            tracing::info!(
-                webhook_id,
-                kind,
-                client_id,
-                lead_id,
-                ghl_appointment_id = appointment_id,
-                ignored = Ignored::NoMatchingLead.reason(),
-                "ghl delivery ignored"
-            );
-            answer::ignored(Ignored::NoMatchingLead)
+            let why = match lookup::target(&app.store, location_id, contact_id).await {
+                Ok(target) => ignored_reason(&target),
+                Err(_) => Ignored::NoMatchingLead,
+            };
+            ignore(app, why, &ids)
         }
         Err(Error::InvalidObservation(_)) => {
-            tracing::info!(
-                webhook_id,
-                kind,
-                client_id,
-                ghl_appointment_id = appointment_id,
-                "ghl delivery refused: the write path rejected it"
-            );
+            tracing::info!(webhook_id, kind, location_id, ghl_appointment_id = appointment_id, "ghl delivery refused: the write path rejected it");
             answer::problem(Problem::InvalidPayload, None)
         }
-        // The appointment id is another workspace's: never written across clients.
+        // The appointment id is another workspace's, confirmed by its provider: never written
+        // across clients.
         Err(Error::KeyOwnedElsewhere) => {
             tracing::warn!(
                 webhook_id,
                 kind,
-                client_id,
+                location_id,
                 ghl_appointment_id = appointment_id,
                 "ghl delivery refused: the appointment belongs to another workspace"
             );
@@ -279,22 +274,14 @@ async fn record(app: &App, appointment: &GhlAppointment, seen: Seen, zone: Tz, i
     }
 }
 
-fn ignore(
-    app: &App,
-    why: Ignored,
-    webhook_id: &str,
-    kind: &'static str,
-    location_id: &str,
-    contact_id: &str,
-    appointment_id: &str,
-) -> Response<Body> {
+fn ignore(app: &App, why: Ignored, ids: &Ids<'_>) -> Response<Body> {
     app.counters.add(why);
     tracing::info!(
-        webhook_id,
-        kind,
-        location_id,
-        contact_id,
-        ghl_appointment_id = appointment_id,
+        webhook_id = ids.webhook_id,
+        kind = ids.kind,
+        location_id = ids.location_id,
+        contact_id = ids.contact_id,
+        ghl_appointment_id = ids.appointment_id,
         ignored = why.reason(),
         "ghl delivery ignored"
     );

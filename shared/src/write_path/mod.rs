@@ -142,6 +142,9 @@ async fn attempt(conn: &Connection, obs: &Observation, lead: &LeadRef) -> Result
         LeadRef::Match { client_id, lead_hint, email } => {
             (conn.prepared(LOCK_BY_MATCH)?, vec![client_id, lead_hint, email, &ghl_key, &calendly_key])
         }
+        LeadRef::GhlContact { location_id, contact_id } => {
+            (conn.prepared(LOCK_BY_GHL_CONTACT)?, vec![location_id, contact_id, &ghl_key])
+        }
         LeadRef::KeyOwner => (conn.prepared(LOCK_BY_KEY)?, vec![&ghl_key, &calendly_key]),
     };
     let (read, read_params): (_, Vec<Param<'_>>) = match (&ghl_key, &calendly_key) {
@@ -195,7 +198,7 @@ async fn attempt(conn: &Connection, obs: &Observation, lead: &LeadRef) -> Result
                 other_appointment_id = %stray.id,
                 "provider key held by another workspace's appointment; recorded without it"
             );
-        } else if matches!(lead, LeadRef::Match { .. }) {
+        } else if matches!(lead, LeadRef::Match { .. } | LeadRef::GhlContact { .. }) {
             return Err(Error::LeadNotFound(lead.to_string()));
         } else {
             return Err(Error::KeyOwnedElsewhere);
@@ -277,6 +280,7 @@ pub async fn prepare(conn: &mut Connection) -> Result<()> {
         BEGIN,
         LOCK_BY_ID,
         LOCK_BY_MATCH,
+        LOCK_BY_GHL_CONTACT,
         LOCK_BY_KEY,
         READ_LEAD,
         READ_WITH_GHL_KEY,
@@ -325,6 +329,20 @@ pub const LOCK_BY_MATCH: &str = lock_lead!(
     (SELECT m."id" FROM "Lead" m
       WHERE m."clientId" = $1::text AND (m."id" = $2::text OR lower(m."email") = lower($3::text))
       ORDER BY (m."id" = $2::text) IS TRUE DESC, m."updatedAt" DESC, m."id"
+      LIMIT 1))"#
+);
+
+/// `LeadRef::GhlContact`: $1 GHL location, $2 GHL contact, $3 GHL key. The key's owner (within the
+/// location's client) first, then the most recently updated lead of that client with the contact.
+/// Several clients on one location (a misconfiguration): the lowest client id.
+pub const LOCK_BY_GHL_CONTACT: &str = lock_lead!(
+    r#""id" = coalesce(
+    (SELECT a."leadId" FROM "Appointment" a JOIN "Lead" k ON k."id" = a."leadId" JOIN "Client" c ON c."id" = k."clientId"
+      WHERE a."ghlAppointmentId" = $3::text AND c."ghlLocationId" = $1::text
+      LIMIT 1),
+    (SELECT m."id" FROM "Lead" m JOIN "Client" c ON c."id" = m."clientId"
+      WHERE c."ghlLocationId" = $1::text AND m."ghlContactId" = $2::text
+      ORDER BY c."id", m."updatedAt" DESC, m."id"
       LIMIT 1))"#
 );
 

@@ -33,7 +33,7 @@ impl TestDb {
     /// round trips sees the first `record` cost what any later one does).
     pub async fn store(&self) -> Store {
         let store = Store::connect(self.settings()).await.expect("connect to test database");
-        crate::write_path::prepare(&mut *store.conn().await.expect("connected")).await.expect("prepare the write path");
+        crate::write_path::prepare(&mut store.conn().await.expect("connected")).await.expect("prepare the write path");
         store
     }
 

@@ -176,26 +176,17 @@ pub fn rows_by_lead(rows: &[Row]) -> Result<HashMap<String, Vec<AppointmentRow>>
 
 /// Drift kinds: the rollup columns that differ from the rule.
 pub fn drift(stored: &Rollup, rule: &Rollup) -> Vec<&'static str> {
-    let mut kinds = Vec::new();
-    if stored.start_at != rule.start_at {
-        kinds.push("startAt");
-    }
-    if stored.end_at != rule.end_at {
-        kinds.push("endAt");
-    }
-    if stored.status != rule.status {
-        kinds.push("status");
-    }
-    if stored.canceled_at != rule.canceled_at {
-        kinds.push("canceledAt");
-    }
-    if stored.provider != rule.provider {
-        kinds.push("provider");
-    }
-    if stored.source != rule.source {
-        kinds.push("source");
-    }
-    kinds
+    [
+        ("startAt", stored.start_at != rule.start_at),
+        ("endAt", stored.end_at != rule.end_at),
+        ("status", stored.status != rule.status),
+        ("canceledAt", stored.canceled_at != rule.canceled_at),
+        ("provider", stored.provider != rule.provider),
+        ("source", stored.source != rule.source),
+    ]
+    .into_iter()
+    .filter_map(|(kind, differs)| differs.then_some(kind))
+    .collect()
 }
 
 /// The rollup the rule gives for a lead's rows when it differs from the stored one.

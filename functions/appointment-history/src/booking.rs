@@ -206,91 +206,28 @@ mod tests {
         assert_eq!(o.provider_updated_at, None);
     }
 
+    /// The good body with one field replaced.
+    fn good_with(field: &str, value: impl Into<Value>) -> Value {
+        let mut v = good();
+        v[field] = value.into();
+        v
+    }
+
     #[test]
     fn names_each_invalid_field() {
         let cases: Vec<(Value, Vec<&str>)> = vec![
             (serde_json::json!({}), vec!["source", "provider", "startAt", "endAt", "status"]),
             (serde_json::json!({"source": "WEBHOOK"}), vec!["source", "provider", "startAt", "endAt", "status"]),
-            (
-                {
-                    let mut v = good();
-                    v["endAt"] = "2031-03-20T16:00:00Z".into();
-                    v
-                },
-                vec!["endAt"],
-            ),
-            (
-                {
-                    let mut v = good();
-                    v["startAt"] = "tomorrow".into();
-                    v
-                },
-                vec!["startAt"],
-            ),
-            (
-                {
-                    let mut v = good();
-                    v["startAt"] = "2031-03-20T17:00:00".into();
-                    v
-                },
-                vec!["startAt"],
-            ),
-            (
-                {
-                    let mut v = good();
-                    v["timezone"] = "Mars/Olympus".into();
-                    v
-                },
-                vec!["timezone"],
-            ),
-            (
-                {
-                    let mut v = good();
-                    v["status"] = "RESCHEDULED".into();
-                    v
-                },
-                vec!["status"],
-            ),
-            (
-                {
-                    let mut v = good();
-                    v["status"] = 3.into();
-                    v
-                },
-                vec!["status"],
-            ),
-            (
-                {
-                    let mut v = good();
-                    v["canceledAt"] = "2031-03-19T00:00:00Z".into();
-                    v
-                },
-                vec!["canceledAt"],
-            ),
-            (
-                {
-                    let mut v = good();
-                    v["provider"] = "CALENDLY".into();
-                    v
-                },
-                vec!["providerAppointmentId"],
-            ),
-            (
-                {
-                    let mut v = good();
-                    v["providerAppointmentId"] = "has space".into();
-                    v
-                },
-                vec!["providerAppointmentId"],
-            ),
-            (
-                {
-                    let mut v = good();
-                    v["email"] = "x@example.com".into();
-                    v
-                },
-                vec!["email"],
-            ),
+            (good_with("endAt", "2031-03-20T16:00:00Z"), vec!["endAt"]),
+            (good_with("startAt", "tomorrow"), vec!["startAt"]),
+            (good_with("startAt", "2031-03-20T17:00:00"), vec!["startAt"]),
+            (good_with("timezone", "Mars/Olympus"), vec!["timezone"]),
+            (good_with("status", "RESCHEDULED"), vec!["status"]),
+            (good_with("status", 3), vec!["status"]),
+            (good_with("canceledAt", "2031-03-19T00:00:00Z"), vec!["canceledAt"]),
+            (good_with("provider", "CALENDLY"), vec!["providerAppointmentId"]),
+            (good_with("providerAppointmentId", "has space"), vec!["providerAppointmentId"]),
+            (good_with("email", "x@example.com"), vec!["email"]),
         ];
         for (value, names) in cases {
             let p = NewAppointment::parse(&body(value.clone())).unwrap_err();

@@ -353,36 +353,7 @@ pub fn write(round_trips: u64, retries: u64, latency: Duration) {
 /// Reading EMF lines back: what the tests of every function use to check the lines a real run
 /// wrote (the specification's required fields, the namespace, the units, the dimensions).
 pub mod check {
-    use std::sync::{Arc, Mutex};
-
     use serde_json::Value;
-
-    /// An in-memory destination for [`super::init_with_writer`].
-    #[derive(Clone, Default)]
-    pub struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Captured {
-        pub fn text(&self) -> String {
-            String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-        }
-    }
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-        type Writer = Captured;
-        fn make_writer(&'a self) -> Self::Writer {
-            self.clone()
-        }
-    }
 
     /// The lines of `text` that claim to be EMF (a JSON object with an `_aws` member).
     pub fn emf_lines(text: &str) -> Vec<&str> {
@@ -513,7 +484,7 @@ mod tests {
 
     #[test]
     fn every_event_is_a_valid_emf_line_with_fixed_dimensions() {
-        let out = check::Captured::default();
+        let out = crate::testing::LogCapture::default();
         init_with_writer("unit-test", "Test/Metrics".into(), out.clone());
         webhook_delivery(Delivery::Refused(Refusal::Signature));
         webhook_delivery(Delivery::Recorded);

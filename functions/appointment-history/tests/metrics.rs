@@ -12,7 +12,7 @@ const NAMESPACE: &str = "Test/History";
 
 #[tokio::test]
 async fn requests_are_counted_by_route_template_and_status() {
-    let emf = check::Captured::default();
+    let emf = shared::testing::LogCapture::default();
     shared::metrics::init_with_writer("appointment-history", NAMESPACE.into(), emf.clone());
     let h = Harness::new().await;
     let token = h.token();

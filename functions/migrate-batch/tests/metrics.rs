@@ -12,7 +12,7 @@ const NAMESPACE: &str = "Test/Migrate";
 
 #[tokio::test]
 async fn batches_are_counted_without_pii() {
-    let emf = check::Captured::default();
+    let emf = shared::testing::LogCapture::default();
     shared::metrics::init_with_writer("migrate-batch", NAMESPACE.into(), emf.clone());
     let db = shared::testing::test_database().await;
     let client = db.client().await;

@@ -15,7 +15,7 @@ const NAMESPACE: &str = "Test/Reconcile";
 
 #[tokio::test]
 async fn runs_and_provider_calls_are_counted_without_pii() {
-    let emf = check::Captured::default();
+    let emf = shared::testing::LogCapture::default();
     shared::metrics::init_with_writer("reconcile-scheduled", NAMESPACE.into(), emf.clone());
     let (db, client) = database().await;
     let server = MockServer::start().await;
@@ -24,17 +24,7 @@ async fn runs_and_provider_calls_are_counted_without_pii() {
     ghl_client(&client, "client_ghl", LOCATION).await;
     ghl_lead(&client, "client_ghl", "lead_ghl", CONTACT).await;
 
-    Mock::given(method("GET"))
-        .and(path("/scheduled_events"))
-        .respond_with(ResponseTemplate::new(429).insert_header("X-RateLimit-Reset", "0"))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/scheduled_events"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("calendly/api-list-scheduled-events.json")))
-        .mount(&server)
-        .await;
+    list_scheduled_events_after_a_429(&server).await;
     Mock::given(method("GET"))
         .and(path("/scheduled_events/3c9e7b21-8a4f-4d6e-b0c2-5f1a9d7e2c40/invitees"))
         .respond_with(ResponseTemplate::new(200).set_body_json(fixture("calendly/api-list-event-invitees-canceled.json")))

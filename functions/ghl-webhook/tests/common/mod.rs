@@ -1,11 +1,12 @@
 //! Signed deliveries (API Gateway HTTP API v2 events, or straight to `handle`), a seeded database,
 //! and readers that describe what the database holds independently of generated ids.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use chrono::{DateTime, TimeDelta, Utc};
 use ed25519_dalek::SigningKey;
 use ghl_webhook::{handle, handle_request, signature, App};
 use lambda_http::http::{HeaderMap, HeaderValue, StatusCode};
+pub use shared::testing::fingerprint;
 use shared::testing::{seed_client, seed_lead, TestDb};
 use tokio_postgres::Client;
 
@@ -50,8 +51,7 @@ pub fn stamped(body: &[u8], at: DateTime<Utc>) -> Vec<u8> {
 }
 
 pub async fn seeded() -> (TestDb, Client) {
-    let db = shared::testing::test_database().await;
-    let client = db.client().await;
+    let (db, client) = shared::testing::database().await;
     seed_client(&client, CLIENT, None).await.unwrap();
     seed_client(&client, OTHER_CLIENT, None).await.unwrap();
     client.execute(r#"UPDATE "Client" SET "ghlLocationId" = $2 WHERE "id" = $1"#, &[&CLIENT, &LOCATION]).await.unwrap();
@@ -119,44 +119,11 @@ pub async fn post_at(app: &App, pairs: &[(&str, String)], body: &[u8], now: Date
 
 /// Through the Lambda request conversion, exactly as the runtime would (the real clock).
 pub async fn send(app: &App, method: &str, body: &[u8], pairs: &[(&str, String)]) -> Answer {
-    let mut h = serde_json::Map::new();
-    h.insert("content-type".into(), "application/json".into());
-    for (k, v) in pairs {
-        h.insert(k.to_string(), v.clone().into());
-    }
-    let event = serde_json::json!({
-        "version": "2.0",
-        "routeKey": "POST /webhooks/ghl",
-        "rawPath": "/webhooks/ghl",
-        "rawQueryString": "",
-        "headers": h,
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "abc123", "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
-            "domainPrefix": "abc123",
-            "http": {"method": method, "path": "/webhooks/ghl", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "GHL"},
-            "requestId": "req-1", "routeKey": "POST /webhooks/ghl", "stage": "$default",
-            "time": "24/Nov/2026:09:00:00 +0000", "timeEpoch": 1795510800000u64
-        },
-        "body": std::str::from_utf8(body).unwrap(),
-        "isBase64Encoded": false
-    })
-    .to_string();
+    let mut headers = vec![("content-type", "application/json".to_string()), ("user-agent", "GHL".to_string())];
+    headers.extend(pairs.iter().cloned());
+    let event = shared::testing::http_api_event("POST /webhooks/ghl", method, "/webhooks/ghl", &headers, body).to_string();
     let request = lambda_http::request::from_str(&event).expect("a valid API Gateway v2 event");
     Answer::of(handle_request(app, request).await)
-}
-
-/// Everything a delivery could write: row counts and the update times of every row.
-pub async fn fingerprint(db: &Client) -> String {
-    db.query_one(
-        r#"SELECT concat_ws(' | ',
-             (SELECT count(*) FROM "Appointment"), (SELECT count(*) FROM "AppointmentEvent"), (SELECT count(*) FROM "FollowUpTask"),
-             (SELECT string_agg("id" || '@' || "updatedAt"::text, ',' ORDER BY "id") FROM "Appointment"),
-             (SELECT string_agg("id" || '@' || "updatedAt"::text || coalesce("appointmentStatus", '-'), ',' ORDER BY "id") FROM "Lead"))"#,
-        &[],
-    )
-    .await
-    .unwrap()
-    .get(0)
 }
 
 /// The appointments (without generated ids), every lead's rollup and the tasks, as text.

@@ -86,9 +86,13 @@ bold "Summary"
 get "/leads/$LEAD/appointments" | python3 "$ROOT/scripts/demo/timeline.py" || chain_missing=1
 
 # The two functions without HTTP routes, briefly.
-# invoke <function> <event>: runs it once with the stack's environment and prints its answer.
+# invoke <function> <event>: runs it once with the stack's environment and prints its answer, then
+# its metric lines (CloudWatch EMF, as the deployed function writes them into its log); the
+# function's whole log is kept in .local/<function>.log.
 invoke() {
-    "$ROOT/scripts/invoke.sh" "$1" "$2" 2>/dev/null | tail -n 25 || echo "(failed: see scripts/invoke.sh $1 '$2')"
+    local log="$ROOT/.local/$1.log"
+    "$ROOT/scripts/invoke.sh" "$1" "$2" 2>"$log" | tail -n 25 || echo "(failed: see $log)"
+    grep -h '"_aws"' "$log" | sed 's/^/  metric: /' || true
 }
 # ------------------------------------------------------------------------------------------ GHL
 GHL_BODIES="$ROOT/scripts/demo/ghl"

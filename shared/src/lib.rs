@@ -15,6 +15,7 @@ pub mod rollup;
 pub mod store;
 pub mod telemetry;
 pub mod text;
+pub mod webhook;
 pub mod write_path;
 
 #[cfg(feature = "embedded")]

@@ -1,10 +1,9 @@
 //! Every answer the function gives: JSON for deliveries it took, `application/problem+json`
 //! (RFC 9457) with a stable `type` for those it refused. No answer ever quotes the request.
 
-use lambda_http::http::{header, StatusCode};
-use lambda_http::{Body, Response};
-use serde::Serialize;
-use shared::metrics::{self, Delivery, Refusal};
+use lambda_http::http::StatusCode;
+use shared::metrics::{Delivery, Refusal};
+pub use shared::webhook::{count, duplicate, ignored, problem, recorded};
 
 /// Why a delivery was taken but not recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,8 +16,8 @@ pub enum Ignored {
     UnknownInvitee,
 }
 
-impl Ignored {
-    pub fn reason(self) -> &'static str {
+impl shared::webhook::Ignored for Ignored {
+    fn reason(self) -> &'static str {
         match self {
             Ignored::EventType => "event type not recorded",
             Ignored::NoMatchingLead => "no matching lead",
@@ -26,8 +25,7 @@ impl Ignored {
         }
     }
 
-    /// The metric's `Reason`.
-    pub fn label(self) -> &'static str {
+    fn label(self) -> &'static str {
         match self {
             Ignored::EventType => "event-type",
             Ignored::NoMatchingLead => "no-matching-lead",
@@ -53,11 +51,32 @@ pub enum Problem {
     Internal,
 }
 
-/// Prefix of every problem `type` of this function.
-pub const PROBLEM_TYPE_PREFIX: &str = "urn:problem-type:calendly-webhook:";
-
 impl Problem {
-    pub fn status(self) -> StatusCode {
+    pub const ALL: [Problem; 12] = [
+        Problem::MethodNotAllowed,
+        Problem::PayloadTooLarge,
+        Problem::UnknownClient,
+        Problem::SigningKeyNotConfigured,
+        Problem::SignatureMissing,
+        Problem::SignatureMalformed,
+        Problem::SignatureOutsideWindow,
+        Problem::SignatureMismatch,
+        Problem::NotJson,
+        Problem::InvalidPayload,
+        Problem::DatabaseUnavailable,
+        Problem::Internal,
+    ];
+}
+
+/// Calendly retries any answer that is not a 2xx, so an outage is a 503.
+impl shared::webhook::Problem for Problem {
+    const TYPE_PREFIX: &'static str = "urn:problem-type:calendly-webhook:";
+    const METHOD_NOT_ALLOWED: Self = Problem::MethodNotAllowed;
+    const DATABASE_UNAVAILABLE: Self = Problem::DatabaseUnavailable;
+    const INTERNAL: Self = Problem::Internal;
+    const RETRY_AFTER_SECONDS: &'static str = "5";
+
+    fn status(self) -> StatusCode {
         match self {
             Problem::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Problem::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -73,8 +92,7 @@ impl Problem {
         }
     }
 
-    /// The stable last part of the `type` URI.
-    pub fn slug(self) -> &'static str {
+    fn slug(self) -> &'static str {
         match self {
             Problem::MethodNotAllowed => "method-not-allowed",
             Problem::PayloadTooLarge => "payload-too-large",
@@ -91,8 +109,7 @@ impl Problem {
         }
     }
 
-    /// What the refusal counts as in the metrics.
-    pub fn delivery(self) -> Delivery {
+    fn delivery(self) -> Delivery {
         match self {
             Problem::MethodNotAllowed | Problem::PayloadTooLarge | Problem::NotJson | Problem::InvalidPayload => {
                 Delivery::Refused(Refusal::Malformed)
@@ -105,7 +122,7 @@ impl Problem {
         }
     }
 
-    pub fn title(self) -> &'static str {
+    fn title(self) -> &'static str {
         match self {
             Problem::MethodNotAllowed => "Only POST is accepted",
             Problem::PayloadTooLarge => "The body is larger than 1 MiB",
@@ -123,75 +140,12 @@ impl Problem {
     }
 }
 
-#[derive(Serialize)]
-struct ProblemBody<'a> {
-    #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    detail: Option<&'a str>,
-}
-
-/// The answer for a refusal. `detail` is always our own text.
-pub fn problem(p: Problem, detail: Option<&'static str>) -> Response<Body> {
-    let body = ProblemBody { kind: format!("{PROBLEM_TYPE_PREFIX}{}", p.slug()), title: p.title(), status: p.status().as_u16(), detail };
-    let mut builder =
-        Response::builder().status(p.status()).header(header::CONTENT_TYPE, "application/problem+json").extension(p.delivery());
-    if p == Problem::MethodNotAllowed {
-        builder = builder.header(header::ALLOW, "POST");
-    }
-    if p == Problem::DatabaseUnavailable {
-        builder = builder.header(header::RETRY_AFTER, "5");
-    }
-    builder.body(Body::Text(serde_json::to_string(&body).expect("serializable"))).expect("valid response")
-}
-
-/// Counts a delivery by the outcome its answer carries (every answer of this module carries one),
-/// and hands the answer back.
-pub fn count(response: Response<Body>) -> Response<Body> {
-    if let Some(delivery) = response.extensions().get::<Delivery>() {
-        metrics::webhook_delivery(*delivery);
-    }
-    response
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Taken<'a> {
-    status: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    appointment_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a str>,
-}
-
-/// 200 `{"status":"recorded","appointmentId":...}`.
-pub fn recorded(appointment_id: &str) -> Response<Body> {
-    ok(Taken { status: "recorded", appointment_id: Some(appointment_id), reason: None }, Delivery::Recorded)
-}
-
-/// 200 `{"status":"duplicate","appointmentId":...}`: nothing new, nothing written.
-pub fn duplicate(appointment_id: &str) -> Response<Body> {
-    ok(Taken { status: "duplicate", appointment_id: Some(appointment_id), reason: None }, Delivery::Duplicate)
-}
-
-/// 200 `{"status":"ignored","reason":...}`.
-pub fn ignored(why: Ignored) -> Response<Body> {
-    ok(Taken { status: "ignored", appointment_id: None, reason: Some(why.reason()) }, Delivery::Ignored(why.label()))
-}
-
-fn ok(body: Taken<'_>, delivery: Delivery) -> Response<Body> {
-    Response::builder()
-        .status(StatusCode::OK)
-        .extension(delivery)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::Text(serde_json::to_string(&body).expect("serializable")))
-        .expect("valid response")
-}
-
 #[cfg(test)]
 mod tests {
+    use lambda_http::http::header;
+    use lambda_http::{Body, Response};
+    use shared::webhook::Problem as _;
+
     use super::*;
 
     fn json(r: &Response<Body>) -> serde_json::Value {
@@ -201,38 +155,26 @@ mod tests {
     #[test]
     fn problem_types_are_distinct_and_stable() {
         use Problem::*;
-        let all = [
-            MethodNotAllowed,
-            PayloadTooLarge,
-            UnknownClient,
-            SigningKeyNotConfigured,
-            SignatureMissing,
-            SignatureMalformed,
-            SignatureOutsideWindow,
-            SignatureMismatch,
-            NotJson,
-            InvalidPayload,
-            DatabaseUnavailable,
-            Internal,
-        ];
-        let mut slugs: Vec<_> = all.iter().map(|p| p.slug()).collect();
+        let mut slugs: Vec<_> = Problem::ALL.iter().map(|p| p.slug()).collect();
         slugs.sort();
         slugs.dedup();
-        assert_eq!(slugs.len(), all.len());
-        let r = problem(SignatureMismatch, None);
+        assert_eq!(slugs.len(), Problem::ALL.len());
+        let r: Response<Body> = problem(SignatureMismatch, None);
         assert_eq!(r.status(), 401);
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/problem+json");
         assert_eq!(
             json(&r),
             serde_json::json!({"type": "urn:problem-type:calendly-webhook:signature-mismatch", "title": "The signature does not match the body", "status": 401})
         );
-        assert_eq!(problem(DatabaseUnavailable, None).headers()[header::RETRY_AFTER], "5");
+        let outage: Response<Body> = problem(DatabaseUnavailable, None);
+        assert_eq!(outage.status(), 503);
+        assert_eq!(outage.headers()[header::RETRY_AFTER], "5");
     }
 
     #[test]
     fn every_answer_carries_its_outcome() {
         use Problem::*;
-        let cases = [
+        let cases: [(Response<Body>, Delivery); 12] = [
             (problem(SignatureMismatch, None), Delivery::Refused(Refusal::Signature)),
             (problem(SignatureMissing, None), Delivery::Refused(Refusal::Signature)),
             (problem(SignatureOutsideWindow, None), Delivery::Refused(Refusal::Stale)),

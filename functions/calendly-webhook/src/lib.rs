@@ -14,6 +14,7 @@ pub mod signing_keys;
 use chrono::{DateTime, Utc};
 use lambda_http::http::{HeaderMap, Method};
 use lambda_http::{Body, Request, Response};
+use shared::webhook::Ignored as _;
 use shared::{Change, Error, ObservedStatus, Store};
 
 use answer::{Ignored, Problem};
@@ -174,33 +175,10 @@ async fn respond(app: &App, client_id: &str, headers: &HeaderMap, body: &[u8], n
     }
 }
 
-/// 503 when the database is away or a write kept losing races (Calendly retries), else 500.
+/// The refusal for a failed write (Calendly retries it when the database is away), logged with the client.
 fn database_problem(client_id: &str, e: &Error) -> Response<Body> {
-    match e {
-        Error::Unavailable(_) => {
-            tracing::warn!(client_id, "calendly delivery not recorded: database unavailable");
-            answer::problem(Problem::DatabaseUnavailable, None)
-        }
-        Error::Database { code, .. } if e.is_retryable() => {
-            tracing::warn!(client_id, sqlstate = %code, "calendly delivery not recorded: contention");
-            answer::problem(Problem::DatabaseUnavailable, None)
-        }
-        Error::Database { code, .. } => {
-            // SQLSTATE only: a database message can quote a value.
-            tracing::error!(client_id, sqlstate = %code, "calendly delivery not recorded: database error");
-            answer::problem(Problem::Internal, None)
-        }
-        other => {
-            let what = match other {
-                Error::Config(_) => "configuration",
-                Error::Migration(_) => "migration",
-                Error::Corrupt(_) => "unexpected stored value",
-                _ => "other",
-            };
-            tracing::error!(client_id, error = what, "calendly delivery not recorded");
-            answer::problem(Problem::Internal, None)
-        }
-    }
+    let p: Problem = tracing::error_span!("calendly delivery", client_id).in_scope(|| shared::webhook::write_failed(e));
+    answer::problem(p, None)
 }
 
 #[cfg(test)]

@@ -4,10 +4,9 @@
 //! GHL retries a delivery only when it is answered 429. So what should be tried again (the
 //! database is away) answers 429 with `Retry-After`, and everything else is a 2xx or a 4xx.
 
-use lambda_http::http::{header, StatusCode};
-use lambda_http::{Body, Response};
-use serde::Serialize;
-use shared::metrics::{self, Delivery, Refusal};
+use lambda_http::http::StatusCode;
+use shared::metrics::{Delivery, Refusal};
+pub use shared::webhook::{count, duplicate, ignored, problem, recorded};
 
 /// Why a delivery was taken but not recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,7 +22,11 @@ pub enum Ignored {
 }
 
 impl Ignored {
-    pub fn reason(self) -> &'static str {
+    pub const ALL: [Ignored; 4] = [Ignored::EventType, Ignored::UnknownLocation, Ignored::NoMatchingLead, Ignored::ClientTimeZoneUnknown];
+}
+
+impl shared::webhook::Ignored for Ignored {
+    fn reason(self) -> &'static str {
         match self {
             Ignored::EventType => "event type not recorded",
             Ignored::UnknownLocation => "unknown location",
@@ -32,8 +35,7 @@ impl Ignored {
         }
     }
 
-    /// The metric's `Reason`.
-    pub fn label(self) -> &'static str {
+    fn label(self) -> &'static str {
         match self {
             Ignored::EventType => "event-type",
             Ignored::UnknownLocation => "unknown-location",
@@ -41,8 +43,6 @@ impl Ignored {
             Ignored::ClientTimeZoneUnknown => "client-time-zone-unknown",
         }
     }
-
-    pub const ALL: [Ignored; 4] = [Ignored::EventType, Ignored::UnknownLocation, Ignored::NoMatchingLead, Ignored::ClientTimeZoneUnknown];
 }
 
 /// A refused delivery.
@@ -62,14 +62,18 @@ pub enum Problem {
     Internal,
 }
 
-/// Prefix of every problem `type` of this function.
-pub const PROBLEM_TYPE_PREFIX: &str = "urn:problem-type:ghl-webhook:";
-
 /// Seconds GHL is asked to wait before retrying after a 429.
 pub const RETRY_AFTER_SECONDS: &str = "10";
 
-impl Problem {
-    pub fn status(self) -> StatusCode {
+/// GHL retries only a 429, so an outage is a 429 (with `Retry-After`).
+impl shared::webhook::Problem for Problem {
+    const TYPE_PREFIX: &'static str = "urn:problem-type:ghl-webhook:";
+    const METHOD_NOT_ALLOWED: Self = Problem::MethodNotAllowed;
+    const DATABASE_UNAVAILABLE: Self = Problem::DatabaseUnavailable;
+    const INTERNAL: Self = Problem::Internal;
+    const RETRY_AFTER_SECONDS: &'static str = RETRY_AFTER_SECONDS;
+
+    fn status(self) -> StatusCode {
         match self {
             Problem::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Problem::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -86,8 +90,7 @@ impl Problem {
         }
     }
 
-    /// The stable last part of the `type` URI.
-    pub fn slug(self) -> &'static str {
+    fn slug(self) -> &'static str {
         match self {
             Problem::MethodNotAllowed => "method-not-allowed",
             Problem::PayloadTooLarge => "payload-too-large",
@@ -104,8 +107,7 @@ impl Problem {
         }
     }
 
-    /// What the refusal counts as in the metrics.
-    pub fn delivery(self) -> Delivery {
+    fn delivery(self) -> Delivery {
         match self {
             Problem::MethodNotAllowed
             | Problem::PayloadTooLarge
@@ -120,7 +122,7 @@ impl Problem {
         }
     }
 
-    pub fn title(self) -> &'static str {
+    fn title(self) -> &'static str {
         match self {
             Problem::MethodNotAllowed => "Only POST is accepted",
             Problem::PayloadTooLarge => "The body is larger than 256 KiB",
@@ -136,7 +138,9 @@ impl Problem {
             Problem::Internal => "Internal error",
         }
     }
+}
 
+impl Problem {
     pub const ALL: [Problem; 12] = [
         Problem::MethodNotAllowed,
         Problem::PayloadTooLarge,
@@ -153,76 +157,17 @@ impl Problem {
     ];
 }
 
-#[derive(Serialize)]
-struct ProblemBody<'a> {
-    #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    detail: Option<&'a str>,
-}
-
-/// The answer for a refusal. `detail` is always our own text.
-pub fn problem(p: Problem, detail: Option<&'static str>) -> Response<Body> {
-    let body = ProblemBody { kind: format!("{PROBLEM_TYPE_PREFIX}{}", p.slug()), title: p.title(), status: p.status().as_u16(), detail };
-    let mut builder =
-        Response::builder().status(p.status()).header(header::CONTENT_TYPE, "application/problem+json").extension(p.delivery());
-    if p == Problem::MethodNotAllowed {
-        builder = builder.header(header::ALLOW, "POST");
-    }
-    if p == Problem::DatabaseUnavailable {
-        builder = builder.header(header::RETRY_AFTER, RETRY_AFTER_SECONDS);
-    }
-    builder.body(Body::Text(serde_json::to_string(&body).expect("serializable"))).expect("valid response")
-}
-
-/// Counts a delivery by the outcome its answer carries (every answer of this module carries one),
-/// and hands the answer back.
-pub fn count(response: Response<Body>) -> Response<Body> {
-    if let Some(delivery) = response.extensions().get::<Delivery>() {
-        metrics::webhook_delivery(*delivery);
-    }
-    response
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Taken<'a> {
-    status: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    appointment_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a str>,
-}
-
-/// 200 `{"status":"recorded","appointmentId":...}`.
-pub fn recorded(appointment_id: &str) -> Response<Body> {
-    ok(Taken { status: "recorded", appointment_id: Some(appointment_id), reason: None }, Delivery::Recorded)
-}
-
-/// 200 `{"status":"duplicate","appointmentId":...}`: nothing new, nothing written.
-pub fn duplicate(appointment_id: &str) -> Response<Body> {
-    ok(Taken { status: "duplicate", appointment_id: Some(appointment_id), reason: None }, Delivery::Duplicate)
-}
-
-/// 200 `{"status":"ignored","reason":...}`.
-pub fn ignored(why: Ignored) -> Response<Body> {
-    ok(Taken { status: "ignored", appointment_id: None, reason: Some(why.reason()) }, Delivery::Ignored(why.label()))
-}
-
-fn ok(body: Taken<'_>, delivery: Delivery) -> Response<Body> {
-    Response::builder()
-        .status(StatusCode::OK)
-        .extension(delivery)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::Text(serde_json::to_string(&body).expect("serializable")))
-        .expect("valid response")
-}
-
 #[cfg(test)]
 mod tests {
+    use lambda_http::http::header;
+    use lambda_http::{Body, Response};
+    use shared::webhook::Problem as _;
+
     use super::*;
+
+    fn answer(r: Response<Body>) -> Response<Body> {
+        r
+    }
 
     fn json(r: &Response<Body>) -> serde_json::Value {
         serde_json::from_slice(r.body().as_ref()).unwrap()
@@ -234,7 +179,7 @@ mod tests {
         slugs.sort();
         slugs.dedup();
         assert_eq!(slugs.len(), Problem::ALL.len());
-        let r = problem(Problem::SignatureMismatch, None);
+        let r = answer(problem(Problem::SignatureMismatch, None));
         assert_eq!(r.status(), 401);
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/problem+json");
         assert_eq!(
@@ -246,7 +191,7 @@ mod tests {
     #[test]
     fn every_answer_carries_its_outcome() {
         for p in Problem::ALL {
-            let delivery = problem(p, None).extensions().get::<Delivery>().copied();
+            let delivery = answer(problem(p, None)).extensions().get::<Delivery>().copied();
             let expected = match p.status().as_u16() {
                 401 if p == Problem::TimestampOutsideWindow => Delivery::Refused(Refusal::Stale),
                 401 if p == Problem::TimestampMissing => Delivery::Refused(Refusal::Malformed),
@@ -256,9 +201,9 @@ mod tests {
             };
             assert_eq!(delivery, Some(expected), "{p:?}");
         }
-        assert_eq!(recorded("a").extensions().get::<Delivery>(), Some(&Delivery::Recorded));
-        assert_eq!(duplicate("a").extensions().get::<Delivery>(), Some(&Delivery::Duplicate));
-        assert_eq!(ignored(Ignored::UnknownLocation).extensions().get::<Delivery>(), Some(&Delivery::Ignored("unknown-location")));
+        assert_eq!(answer(recorded("a")).extensions().get::<Delivery>(), Some(&Delivery::Recorded));
+        assert_eq!(answer(duplicate("a")).extensions().get::<Delivery>(), Some(&Delivery::Duplicate));
+        assert_eq!(answer(ignored(Ignored::UnknownLocation)).extensions().get::<Delivery>(), Some(&Delivery::Ignored("unknown-location")));
     }
 
     #[test]
@@ -266,12 +211,12 @@ mod tests {
         // GHL retries 429 and nothing else: an outage must be a 429 with Retry-After, and no
         // problem caused by the input may be a 5xx.
         for p in Problem::ALL {
-            let r = problem(p, None);
+            let r = answer(problem(p, None));
             assert_eq!(r.status() == StatusCode::TOO_MANY_REQUESTS, p == Problem::DatabaseUnavailable, "{p:?}");
             assert_eq!(r.headers().contains_key(header::RETRY_AFTER), p == Problem::DatabaseUnavailable, "{p:?}");
             assert_eq!(r.status().is_server_error(), p == Problem::Internal, "{p:?}");
         }
-        assert_eq!(problem(Problem::DatabaseUnavailable, None).headers()[header::RETRY_AFTER], RETRY_AFTER_SECONDS);
+        assert_eq!(answer(problem(Problem::DatabaseUnavailable, None)).headers()[header::RETRY_AFTER], RETRY_AFTER_SECONDS);
     }
 
     #[test]

@@ -23,6 +23,7 @@ use ed25519_dalek::VerifyingKey;
 use lambda_http::http::{HeaderMap, Method};
 use lambda_http::{Body, Request, Response};
 use shared::providers::ghl::{self, event_type, GhlAppointment, Seen, WebhookDelivery};
+use shared::webhook::{Ignored as _, Problem as _};
 use shared::{AppointmentSource, Change, Error, LeadRef, ObservedStatus, Store, TaskPolicy};
 
 use answer::{Ignored, Problem};
@@ -288,33 +289,10 @@ fn ignore(app: &App, why: Ignored, ids: &Ids<'_>) -> Response<Body> {
     answer::ignored(why)
 }
 
-/// 429 when the database is away or a write kept losing races (GHL retries only 429), else 500.
+/// The refusal for a failed write (GHL retries it when the database is away), logged with the delivery.
 fn database_problem(webhook_id: &str, e: &Error) -> Response<Body> {
-    match e {
-        Error::Unavailable(_) => {
-            tracing::warn!(webhook_id, "ghl delivery not recorded: database unavailable");
-            answer::problem(Problem::DatabaseUnavailable, None)
-        }
-        Error::Database { code, .. } if e.is_retryable() => {
-            tracing::warn!(webhook_id, sqlstate = %code, "ghl delivery not recorded: contention");
-            answer::problem(Problem::DatabaseUnavailable, None)
-        }
-        Error::Database { code, .. } => {
-            // SQLSTATE only: a database message can quote a value.
-            tracing::error!(webhook_id, sqlstate = %code, "ghl delivery not recorded: database error");
-            answer::problem(Problem::Internal, None)
-        }
-        other => {
-            let what = match other {
-                Error::Config(_) => "configuration",
-                Error::Migration(_) => "migration",
-                Error::Corrupt(_) => "unexpected stored value",
-                _ => "other",
-            };
-            tracing::error!(webhook_id, error = what, "ghl delivery not recorded");
-            answer::problem(Problem::Internal, None)
-        }
-    }
+    let p: Problem = tracing::error_span!("ghl delivery", webhook_id).in_scope(|| shared::webhook::write_failed(e));
+    answer::problem(p, None)
 }
 
 /// The event type for logs: only the types we record (any other is attacker-chosen text).

@@ -8,6 +8,7 @@ use chrono::{TimeDelta, Utc};
 use common::*;
 use ghl_webhook::answer::Ignored;
 use ghl_webhook::signature;
+use shared::webhook::Ignored as _;
 
 #[tokio::test]
 async fn the_story_in_order_ends_canceled_and_redeliveries_write_nothing() {

@@ -4,6 +4,7 @@
 //! independently of generated ids, and a writer that captures log lines.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use tokio::sync::OnceCell;
@@ -439,4 +440,89 @@ pub fn http_api_event(route_key: &str, method: &str, path: &str, headers: &[(&st
         "body": body,
         "isBase64Encoded": base64_encoded
     })
+}
+
+/// What a benchmark measured: each delivery's latency, the database round trips, and the wall time.
+#[derive(Debug, Default)]
+pub struct Measured {
+    pub latencies: Vec<Duration>,
+    pub round_trips: u64,
+    pub wall: Duration,
+}
+
+/// What a webhook benchmark times: `Store::record` alone, or the whole handler on the same deliveries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchMode {
+    Record,
+    Handler,
+}
+
+/// Runs each batch on a worker task of its own, so that the runtime's threads share them as the
+/// cores would share separate Lambda processes. `worker(batch, ready)` warms up, waits on `ready`
+/// (every worker connected and warm before any starts its clock), then measures. Latencies and
+/// round trips add up; the wall time is the slowest worker's.
+pub async fn run_workers<T, F, Fut>(batches: Vec<T>, worker: F) -> Measured
+where
+    F: Fn(T, Arc<tokio::sync::Barrier>) -> Fut,
+    Fut: std::future::Future<Output = Measured> + Send + 'static,
+{
+    let ready = Arc::new(tokio::sync::Barrier::new(batches.len()));
+    let tasks: Vec<_> = batches.into_iter().map(|batch| tokio::spawn(worker(batch, ready.clone()))).collect();
+    let mut all = Measured::default();
+    for measured in futures::future::join_all(tasks).await {
+        let measured = measured.expect("worker");
+        all.latencies.extend(measured.latencies);
+        all.round_trips += measured.round_trips;
+        all.wall = all.wall.max(measured.wall);
+    }
+    all
+}
+
+/// The `p` quantile (0..=1) of sorted durations, nearest rank.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Compares a webhook handler (`handler` names what it does) with `Store::record` alone,
+/// sequentially and 8 at a time: `run(mode, concurrent)` measures one run on a fresh database.
+/// The modes alternate over `rounds` so that drift of the machine hits both. Prints a table row
+/// per mode and returns the verdicts against the target handler p50 <= 1.2 x record p50.
+pub fn compare_with_record(rounds: usize, handler: &str, mut run: impl FnMut(BenchMode, bool) -> Measured) -> Vec<String> {
+    println!("{:<46} {:>9} {:>9} {:>9} {:>11} {:>9}", "mode", "p50 ms", "p99 ms", "mean ms", "events/s", "rt/event");
+    let mut verdicts = Vec::new();
+    for concurrent in [false, true] {
+        let mut samples: [Measured; 2] = Default::default();
+        for _ in 0..rounds {
+            for (i, mode) in [BenchMode::Record, BenchMode::Handler].into_iter().enumerate() {
+                let measured = run(mode, concurrent);
+                samples[i].latencies.extend(measured.latencies);
+                samples[i].round_trips += measured.round_trips;
+                samples[i].wall += measured.wall;
+            }
+        }
+        let how = if concurrent { "8 concurrent" } else { "sequential" };
+        let mut p50s = [Duration::ZERO; 2];
+        for (i, name) in ["Store::record alone", handler].iter().enumerate() {
+            let Measured { latencies, round_trips, wall } = &mut samples[i];
+            latencies.sort();
+            let n = latencies.len();
+            let mean = latencies.iter().sum::<Duration>() / n as u32;
+            p50s[i] = percentile(latencies, 0.50);
+            println!(
+                "{:<46} {:>9.3} {:>9.3} {:>9.3} {:>11.0} {:>9.2}",
+                format!("{name}, {how}"),
+                p50s[i].as_secs_f64() * 1e3,
+                percentile(latencies, 0.99).as_secs_f64() * 1e3,
+                mean.as_secs_f64() * 1e3,
+                n as f64 / wall.as_secs_f64(),
+                *round_trips as f64 / n as f64
+            );
+        }
+        let ratio = p50s[1].as_secs_f64() / p50s[0].as_secs_f64();
+        verdicts.push(format!(
+            "{how}: handler p50 / record p50 = {ratio:.3} (target <= 1.2): {}",
+            if ratio <= 1.2 { "met" } else { "NOT met" }
+        ));
+    }
+    verdicts
 }

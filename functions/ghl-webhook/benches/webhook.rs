@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 use ghl_webhook::{handle_request, signature, App};
 use shared::providers::ghl::{self, Seen, WebhookDelivery};
-use shared::testing::{seed_client, seed_lead, test_database};
+use shared::testing::{compare_with_record, http_api_event, run_workers, seed_client, seed_lead, test_database, BenchMode, Measured};
 use shared::{AppointmentSource, LeadRef, Observation, Store, TaskPolicy};
 
 const CLIENT: &str = "client_bench";
@@ -109,27 +109,16 @@ async fn fresh_db() -> shared::testing::TestDb {
 }
 
 fn apigw_event(body: &[u8]) -> String {
-    let sig = signature::sign(&ghl_key(), body);
-    serde_json::json!({
-        "version": "2.0", "routeKey": "POST /webhooks/ghl", "rawPath": "/webhooks/ghl", "rawQueryString": "",
-        "headers": {"content-type": "application/json", "x-ghl-signature": sig},
-        "requestContext": {"accountId": "123456789012", "apiId": "bench", "domainName": "bench.example", "domainPrefix": "bench",
-            "http": {"method": "POST", "path": "/webhooks/ghl", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "GHL"},
-            "requestId": "r", "routeKey": "POST /webhooks/ghl", "stage": "$default",
-            "time": "24/Nov/2026:09:00:00 +0000", "timeEpoch": 0},
-        "body": std::str::from_utf8(body).unwrap(), "isBase64Encoded": false
-    })
-    .to_string()
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Mode {
-    Record,
-    Handler,
+    let headers = [
+        ("content-type", "application/json".to_string()),
+        ("x-ghl-signature", signature::sign(&ghl_key(), body)),
+        ("user-agent", "GHL".to_string()),
+    ];
+    http_api_event("POST /webhooks/ghl", "POST", "/webhooks/ghl", &headers, body).to_string()
 }
 
 /// One worker: a warm process of its own. Returns each event's latency and the round trips used.
-async fn worker(mode: Mode, url: String, events: Vec<Prepared>, ready: Arc<tokio::sync::Barrier>) -> (Vec<Duration>, u64, Duration) {
+async fn worker(mode: BenchMode, url: String, events: Vec<Prepared>, ready: Arc<tokio::sync::Barrier>) -> Measured {
     let app = App::new(Store::connect(shared::DbSettings::from_url(&url).unwrap()).await.unwrap(), ghl_key().verifying_key());
     // Warm: the lookup and the write path prepared, as in a warm Lambda.
     let warm = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/webhook-appointment-create.json"))
@@ -146,12 +135,12 @@ async fn worker(mode: Mode, url: String, events: Vec<Prepared>, ready: Arc<tokio
     let mut latencies = Vec::with_capacity(events.len());
     for e in events {
         match mode {
-            Mode::Record => {
+            BenchMode::Record => {
                 let start = Instant::now();
                 app.store.record(e.obs).await.unwrap();
                 latencies.push(start.elapsed());
             }
-            Mode::Handler => {
+            BenchMode::Handler => {
                 let start = Instant::now();
                 let request = lambda_http::request::from_str(&e.event).unwrap();
                 let response = handle_request(&app, request).await;
@@ -161,32 +150,21 @@ async fn worker(mode: Mode, url: String, events: Vec<Prepared>, ready: Arc<tokio
             }
         }
     }
-    (latencies, app.store.round_trips() - rt_before, began.elapsed())
+    Measured { latencies, round_trips: app.store.round_trips() - rt_before, wall: began.elapsed() }
 }
 
 fn uuid_like() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
 }
 
-async fn run(mode: Mode, concurrent: bool, events: &[Vec<Event>]) -> (Vec<Duration>, u64, Duration) {
+async fn run(mode: BenchMode, concurrent: bool, events: &[Vec<Event>]) -> Measured {
     let db = fresh_db().await;
     let batches: Vec<Vec<Prepared>> = if concurrent {
         events.iter().map(|list| prepare(list)).collect()
     } else {
         vec![events.iter().flat_map(|list| prepare(list)).collect()]
     };
-    let ready = Arc::new(tokio::sync::Barrier::new(batches.len()));
-    let tasks: Vec<_> = batches.into_iter().map(|batch| tokio::spawn(worker(mode, db.url.clone(), batch, ready.clone()))).collect();
-    let results: Vec<_> = futures::future::join_all(tasks).await.into_iter().map(|r| r.expect("worker")).collect();
-    let mut latencies = Vec::new();
-    let mut round_trips = 0;
-    let mut wall = Duration::ZERO;
-    for (l, rt, elapsed) in results {
-        latencies.extend(l);
-        round_trips += rt;
-        wall = wall.max(elapsed);
-    }
-    (latencies, round_trips, wall)
+    run_workers(batches, |batch, ready| worker(mode, db.url.clone(), batch, ready)).await
 }
 
 /// The Ed25519 check alone, per delivery, on one core.
@@ -202,10 +180,6 @@ fn verify_cost(events: &[Vec<Event>]) -> Duration {
     start.elapsed() / signed.len() as u32
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 fn main() {
     let _ = tracing_subscriber::fmt().with_env_filter("warn").try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -215,42 +189,9 @@ fn main() {
         "ghl-webhook bench: {total} deliveries per run ({} leads x create, move, cancel, delete), {ROUNDS} rounds per mode",
         WORKERS * LEADS_PER_WORKER
     );
-    println!("{:<46} {:>9} {:>9} {:>9} {:>11} {:>9}", "mode", "p50 ms", "p99 ms", "mean ms", "events/s", "rt/event");
-    let mut verdicts = Vec::new();
-    for concurrent in [false, true] {
-        let mut samples: [(Vec<Duration>, u64, Duration); 2] = Default::default();
-        for _ in 0..ROUNDS {
-            for (i, mode) in [Mode::Record, Mode::Handler].into_iter().enumerate() {
-                let (l, rt, wall) = runtime.block_on(run(mode, concurrent, &events));
-                samples[i].0.extend(l);
-                samples[i].1 += rt;
-                samples[i].2 += wall;
-            }
-        }
-        let mut p50s = [Duration::ZERO; 2];
-        for (i, name) in ["Store::record alone", "handler (sig + parse + map + record)"].iter().enumerate() {
-            let (lat, rt, wall) = &mut samples[i];
-            lat.sort();
-            let n = lat.len();
-            let mean = lat.iter().sum::<Duration>() / n as u32;
-            p50s[i] = percentile(lat, 0.50);
-            let label = format!("{name}, {}", if concurrent { "8 concurrent" } else { "sequential" });
-            println!(
-                "{label:<46} {:>9.3} {:>9.3} {:>9.3} {:>11.0} {:>9.2}",
-                p50s[i].as_secs_f64() * 1e3,
-                percentile(lat, 0.99).as_secs_f64() * 1e3,
-                mean.as_secs_f64() * 1e3,
-                n as f64 / wall.as_secs_f64(),
-                *rt as f64 / n as f64
-            );
-        }
-        let ratio = p50s[1].as_secs_f64() / p50s[0].as_secs_f64();
-        verdicts.push(format!(
-            "{}: handler p50 / record p50 = {ratio:.3} (target <= 1.2): {}",
-            if concurrent { "8 concurrent" } else { "sequential" },
-            if ratio <= 1.2 { "met" } else { "NOT met" }
-        ));
-    }
+    let verdicts = compare_with_record(ROUNDS, "handler (sig + parse + map + record)", |mode, concurrent| {
+        runtime.block_on(run(mode, concurrent, &events))
+    });
     println!("Ed25519 check (ed25519-dalek verify_strict) alone: {:.1} us per delivery", verify_cost(&events).as_secs_f64() * 1e6);
     for v in verdicts {
         println!("{v}");

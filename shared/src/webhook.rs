@@ -7,7 +7,7 @@ use http::{header, Response, StatusCode};
 use serde::Serialize;
 
 use crate::metrics::{self, Delivery};
-use crate::Error;
+use crate::{Change, Error, RecordOutcome};
 
 /// A function's refusals.
 pub trait Problem: Copy + PartialEq {
@@ -90,6 +90,15 @@ pub fn recorded<B: From<String>>(appointment_id: &str) -> Response<B> {
 /// 200 `{"status":"duplicate","appointmentId":...}`: nothing new, nothing written.
 pub fn duplicate<B: From<String>>(appointment_id: &str) -> Response<B> {
     ok(Taken { status: "duplicate", appointment_id: Some(appointment_id), reason: None }, Delivery::Duplicate)
+}
+
+/// The answer for a write: [`duplicate`] when it changed nothing, else [`recorded`].
+pub fn written<B: From<String>>(outcome: &RecordOutcome) -> Response<B> {
+    if outcome.change == Change::Unchanged {
+        duplicate(&outcome.appointment_id)
+    } else {
+        recorded(&outcome.appointment_id)
+    }
 }
 
 /// 200 `{"status":"ignored","reason":...}`.

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use lambda_http::http::{HeaderMap, Method};
 use lambda_http::{Body, Request, Response};
 use shared::webhook::Ignored as _;
-use shared::{Change, Error, ObservedStatus, Store};
+use shared::{Error, ObservedStatus, Store};
 
 use answer::{Ignored, Problem};
 use calendly::{Delivery, ParseError};
@@ -155,11 +155,7 @@ async fn respond(app: &App, client_id: &str, headers: &HeaderMap, body: &[u8], n
                 tasks = outcome.tasks_created,
                 "calendly delivery recorded"
             );
-            if outcome.change == Change::Unchanged {
-                answer::duplicate(&outcome.appointment_id)
-            } else {
-                answer::recorded(&outcome.appointment_id)
-            }
+            answer::written(&outcome)
         }
         Err(Error::LeadNotFound(_)) => {
             let why = if is_no_show { Ignored::UnknownInvitee } else { Ignored::NoMatchingLead };

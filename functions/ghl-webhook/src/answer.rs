@@ -6,7 +6,7 @@
 
 use lambda_http::http::StatusCode;
 use shared::metrics::{Delivery, Refusal};
-pub use shared::webhook::{count, duplicate, ignored, problem, recorded};
+pub use shared::webhook::{count, duplicate, ignored, problem, recorded, written};
 
 /// Why a delivery was taken but not recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -24,7 +24,7 @@ use lambda_http::http::{HeaderMap, Method};
 use lambda_http::{Body, Request, Response};
 use shared::providers::ghl::{self, event_type, GhlAppointment, Seen, WebhookDelivery};
 use shared::webhook::{Ignored as _, Problem as _};
-use shared::{AppointmentSource, Change, Error, LeadRef, ObservedStatus, Store, TaskPolicy};
+use shared::{AppointmentSource, Error, LeadRef, ObservedStatus, Store, TaskPolicy};
 
 use answer::{Ignored, Problem};
 use lookup::Target;
@@ -239,11 +239,7 @@ async fn record(app: &App, appointment: &GhlAppointment, seen: Seen, zone: Tz, l
                 tasks = outcome.tasks_created,
                 "ghl delivery recorded"
             );
-            if outcome.change == Change::Unchanged {
-                answer::duplicate(&outcome.appointment_id)
-            } else {
-                answer::recorded(&outcome.appointment_id)
-            }
+            answer::written(&outcome)
         }
         // No lead for the contact, or no client for the location (or the lead went away after a
         // lookup). Which one is asked only now, on this rare path, so that the log and the count

@@ -478,6 +478,25 @@ where
     all
 }
 
+/// One worker's run: once every worker is warm (`ready`), times `deliver` on each event in turn
+/// and counts `store`'s round trips. What `deliver` asserts about its answer is timed with it
+/// (nanoseconds against the milliseconds of a delivery).
+pub async fn time_each<T, Fut>(store: &Store, ready: &tokio::sync::Barrier, events: Vec<T>, mut deliver: impl FnMut(T) -> Fut) -> Measured
+where
+    Fut: std::future::Future<Output = ()>,
+{
+    ready.wait().await;
+    let began = std::time::Instant::now();
+    let round_trips_before = store.round_trips();
+    let mut latencies = Vec::with_capacity(events.len());
+    for event in events {
+        let start = std::time::Instant::now();
+        deliver(event).await;
+        latencies.push(start.elapsed());
+    }
+    Measured { latencies, round_trips: store.round_trips() - round_trips_before, wall: began.elapsed() }
+}
+
 /// The `p` quantile (0..=1) of sorted durations, nearest rank.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -525,4 +544,59 @@ pub fn compare_with_record(rounds: usize, handler: &str, mut run: impl FnMut(Ben
         ));
     }
     verdicts
+}
+
+/// The metric lines of a webhook function in `text`, parsed: each a valid EMF line of `namespace`
+/// whose dimensions are only `Function`, `Outcome` and `Reason` with fixed lower-case values (never
+/// an id or a delivery's text). Panics on any other.
+pub fn webhook_metric_lines(text: &str, namespace: &str) -> Vec<serde_json::Value> {
+    let lines: Vec<_> = crate::metrics::check::emf_lines(text)
+        .into_iter()
+        .map(|l| crate::metrics::check::emf(l, namespace).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    for d in &lines {
+        for (name, value) in crate::metrics::check::dimensions(d) {
+            assert!(["Function", "Outcome", "Reason"].contains(&name.as_str()), "dimension {name}");
+            assert!(value.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{name}={value}");
+        }
+    }
+    lines
+}
+
+/// What a privacy test looks for in logs, answers and rows: the given values of at least 4
+/// characters (shorter ones match by chance), each once.
+pub fn needles(values: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = values.into_iter().filter(|n| n.len() >= 4).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// What a webhook function answered, as its tests read it (every answer's body is JSON).
+#[derive(Debug)]
+pub struct WebhookAnswer {
+    pub status: http::StatusCode,
+    pub content_type: String,
+    pub retry_after: Option<String>,
+    pub body: serde_json::Value,
+}
+
+impl WebhookAnswer {
+    pub fn of<B: AsRef<[u8]>>(response: http::Response<B>) -> WebhookAnswer {
+        let header = |name: http::header::HeaderName| response.headers().get(name).map(|v| v.to_str().unwrap().to_string());
+        let content_type = header(http::header::CONTENT_TYPE).unwrap_or_default();
+        let retry_after = header(http::header::RETRY_AFTER);
+        let body = serde_json::from_slice(response.body().as_ref()).expect("every answer is JSON");
+        WebhookAnswer { status: response.status(), content_type, retry_after, body }
+    }
+
+    /// The `status` of a taken delivery (`recorded`, `duplicate`, `ignored`).
+    pub fn taken(&self) -> Option<&str> {
+        self.body["status"].as_str()
+    }
+
+    /// The problem `type` of a refusal, or "".
+    pub fn problem_type(&self) -> &str {
+        self.body["type"].as_str().unwrap_or("")
+    }
 }

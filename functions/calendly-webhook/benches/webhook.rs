@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use calendly_webhook::{calendly, handle_request, mapping, signature, App};
-use shared::testing::{compare_with_record, http_api_event, run_workers, seed_client, seed_lead, test_database, BenchMode, Measured};
+use shared::testing::{
+    compare_with_record, http_api_event, run_workers, seed_client, seed_lead, test_database, time_each, BenchMode, Measured,
+};
 use shared::{Observation, Store};
 
 const CLIENT: &str = "client_bench";
@@ -99,29 +101,21 @@ async fn worker(mode: BenchMode, url: String, events: Vec<Prepared>, ready: Arc<
     let warm_response = handle_request(&app, lambda_http::request::from_str(&apigw_event(warm.as_bytes())).unwrap()).await;
     assert_eq!(warm_response.status(), 200);
     // Every worker connected and warm before any starts the clock.
-    ready.wait().await;
-    let began = Instant::now();
-    let rt_before = app.store.round_trips();
-    let mut latencies = Vec::with_capacity(events.len());
-    for e in events {
+    let app = &app;
+    time_each(&app.store, &ready, events, |e| async move {
         match mode {
             BenchMode::Record => {
-                let start = Instant::now();
                 let outcome = app.store.record(e.obs).await.unwrap();
-                latencies.push(start.elapsed());
                 assert_ne!(outcome.change, shared::Change::Unchanged);
             }
             BenchMode::Handler => {
-                let start = Instant::now();
-                let request = lambda_http::request::from_str(&e.event).unwrap();
-                let response = handle_request(&app, request).await;
-                latencies.push(start.elapsed());
+                let response = handle_request(app, lambda_http::request::from_str(&e.event).unwrap()).await;
                 assert_eq!(response.status(), 200);
                 assert!(std::str::from_utf8(response.body().as_ref()).unwrap().contains("\"recorded\""));
             }
         }
-    }
-    Measured { latencies, round_trips: app.store.round_trips() - rt_before, wall: began.elapsed() }
+    })
+    .await
 }
 
 fn uuid_like() -> u128 {

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 use ghl_webhook::{handle_request, signature, App};
 use shared::providers::ghl::{self, Seen, WebhookDelivery};
-use shared::testing::{compare_with_record, http_api_event, run_workers, seed_client, seed_lead, test_database, BenchMode, Measured};
+use shared::testing::{
+    compare_with_record, http_api_event, run_workers, seed_client, seed_lead, test_database, time_each, BenchMode, Measured,
+};
 use shared::{AppointmentSource, LeadRef, Observation, Store, TaskPolicy};
 
 const CLIENT: &str = "client_bench";
@@ -129,28 +131,21 @@ async fn worker(mode: BenchMode, url: String, events: Vec<Prepared>, ready: Arc<
     v["timestamp"] = chrono::Utc::now().to_rfc3339().into();
     let warm_response = handle_request(&app, lambda_http::request::from_str(&apigw_event(&serde_json::to_vec(&v).unwrap())).unwrap()).await;
     assert_eq!(warm_response.status(), 200);
-    ready.wait().await;
-    let began = Instant::now();
-    let rt_before = app.store.round_trips();
-    let mut latencies = Vec::with_capacity(events.len());
-    for e in events {
+    let app = &app;
+    time_each(&app.store, &ready, events, |e| async move {
         match mode {
             BenchMode::Record => {
-                let start = Instant::now();
                 app.store.record(e.obs).await.unwrap();
-                latencies.push(start.elapsed());
             }
             BenchMode::Handler => {
-                let start = Instant::now();
-                let request = lambda_http::request::from_str(&e.event).unwrap();
-                let response = handle_request(&app, request).await;
-                latencies.push(start.elapsed());
-                assert_eq!(response.status(), 200, "{}", std::str::from_utf8(response.body().as_ref()).unwrap());
-                assert!(!std::str::from_utf8(response.body().as_ref()).unwrap().contains("\"ignored\""));
+                let response = handle_request(app, lambda_http::request::from_str(&e.event).unwrap()).await;
+                let body = std::str::from_utf8(response.body().as_ref()).unwrap();
+                assert_eq!(response.status(), 200, "{body}");
+                assert!(!body.contains("\"ignored\""));
             }
         }
-    }
-    Measured { latencies, round_trips: app.store.round_trips() - rt_before, wall: began.elapsed() }
+    })
+    .await
 }
 
 fn uuid_like() -> u128 {

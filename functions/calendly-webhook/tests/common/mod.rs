@@ -3,7 +3,6 @@
 #![allow(dead_code, unused_imports)]
 
 use calendly_webhook::{handle_request, signature, App};
-use lambda_http::http::StatusCode;
 pub use shared::testing::fingerprint;
 use shared::testing::{seed_client, seed_lead, TestDb};
 use tokio_postgres::Client;
@@ -75,22 +74,7 @@ pub fn signed(key: &str, body: &[u8]) -> String {
 }
 
 /// What the function answered.
-#[derive(Debug)]
-pub struct Answer {
-    pub status: StatusCode,
-    pub content_type: String,
-    pub body: serde_json::Value,
-}
-
-impl Answer {
-    pub fn taken(&self) -> Option<&str> {
-        self.body["status"].as_str()
-    }
-
-    pub fn problem_type(&self) -> &str {
-        self.body["type"].as_str().unwrap_or("")
-    }
-}
+pub use shared::testing::WebhookAnswer as Answer;
 
 /// POSTs through the Lambda request conversion, exactly as the runtime would.
 pub async fn post(app: &App, client_id: &str, body: &[u8], signature: Option<String>) -> Answer {
@@ -100,10 +84,7 @@ pub async fn post(app: &App, client_id: &str, body: &[u8], signature: Option<Str
 
 pub async fn send(app: &App, event: &str) -> Answer {
     let request = lambda_http::request::from_str(event).expect("a valid API Gateway v2 event");
-    let response = handle_request(app, request).await;
-    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-    let body = serde_json::from_slice(response.body().as_ref()).expect("every answer is JSON");
-    Answer { status: response.status(), content_type, body }
+    Answer::of(handle_request(app, request).await)
 }
 
 /// A signed delivery of a fixture to the seeded client.

@@ -5,7 +5,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use ed25519_dalek::SigningKey;
 use ghl_webhook::{handle, handle_request, signature, App};
-use lambda_http::http::{HeaderMap, HeaderValue, StatusCode};
+use lambda_http::http::{HeaderMap, HeaderValue};
 pub use shared::testing::fingerprint;
 use shared::testing::{seed_client, seed_lead, TestDb};
 use tokio_postgres::Client;
@@ -67,31 +67,7 @@ pub async fn app(db: &TestDb) -> App {
 }
 
 /// What the function answered.
-#[derive(Debug)]
-pub struct Answer {
-    pub status: StatusCode,
-    pub content_type: String,
-    pub retry_after: Option<String>,
-    pub body: serde_json::Value,
-}
-
-impl Answer {
-    pub fn taken(&self) -> Option<&str> {
-        self.body["status"].as_str()
-    }
-
-    pub fn problem_type(&self) -> &str {
-        self.body["type"].as_str().unwrap_or("")
-    }
-
-    fn of(response: lambda_http::Response<lambda_http::Body>) -> Answer {
-        let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_string());
-        let content_type = header("content-type").unwrap_or_default();
-        let retry_after = header("retry-after");
-        let body = serde_json::from_slice(response.body().as_ref()).expect("every answer is JSON");
-        Answer { status: response.status(), content_type, retry_after, body }
-    }
-}
+pub use shared::testing::WebhookAnswer as Answer;
 
 pub fn headers(pairs: &[(&str, String)]) -> HeaderMap {
     let mut h = HeaderMap::new();

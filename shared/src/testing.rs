@@ -478,6 +478,21 @@ where
     all
 }
 
+/// The events of a run, prepared, as the workers take them: a batch per worker's list when
+/// `concurrent`, else every list in one batch.
+pub fn worker_batches<E, P>(events: &[Vec<E>], concurrent: bool, prepare: impl Fn(&[E]) -> Vec<P>) -> Vec<Vec<P>> {
+    if concurrent {
+        events.iter().map(|list| prepare(list)).collect()
+    } else {
+        vec![events.iter().flat_map(|list| prepare(list)).collect()]
+    }
+}
+
+/// Nanoseconds since the epoch: an id part that no earlier bench run used.
+pub fn fresh_number() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
 /// One worker's run: once every worker is warm (`ready`), times `deliver` on each event in turn
 /// and counts `store`'s round trips. What `deliver` asserts about its answer is timed with it
 /// (nanoseconds against the milliseconds of a delivery).

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use calendly_webhook::{calendly, handle_request, mapping, signature, App};
 use shared::testing::{
-    compare_with_record, http_api_event, run_workers, seed_client, seed_lead, test_database, time_each, BenchMode, Measured,
+    compare_with_record, fresh_number, http_api_event, run_workers, seed_client, seed_lead, test_database, time_each, worker_batches,
+    BenchMode, Measured,
 };
 use shared::{Observation, Store};
 
@@ -97,7 +98,7 @@ async fn worker(mode: BenchMode, url: String, events: Vec<Prepared>, ready: Arc<
     let warm = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/invitee-created.json"))
         .unwrap()
         .replace(EMAIL, "warmup@example.com")
-        .replace(OLD_INVITEE, &format!("warm-{}", uuid_like()));
+        .replace(OLD_INVITEE, &format!("warm-{}", fresh_number()));
     let warm_response = handle_request(&app, lambda_http::request::from_str(&apigw_event(warm.as_bytes())).unwrap()).await;
     assert_eq!(warm_response.status(), 200);
     // Every worker connected and warm before any starts the clock.
@@ -118,18 +119,9 @@ async fn worker(mode: BenchMode, url: String, events: Vec<Prepared>, ready: Arc<
     .await
 }
 
-fn uuid_like() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-}
-
 async fn run(mode: BenchMode, concurrent: bool, events: &[Vec<Event>]) -> Measured {
     let db = fresh_db().await;
-    let batches: Vec<Vec<Prepared>> = if concurrent {
-        events.iter().map(|list| prepare(list)).collect()
-    } else {
-        vec![events.iter().flat_map(|list| prepare(list)).collect()]
-    };
-    run_workers(batches, |batch, ready| worker(mode, db.url.clone(), batch, ready)).await
+    run_workers(worker_batches(events, concurrent, prepare), |batch, ready| worker(mode, db.url.clone(), batch, ready)).await
 }
 
 /// The handler's own work per delivery, without the database: event -> request, signature,

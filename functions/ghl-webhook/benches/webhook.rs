@@ -15,7 +15,8 @@ use ed25519_dalek::SigningKey;
 use ghl_webhook::{handle_request, signature, App};
 use shared::providers::ghl::{self, Seen, WebhookDelivery};
 use shared::testing::{
-    compare_with_record, http_api_event, run_workers, seed_client, seed_lead, test_database, time_each, BenchMode, Measured,
+    compare_with_record, fresh_number, http_api_event, run_workers, seed_client, seed_lead, test_database, time_each, worker_batches,
+    BenchMode, Measured,
 };
 use shared::{AppointmentSource, LeadRef, Observation, Store, TaskPolicy};
 
@@ -126,7 +127,7 @@ async fn worker(mode: BenchMode, url: String, events: Vec<Prepared>, ready: Arc<
     let warm = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/webhook-appointment-create.json"))
         .unwrap()
         .replace(CONTACT, "cnt_warmup")
-        .replace(APPOINTMENT, &format!("warm{}", uuid_like()));
+        .replace(APPOINTMENT, &format!("warm{}", fresh_number()));
     let mut v: serde_json::Value = serde_json::from_str(&warm).unwrap();
     v["timestamp"] = chrono::Utc::now().to_rfc3339().into();
     let warm_response = handle_request(&app, lambda_http::request::from_str(&apigw_event(&serde_json::to_vec(&v).unwrap())).unwrap()).await;
@@ -148,18 +149,9 @@ async fn worker(mode: BenchMode, url: String, events: Vec<Prepared>, ready: Arc<
     .await
 }
 
-fn uuid_like() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-}
-
 async fn run(mode: BenchMode, concurrent: bool, events: &[Vec<Event>]) -> Measured {
     let db = fresh_db().await;
-    let batches: Vec<Vec<Prepared>> = if concurrent {
-        events.iter().map(|list| prepare(list)).collect()
-    } else {
-        vec![events.iter().flat_map(|list| prepare(list)).collect()]
-    };
-    run_workers(batches, |batch, ready| worker(mode, db.url.clone(), batch, ready)).await
+    run_workers(worker_batches(events, concurrent, prepare), |batch, ready| worker(mode, db.url.clone(), batch, ready)).await
 }
 
 /// The Ed25519 check alone, per delivery, on one core.

@@ -142,17 +142,13 @@ fn cpu_only(events: &[Vec<Event>]) -> Duration {
 }
 
 fn main() {
-    // Only warnings: the bench measures, it does not log every delivery.
-    let _ = tracing_subscriber::fmt().with_env_filter("warn").try_init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let events = events();
     let total: usize = events.iter().map(Vec::len).sum();
     println!(
         "calendly-webhook bench: {total} deliveries per run ({} leads x 3-event reschedule story), {ROUNDS} rounds per mode",
         WORKERS * LEADS_PER_WORKER
     );
-    let verdicts =
-        compare_with_record(ROUNDS, "handler (sig + parse + record)", |mode, concurrent| runtime.block_on(run(mode, concurrent, &events)));
+    let verdicts = compare_with_record(ROUNDS, "handler (sig + parse + record)", |mode, concurrent| run(mode, concurrent, &events));
     println!(
         "handler work without the database (event -> request, signature, parse, map): {:.1} us per delivery",
         cpu_only(&events).as_secs_f64() * 1e6

@@ -168,17 +168,13 @@ fn verify_cost(events: &[Vec<Event>]) -> Duration {
 }
 
 fn main() {
-    let _ = tracing_subscriber::fmt().with_env_filter("warn").try_init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let events = events();
     let total: usize = events.iter().map(Vec::len).sum();
     println!(
         "ghl-webhook bench: {total} deliveries per run ({} leads x create, move, cancel, delete), {ROUNDS} rounds per mode",
         WORKERS * LEADS_PER_WORKER
     );
-    let verdicts = compare_with_record(ROUNDS, "handler (sig + parse + map + record)", |mode, concurrent| {
-        runtime.block_on(run(mode, concurrent, &events))
-    });
+    let verdicts = compare_with_record(ROUNDS, "handler (sig + parse + map + record)", |mode, concurrent| run(mode, concurrent, &events));
     println!("Ed25519 check (ed25519-dalek verify_strict) alone: {:.1} us per delivery", verify_cost(&events).as_secs_f64() * 1e6);
     for v in verdicts {
         println!("{v}");

@@ -478,6 +478,18 @@ where
     all
 }
 
+/// A webhook bench's events, a list per worker: `workers` x `leads_per_worker` leads, numbered
+/// from 0, each given `event(n, template)` for every fixture of `story` (files in `dir`), in order.
+pub fn stories<E>(dir: &str, story: &[&str], workers: usize, leads_per_worker: usize, event: impl Fn(usize, &str) -> E) -> Vec<Vec<E>> {
+    let templates: Vec<String> = story.iter().map(|f| std::fs::read_to_string(format!("{dir}/{f}")).unwrap()).collect();
+    (0..workers)
+        .map(|w| {
+            let leads = w * leads_per_worker..(w + 1) * leads_per_worker;
+            leads.flat_map(|n| templates.iter().map(move |t| (n, t))).map(|(n, t)| event(n, t)).collect()
+        })
+        .collect()
+}
+
 /// The events of a run, prepared, as the workers take them: a batch per worker's list when
 /// `concurrent`, else every list in one batch.
 pub fn worker_batches<E, P>(events: &[Vec<E>], concurrent: bool, prepare: impl Fn(&[E]) -> Vec<P>) -> Vec<Vec<P>> {

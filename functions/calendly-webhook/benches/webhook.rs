@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use calendly_webhook::{calendly, handle_request, mapping, signature, App};
 use shared::testing::{
-    compare_with_record, fresh_number, http_api_event, run_workers, seed_client, seed_lead, test_database, time_each, worker_batches,
-    BenchMode, Measured,
+    compare_with_record, fresh_number, http_api_event, run_workers, seed_client, seed_lead, stories, test_database, time_each,
+    worker_batches, BenchMode, Measured,
 };
 use shared::{Observation, Store};
 
@@ -47,27 +47,16 @@ fn prepare(events: &[Event]) -> Vec<Prepared> {
 
 /// Each lead's reschedule story, with its own invitees and email. Events per worker, in order.
 fn events() -> Vec<Vec<Event>> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-    let templates: Vec<String> = STORY.iter().map(|f| std::fs::read_to_string(format!("{dir}/{f}")).unwrap()).collect();
-    (0..WORKERS)
-        .map(|w| {
-            let mut list = Vec::new();
-            for l in 0..LEADS_PER_WORKER {
-                let n = w * LEADS_PER_WORKER + l;
-                for t in &templates {
-                    let body = t
-                        .replace(OLD_INVITEE, &format!("old-{n:08}"))
-                        .replace(NEW_INVITEE, &format!("new-{n:08}"))
-                        .replace(EMAIL, &format!("lead{n}@example.com"))
-                        .into_bytes();
-                    let delivery = calendly::parse(&body).unwrap();
-                    let obs = mapping::observation(CLIENT, &delivery).unwrap().unwrap();
-                    list.push(Event { body, obs });
-                }
-            }
-            list
-        })
-        .collect()
+    stories(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"), &STORY, WORKERS, LEADS_PER_WORKER, |n, t| {
+        let body = t
+            .replace(OLD_INVITEE, &format!("old-{n:08}"))
+            .replace(NEW_INVITEE, &format!("new-{n:08}"))
+            .replace(EMAIL, &format!("lead{n}@example.com"))
+            .into_bytes();
+        let delivery = calendly::parse(&body).unwrap();
+        let obs = mapping::observation(CLIENT, &delivery).unwrap().unwrap();
+        Event { body, obs }
+    })
 }
 
 async fn fresh_db() -> shared::testing::TestDb {

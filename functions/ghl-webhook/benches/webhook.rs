@@ -15,8 +15,8 @@ use ed25519_dalek::SigningKey;
 use ghl_webhook::{handle_request, signature, App};
 use shared::providers::ghl::{self, Seen, WebhookDelivery};
 use shared::testing::{
-    compare_with_record, fresh_number, http_api_event, run_workers, seed_client, seed_lead, test_database, time_each, worker_batches,
-    BenchMode, Measured,
+    compare_with_record, fresh_number, http_api_event, run_workers, seed_client, seed_lead, stories, test_database, time_each,
+    worker_batches, BenchMode, Measured,
 };
 use shared::{AppointmentSource, LeadRef, Observation, Store, TaskPolicy};
 
@@ -65,35 +65,24 @@ fn prepare(events: &[Event]) -> Vec<Prepared> {
 
 /// Each lead's story with its own appointment and contact. Events per worker, in order.
 fn events() -> Vec<Vec<Event>> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-    let templates: Vec<String> = STORY.iter().map(|f| std::fs::read_to_string(format!("{dir}/{f}")).unwrap()).collect();
-    (0..WORKERS)
-        .map(|w| {
-            let mut list = Vec::new();
-            for l in 0..LEADS_PER_WORKER {
-                let n = w * LEADS_PER_WORKER + l;
-                for t in &templates {
-                    let body = t.replace(APPOINTMENT, &format!("appt{n:08}")).replace(CONTACT, &format!("cnt{n:08}"));
-                    let d: WebhookDelivery = serde_json::from_str(&body).unwrap();
-                    let seen = if d.kind == ghl::event_type::DELETE { Seen::Deleted { at: None } } else { Seen::Present };
-                    // The observation the handler hands to `record`: the lead is found by location
-                    // and contact inside the write path's first round trip.
-                    let lead = LeadRef::GhlContact { location_id: LOCATION.into(), contact_id: format!("cnt{n:08}") };
-                    let obs = ghl::observation(
-                        lead,
-                        d.appointment.as_ref().unwrap(),
-                        seen,
-                        chrono_tz::America::New_York,
-                        AppointmentSource::Webhook,
-                        TaskPolicy::All,
-                    )
-                    .unwrap();
-                    list.push(Event { body, obs });
-                }
-            }
-            list
-        })
-        .collect()
+    stories(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"), &STORY, WORKERS, LEADS_PER_WORKER, |n, t| {
+        let body = t.replace(APPOINTMENT, &format!("appt{n:08}")).replace(CONTACT, &format!("cnt{n:08}"));
+        let d: WebhookDelivery = serde_json::from_str(&body).unwrap();
+        let seen = if d.kind == ghl::event_type::DELETE { Seen::Deleted { at: None } } else { Seen::Present };
+        // The observation the handler hands to `record`: the lead is found by location
+        // and contact inside the write path's first round trip.
+        let lead = LeadRef::GhlContact { location_id: LOCATION.into(), contact_id: format!("cnt{n:08}") };
+        let obs = ghl::observation(
+            lead,
+            d.appointment.as_ref().unwrap(),
+            seen,
+            chrono_tz::America::New_York,
+            AppointmentSource::Webhook,
+            TaskPolicy::All,
+        )
+        .unwrap();
+        Event { body, obs }
+    })
 }
 
 async fn fresh_db() -> shared::testing::TestDb {

@@ -33,6 +33,21 @@ pub fn fixture_text(path: &str) -> String {
     std::fs::read_to_string(format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).expect("fixture")
 }
 
+/// A database and a fake provider server for one test.
+pub async fn database_and_server() -> (TestDb, Client, MockServer) {
+    let (db, client) = database().await;
+    (db, client, MockServer::start().await)
+}
+
+/// The fake provider answers every GET of `url_path` with the fixture's body.
+pub async fn serve_fixture(server: &MockServer, url_path: impl Into<String>, fixture_path: &str) {
+    Mock::given(method("GET"))
+        .and(path(url_path))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture(fixture_path)))
+        .mount(server)
+        .await;
+}
+
 pub fn at(text: &str) -> DateTime<Utc> {
     text.parse().expect("time")
 }
@@ -68,6 +83,12 @@ pub async fn ghl_lead(db: &Client, client_id: &str, lead_id: &str, contact: &str
 
 pub async fn calendly_lead(db: &Client, client_id: &str, lead_id: &str, email: &str) {
     seed_lead(db, client_id, lead_id, Some(email)).await.unwrap();
+}
+
+/// The Calendly workspace `client_cal` with one lead, `lead_dana`, of the fixtures' invitee email.
+pub async fn one_calendly_lead(db: &Client) {
+    calendly_client(db, "client_cal").await;
+    calendly_lead(db, "client_cal", "lead_dana", EMAIL).await;
 }
 
 pub fn fast_http() -> HttpSettings {
@@ -129,11 +150,7 @@ pub async fn list_scheduled_events_after_a_429(server: &MockServer) {
         .up_to_n_times(1)
         .mount(server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/scheduled_events"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("calendly/api-list-scheduled-events.json")))
-        .mount(server)
-        .await;
+    serve_fixture(server, "/scheduled_events", "calendly/api-list-scheduled-events.json").await;
 }
 
 /// (key, status, start, lead, source) of every appointment, ordered by key.

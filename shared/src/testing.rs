@@ -16,6 +16,19 @@ use crate::migrate::{self, Baseline};
 use crate::model::AppointmentRow;
 use crate::store::{DbSettings, Store};
 
+/// Ids the provider fixtures (every crate's `tests/fixtures/`) carry, for tests and benches that
+/// seed the leads the fixtures name.
+pub mod fixture_ids {
+    /// The GHL fixtures' workspace (`locationId`).
+    pub const GHL_LOCATION: &str = "loc_Rt5vB2nQ";
+    /// The GHL fixtures' contact (`contactId`).
+    pub const GHL_CONTACT: &str = "cnt_8Hj3Kd9Lm";
+    /// The GHL webhook fixtures' appointment id.
+    pub const GHL_APPOINTMENT: &str = "Yq3FpL8wV2nR6tKc9sDx";
+    /// The Calendly fixtures' invitee email (Dana's).
+    pub const CALENDLY_EMAIL: &str = "dana.whitfield@example.com";
+}
+
 static SERVER: OnceCell<String> = OnceCell::const_new();
 static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 
@@ -241,6 +254,13 @@ pub fn appointment_row(
 }
 
 /// The one number a query returns (`SELECT count(*) ...`).
+/// Settings of a database that is not there (nothing listens on its port), for outage tests: every
+/// connection attempt fails at once.
+pub fn unreachable_database() -> DbSettings {
+    let port = crate::embedded::free_port().expect("a free port");
+    DbSettings::from_url(&format!("postgres://nobody@127.0.0.1:{port}/none?connect_timeout=2")).expect("valid settings")
+}
+
 pub async fn count(db: &Client, sql: &str) -> i64 {
     db.query_one(sql, &[]).await.expect("a count").get(0)
 }

@@ -659,7 +659,7 @@ async fn a_ghl_client_without_a_time_zone_fails_its_leads_rather_than_guess() {
 
 #[tokio::test]
 async fn a_database_outage_fails_the_run_as_unavailable() {
-    let settings = shared::DbSettings::from_url("postgres://postgres@127.0.0.1:9/none").unwrap();
+    let settings = shared::testing::unreachable_database();
     let http = shared::providers::ProviderHttp::new(
         shared::providers::Endpoints::new("http://127.0.0.1:9", "http://127.0.0.1:9").unwrap(),
         fast_http(),

@@ -40,19 +40,26 @@ raw=sys.stdin.read()
 try: print(json.dumps(json.loads(raw), indent=2))
 except ValueError: print(raw)'; }
 
-# deliver <fixture> [key]: POSTs the raw body signed with the key (default: the client's).
-deliver() {
-    local file="$BODIES/$1" key="${2:-$SIGNING_KEY}" sig out code
-    sig="$(python3 "$ROOT/scripts/calendly-sign.py" --key "$key" --file "$file")"
+# post <url> <signature header> <file>: POSTs the file as it is and prints the status and the
+# answer on one line.
+post() {
+    local out code
     out="$(mktemp)"
-    code="$(curl -sS -o "$out" -w '%{http_code}' --max-time 120 -X POST "$WEBHOOK" \
-        -H 'Content-Type: application/json' -H "Calendly-Webhook-Signature: $sig" --data-binary "@$file")"
+    code="$(curl -sS -o "$out" -w '%{http_code}' --max-time 120 -X POST "$1" \
+        -H 'Content-Type: application/json' -H "$2" --data-binary "@$3")"
     printf 'HTTP %s  ' "$code"
     python3 -c 'import json,sys
 raw=open(sys.argv[1]).read()
 try: print(json.dumps(json.loads(raw), separators=(", ", ": ")))
 except ValueError: print(raw)' "$out"
     rm -f "$out"
+}
+
+# deliver <fixture> [key]: POSTs the raw body signed with the key (default: the client's).
+deliver() {
+    local file="$BODIES/$1" key="${2:-$SIGNING_KEY}" sig
+    sig="$(python3 "$ROOT/scripts/calendly-sign.py" --key "$key" --file "$file")"
+    post "$WEBHOOK" "Calendly-Webhook-Signature: $sig" "$file"
 }
 
 get() {
@@ -101,20 +108,13 @@ GHL_LEAD="lead_phase28_demo"
 # ghl_deliver <body> [header]: stamps the body's timestamp now (the signed replay bound), signs it
 # with the dev key pair's private half and POSTs it; "legacy" sends only an RSA-style x-wh-signature.
 ghl_deliver() {
-    local body="$GHL_BODIES/$1" sent out code sig
+    local body="$GHL_BODIES/$1" sent sig
     sent="$(mktemp)"
-    out="$(mktemp)"
     sig="$(python3 "$ROOT/scripts/ghl-sign.py" --file "$body" --stamp "$sent")"
     local header="x-ghl-signature: $sig"
     [ "${2:-}" = legacy ] && header="x-wh-signature: $sig"
-    code="$(curl -sS -o "$out" -w '%{http_code}' --max-time 120 -X POST "$GHL_WEBHOOK" \
-        -H 'Content-Type: application/json' -H "$header" --data-binary "@$sent")"
-    printf 'HTTP %s  ' "$code"
-    python3 -c 'import json,sys
-raw=open(sys.argv[1]).read()
-try: print(json.dumps(json.loads(raw), separators=(", ", ": ")))
-except ValueError: print(raw)' "$out"
-    rm -f "$out" "$sent"
+    post "$GHL_WEBHOOK" "$header" "$sent"
+    rm -f "$sent"
 }
 
 if [ "${GHL_DEV_KEYS:-1}" = 1 ]; then

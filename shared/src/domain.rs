@@ -161,6 +161,18 @@ pub enum ObservedStatus {
     Deleted,
 }
 
+impl ObservedStatus {
+    /// The status as a delivery's log line names it: the stored status, or what was observed when
+    /// it is not one.
+    pub fn label(self) -> &'static str {
+        match self {
+            ObservedStatus::Is(s) => s.as_db(),
+            ObservedStatus::NoShowCleared => "NO_SHOW_CLEARED",
+            ObservedStatus::Deleted => "DELETED",
+        }
+    }
+}
+
 /// Which follow-up tasks a write may create.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TaskPolicy {
@@ -368,6 +380,19 @@ pub fn to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_observed_status_is_logged_by_its_stored_name_or_what_was_observed() {
+        let cases = [
+            (ObservedStatus::Is(AppointmentStatus::Canceled), "CANCELED"),
+            (ObservedStatus::Is(AppointmentStatus::NoShow), "NO_SHOW"),
+            (ObservedStatus::NoShowCleared, "NO_SHOW_CLEARED"),
+            (ObservedStatus::Deleted, "DELETED"),
+        ];
+        for (status, label) in cases {
+            assert_eq!(status.label(), label, "{status:?}");
+        }
+    }
 
     #[test]
     fn db_names_round_trip() {

@@ -105,6 +105,25 @@ impl Drop for EmbeddedPostgres {
     }
 }
 
+/// The database of a local tool (`local-db`, the bench data generator): `DATABASE_URL` when it is
+/// set, else a throwaway cluster started now and kept while the returned handle lives; either way
+/// migrated, with the CRM baseline tables. Returns its URL, the cluster (if one was started) and a
+/// connection.
+pub async fn local_database() -> Result<(String, Option<EmbeddedPostgres>, tokio_postgres::Client)> {
+    let (url, cluster) = match crate::config::optional("DATABASE_URL") {
+        Some(url) => (url, None),
+        None => {
+            let pg = tokio::task::spawn_blocking(EmbeddedPostgres::start)
+                .await
+                .map_err(|e| Error::Unavailable(format!("starting PostgreSQL: {e}")))??;
+            (pg.url(), Some(pg))
+        }
+    };
+    let mut client = crate::DbSettings::from_url(&url)?.connect().await?;
+    crate::migrate::run(&mut client, crate::migrate::Baseline::Create).await?;
+    Ok((url, cluster, client))
+}
+
 struct Detached {
     dir: PathBuf,
     bin: PathBuf,
@@ -178,7 +197,8 @@ fn chown_postgres(dir: &Path) -> Result<()> {
     }
 }
 
-fn free_port() -> Result<u16> {
+/// A TCP port on 127.0.0.1 that nothing listens on (at the time of asking).
+pub fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| Error::Config(format!("no free port: {e}")))?;
     listener.local_addr().map(|a| a.port()).map_err(|e| Error::Config(format!("no free port: {e}")))
 }

@@ -67,6 +67,15 @@ fn sink() -> metrique::writer::BoxEntrySink {
     ServiceMetrics::sink_or_discard()
 }
 
+/// Writes one entry to the function's metrics now: the one way every metric of this module is written.
+fn emit<E>(entry: E)
+where
+    E: metrique::CloseValue<Closed: metrique::InflectableEntry>,
+    metrique::writer::BoxEntrySink: metrique::writer::EntrySink<metrique::RootMetric<E>>,
+{
+    drop(metrique::append_and_close(entry, sink()));
+}
+
 // ------------------------------------------------------------------ webhooks
 
 /// What became of one webhook delivery.
@@ -143,7 +152,7 @@ struct WebhookDelivery {
 /// One webhook delivery. How long its write took is the write path's `RecordLatency` (same
 /// `Function`).
 pub fn webhook_delivery(delivery: Delivery) {
-    drop(WebhookDelivery { outcome: delivery.outcome(), reason: delivery.reason(), webhook_deliveries: 1 }.append_on_drop(sink()));
+    emit(WebhookDelivery { outcome: delivery.outcome(), reason: delivery.reason(), webhook_deliveries: 1 });
 }
 
 // ------------------------------------------------------------------ history API
@@ -161,9 +170,7 @@ struct ApiRequest {
 /// One history API request. `route` is the matched route template (`GET /leads/{leadId}/appointments`),
 /// never the path: a path holds ids. Unmatched requests are `"unmatched"`.
 pub fn api_request(route: &str, status: u16, latency: Duration) {
-    drop(
-        ApiRequest { route: route.to_string(), status: status_label(status), api_requests: 1, api_latency: latency }.append_on_drop(sink()),
-    );
+    emit(ApiRequest { route: route.to_string(), status: status_label(status), api_requests: 1, api_latency: latency });
 }
 
 /// The status as a dimension value, from a fixed set (anything unusual is its class).
@@ -235,20 +242,17 @@ struct ReconcileRunEntry {
 
 pub fn reconcile_run(run: ReconcileRun) {
     let used = if run.budget.is_zero() { 0.0 } else { 100.0 * run.duration.as_secs_f64() / run.budget.as_secs_f64() };
-    drop(
-        ReconcileRunEntry {
-            mode: run.mode,
-            reconcile_runs: 1,
-            reconcile_run_errors: u64::from(run.failed),
-            leads_checked: run.leads_checked,
-            leads_failed: run.leads_failed,
-            leads_skipped: run.leads_skipped,
-            run_duration: run.duration,
-            run_budget: run.budget,
-            run_budget_used: (used * 10.0).round() / 10.0,
-        }
-        .append_on_drop(sink()),
-    );
+    emit(ReconcileRunEntry {
+        mode: run.mode,
+        reconcile_runs: 1,
+        reconcile_run_errors: u64::from(run.failed),
+        leads_checked: run.leads_checked,
+        leads_failed: run.leads_failed,
+        leads_skipped: run.leads_skipped,
+        run_duration: run.duration,
+        run_budget: run.budget,
+        run_budget_used: (used * 10.0).round() / 10.0,
+    });
 }
 
 #[metrics(rename_all = "PascalCase", emf::dimension_sets = [["Provider"]])]
@@ -264,10 +268,7 @@ struct ProviderCalls {
 
 /// A provider's HTTP requests (every attempt), 429 answers and retries during one run.
 pub fn provider_calls(provider: &'static str, requests: u64, rate_limited: u64, retries: u64) {
-    drop(
-        ProviderCalls { provider, provider_requests: requests, provider_rate_limited: rate_limited, provider_retries: retries }
-            .append_on_drop(sink()),
-    );
+    emit(ProviderCalls { provider, provider_requests: requests, provider_rate_limited: rate_limited, provider_retries: retries });
 }
 
 /// Calendly webhook subscriptions seen by one check (every Calendly client once per run).
@@ -296,15 +297,12 @@ struct SubscriptionHealthEntry {
 }
 
 pub fn subscription_health(h: SubscriptionHealth) {
-    drop(
-        SubscriptionHealthEntry {
-            calendly_subscriptions_active: h.active,
-            calendly_subscriptions_disabled: h.disabled,
-            calendly_subscriptions_missing: h.missing,
-            calendly_subscriptions_unchecked: h.unchecked,
-        }
-        .append_on_drop(sink()),
-    );
+    emit(SubscriptionHealthEntry {
+        calendly_subscriptions_active: h.active,
+        calendly_subscriptions_disabled: h.disabled,
+        calendly_subscriptions_missing: h.missing,
+        calendly_subscriptions_unchecked: h.unchecked,
+    });
 }
 
 // ------------------------------------------------------------------ migrate
@@ -322,10 +320,7 @@ struct MigrateBatchEntry {
 
 /// One migration batch: leads read, appointment rows created, wall time.
 pub fn migrate_batch(mode: &'static str, leads: u64, rows_created: u64, duration: Duration) {
-    drop(
-        MigrateBatchEntry { mode, migrate_batch_leads: leads, migrate_rows_created: rows_created, migrate_batch_duration: duration }
-            .append_on_drop(sink()),
-    );
+    emit(MigrateBatchEntry { mode, migrate_batch_leads: leads, migrate_rows_created: rows_created, migrate_batch_duration: duration });
 }
 
 // ------------------------------------------------------------------ write path
@@ -345,7 +340,7 @@ struct WriteEntry {
 /// One call of the write path (a record, or a migration batch): database round trips, transaction
 /// retries (serialization failures, deadlocks) and its wall time.
 pub fn write(round_trips: u64, retries: u64, latency: Duration) {
-    drop(WriteEntry { writes: 1, write_round_trips: round_trips, write_retries: retries, record_latency: latency }.append_on_drop(sink()));
+    emit(WriteEntry { writes: 1, write_round_trips: round_trips, write_retries: retries, record_latency: latency });
 }
 
 // ------------------------------------------------------------------ reading the lines back

@@ -45,26 +45,18 @@ pub async fn run(client: &mut Client, baseline: Baseline) -> Result<()> {
 
 async fn apply(client: &mut Client, baseline: Baseline) -> Result<()> {
     if baseline == Baseline::Create {
-        let report = crm_baseline::migrations::runner()
-            .set_migration_table_name(BASELINE_HISTORY)
-            .run_async(client)
-            .await
-            .map_err(|e| Error::Migration(e.to_string()))?;
-        log_report("crm-baseline", &report);
+        apply_set(client, "crm-baseline", crm_baseline::migrations::runner(), BASELINE_HISTORY).await?;
     }
-    let report = service::migrations::runner()
-        .set_migration_table_name(SERVICE_HISTORY)
-        .run_async(client)
-        .await
-        .map_err(|e| Error::Migration(e.to_string()))?;
-    log_report("service", &report);
-    Ok(())
+    apply_set(client, "service", service::migrations::runner(), SERVICE_HISTORY).await
 }
 
-fn log_report(set: &str, report: &refinery::Report) {
+/// Applies one set of migrations, with its own history table, and logs what it applied.
+async fn apply_set(client: &mut Client, set: &str, mut runner: refinery::Runner, history: &str) -> Result<()> {
+    let report = runner.set_migration_table_name(history).run_async(client).await.map_err(|e| Error::Migration(e.to_string()))?;
     for m in report.applied_migrations() {
         tracing::info!(set, version = m.version(), migration = m.name(), "migration applied");
     }
+    Ok(())
 }
 
 /// The migration files as (name, SQL), in order: for tests that apply them by hand.

@@ -18,6 +18,19 @@ use crate::store::{DbSettings, Store};
 
 pub mod bench;
 
+/// Ids the provider fixtures (every crate's `tests/fixtures/`) carry, for tests and benches that
+/// seed the leads the fixtures name.
+pub mod fixture_ids {
+    /// The GHL fixtures' workspace (`locationId`).
+    pub const GHL_LOCATION: &str = "loc_Rt5vB2nQ";
+    /// The GHL fixtures' contact (`contactId`).
+    pub const GHL_CONTACT: &str = "cnt_8Hj3Kd9Lm";
+    /// The GHL webhook fixtures' appointment id.
+    pub const GHL_APPOINTMENT: &str = "Yq3FpL8wV2nR6tKc9sDx";
+    /// The Calendly fixtures' invitee email (Dana's).
+    pub const CALENDLY_EMAIL: &str = "dana.whitfield@example.com";
+}
+
 static SERVER: OnceCell<String> = OnceCell::const_new();
 static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 
@@ -243,6 +256,30 @@ pub fn appointment_row(
 }
 
 /// The one number a query returns (`SELECT count(*) ...`).
+/// Every row `sql` returns, as a `T` whose fields are the query's column names: what a test reads
+/// from the tables, without matching positions in the select list by hand. The order is the query's.
+/// Give `T` `#[serde(deny_unknown_fields)]`, so that a misspelt column fails instead of reading as
+/// a missing (`None`) field.
+pub async fn rows_as<T: serde::de::DeserializeOwned>(
+    db: &Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Vec<T> {
+    db.query(&format!("SELECT to_jsonb(q) FROM ({sql}) q"), params)
+        .await
+        .expect("the rows")
+        .iter()
+        .map(|r| serde_json::from_value(r.get(0)).expect("a row of the described shape"))
+        .collect()
+}
+
+/// Settings of a database that is not there (nothing listens on its port), for outage tests: every
+/// connection attempt fails at once.
+pub fn unreachable_database() -> DbSettings {
+    let port = crate::embedded::free_port().expect("a free port");
+    DbSettings::from_url(&format!("postgres://nobody@127.0.0.1:{port}/none?connect_timeout=2")).expect("valid settings")
+}
+
 pub async fn count(db: &Client, sql: &str) -> i64 {
     db.query_one(sql, &[]).await.expect("a count").get(0)
 }
@@ -310,7 +347,8 @@ pub async fn stored_text(db: &Client) -> Vec<StoredText> {
 
 /// One appointment of a lead, without generated ids or write times: its reschedule link as the
 /// linked row's provider key (or id when it has none).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AppointmentSnapshot {
     pub key: Option<String>,
     pub provider: String,
@@ -329,34 +367,18 @@ pub struct AppointmentSnapshot {
 /// got: its appointments (ordered by key, then start), its rollup columns as text (start, end,
 /// status, canceled at, provider, source) and its follow-up tasks as (appointment key, type).
 pub async fn snapshot(db: &Client, lead: &str) -> (Vec<AppointmentSnapshot>, Vec<Option<String>>, Vec<(String, String)>) {
-    let rows = db
-        .query(
-            r#"SELECT coalesce(a."ghlAppointmentId", a."calendlyInviteeUri"), a."provider"::text, a."status"::text,
-                      a."startAt", a."endAt", a."canceledAt", a."canceledBy", a."cancelReason",
-                      coalesce(p."ghlAppointmentId", p."calendlyInviteeUri", p."id"), a."providerUpdatedAt", a."statusChangedAt"
-                 FROM "Appointment" a LEFT JOIN "Appointment" p ON p."id" = a."rescheduledFromId"
-                WHERE a."leadId" = $1
-                ORDER BY 1, a."startAt""#,
-            &[&lead],
-        )
-        .await
-        .expect("the lead's appointments");
-    let appointments = rows
-        .iter()
-        .map(|r| AppointmentSnapshot {
-            key: r.get(0),
-            provider: r.get(1),
-            status: r.get(2),
-            start: r.get(3),
-            end: r.get(4),
-            canceled_at: r.get(5),
-            canceled_by: r.get(6),
-            reason: r.get(7),
-            linked_from: r.get(8),
-            provider_updated_at: r.get(9),
-            status_changed_at: r.get(10),
-        })
-        .collect();
+    let appointments = rows_as(
+        db,
+        r#"SELECT coalesce(a."ghlAppointmentId", a."calendlyInviteeUri") AS key, a."provider"::text AS provider, a."status"::text AS status,
+                  a."startAt" AS start, a."endAt" AS "end", a."canceledAt" AS canceled_at, a."canceledBy" AS canceled_by,
+                  a."cancelReason" AS reason, coalesce(p."ghlAppointmentId", p."calendlyInviteeUri", p."id") AS linked_from,
+                  a."providerUpdatedAt" AS provider_updated_at, a."statusChangedAt" AS status_changed_at
+             FROM "Appointment" a LEFT JOIN "Appointment" p ON p."id" = a."rescheduledFromId"
+            WHERE a."leadId" = $1
+            ORDER BY 1, a."startAt""#,
+        &[&lead],
+    )
+    .await;
     let lead_row = db
         .query_one(
             r#"SELECT "appointmentStartAt"::text, "appointmentEndAt"::text, "appointmentStatus", "appointmentCanceledAt"::text,

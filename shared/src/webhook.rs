@@ -1,27 +1,48 @@
 //! The answers of the webhook functions: JSON for deliveries they took, `application/problem+json`
 //! (RFC 9457) with a stable `type` for those they refused, and which refusal a failed write gets.
-//! No answer ever quotes the request. Each function keeps its own refusals (an enum implementing
-//! [`Problem`]); what differs between providers (the status that asks for a retry) is in that enum.
+//! No answer ever quotes the request. The refusals every function makes are [`Refused`], once for
+//! all; each function adds its own and its own words (a type implementing [`Provider`]), and what
+//! differs between providers (the status that asks for a retry) is there.
 
 use http::{header, Response, StatusCode};
 use serde::Serialize;
 
-use crate::metrics::{self, Delivery};
+use crate::metrics::{self, Delivery, Refusal};
 use crate::{Change, Error, RecordOutcome};
 
-/// A function's refusals.
-pub trait Problem: Copy + PartialEq {
+/// A refused delivery: the refusals every webhook function makes, each with one status, `type`
+/// and metric everywhere, and the function's own (`O`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused<O> {
+    /// A request method other than POST (answered with `Allow: POST`).
+    MethodNotAllowed,
+    PayloadTooLarge,
+    SignatureMissing,
+    SignatureMalformed,
+    SignatureMismatch,
+    NotJson,
+    InvalidPayload,
+    /// The database is away or a write kept losing races: the refusal the provider retries
+    /// (answered with `Retry-After`).
+    DatabaseUnavailable,
+    /// Anything else that went wrong on our side.
+    Internal,
+    Own(O),
+}
+
+/// What a webhook function says its own way: its problem `type` prefix, how its provider is asked
+/// to retry, the titles that name its header, body limit or payload, and its own refusals.
+pub trait Provider: Copy + PartialEq {
     /// Prefix of every problem `type` of the function, e.g. `urn:problem-type:calendly-webhook:`.
     const TYPE_PREFIX: &'static str;
-    /// The refusal of a request method other than POST (answered with `Allow: POST`).
-    const METHOD_NOT_ALLOWED: Self;
-    /// The refusal the provider retries: the database is away or a write kept losing races
-    /// (answered with `Retry-After`).
-    const DATABASE_UNAVAILABLE: Self;
-    /// Anything else that went wrong on our side.
-    const INTERNAL: Self;
+    /// The status the provider retries (an outage answers with it).
+    const RETRY_STATUS: StatusCode;
     /// Seconds the provider is asked to wait before retrying.
     const RETRY_AFTER_SECONDS: &'static str;
+    const PAYLOAD_TOO_LARGE_TITLE: &'static str;
+    const SIGNATURE_MISSING_TITLE: &'static str;
+    const SIGNATURE_MALFORMED_TITLE: &'static str;
+    const INVALID_PAYLOAD_TITLE: &'static str;
 
     fn status(self) -> StatusCode;
     /// The stable last part of the `type` URI.
@@ -29,6 +50,79 @@ pub trait Problem: Copy + PartialEq {
     fn title(self) -> &'static str;
     /// What the refusal counts as in the metrics.
     fn delivery(self) -> Delivery;
+}
+
+impl<O: Provider> Refused<O> {
+    pub fn status(self) -> StatusCode {
+        match self {
+            Refused::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Refused::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Refused::SignatureMissing | Refused::SignatureMalformed | Refused::SignatureMismatch => StatusCode::UNAUTHORIZED,
+            Refused::NotJson | Refused::InvalidPayload => StatusCode::BAD_REQUEST,
+            Refused::DatabaseUnavailable => O::RETRY_STATUS,
+            Refused::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Refused::Own(own) => own.status(),
+        }
+    }
+
+    /// The stable last part of the `type` URI.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Refused::MethodNotAllowed => "method-not-allowed",
+            Refused::PayloadTooLarge => "payload-too-large",
+            Refused::SignatureMissing => "signature-missing",
+            Refused::SignatureMalformed => "signature-malformed",
+            Refused::SignatureMismatch => "signature-mismatch",
+            Refused::NotJson => "not-json",
+            Refused::InvalidPayload => "invalid-payload",
+            Refused::DatabaseUnavailable => "database-unavailable",
+            Refused::Internal => "internal-error",
+            Refused::Own(own) => own.slug(),
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Refused::MethodNotAllowed => "Only POST is accepted",
+            Refused::PayloadTooLarge => O::PAYLOAD_TOO_LARGE_TITLE,
+            Refused::SignatureMissing => O::SIGNATURE_MISSING_TITLE,
+            Refused::SignatureMalformed => O::SIGNATURE_MALFORMED_TITLE,
+            Refused::SignatureMismatch => "The signature does not match the body",
+            Refused::NotJson => "The body is not JSON",
+            Refused::InvalidPayload => O::INVALID_PAYLOAD_TITLE,
+            Refused::DatabaseUnavailable => "The database is unavailable; try again later",
+            Refused::Internal => "Internal error",
+            Refused::Own(own) => own.title(),
+        }
+    }
+
+    /// What the refusal counts as in the metrics.
+    pub fn delivery(self) -> Delivery {
+        match self {
+            Refused::MethodNotAllowed | Refused::PayloadTooLarge | Refused::NotJson | Refused::InvalidPayload => {
+                Delivery::Refused(Refusal::Malformed)
+            }
+            Refused::SignatureMissing | Refused::SignatureMalformed | Refused::SignatureMismatch => Delivery::Refused(Refusal::Signature),
+            Refused::DatabaseUnavailable | Refused::Internal => Delivery::Failed(self.slug()),
+            Refused::Own(own) => own.delivery(),
+        }
+    }
+
+    /// Every refusal, the function's own (`own`) included: for tests that walk them all.
+    pub fn all(own: &[O]) -> Vec<Self> {
+        let shared = [
+            Refused::MethodNotAllowed,
+            Refused::PayloadTooLarge,
+            Refused::SignatureMissing,
+            Refused::SignatureMalformed,
+            Refused::SignatureMismatch,
+            Refused::NotJson,
+            Refused::InvalidPayload,
+            Refused::DatabaseUnavailable,
+            Refused::Internal,
+        ];
+        shared.into_iter().chain(own.iter().copied().map(Refused::Own)).collect()
+    }
 }
 
 /// Why a delivery was taken but not recorded.
@@ -50,15 +144,15 @@ struct ProblemBody<'a> {
 }
 
 /// The answer for a refusal. `detail` is always our own text.
-pub fn problem<P: Problem, B: From<String>>(p: P, detail: Option<&'static str>) -> Response<B> {
-    let body = ProblemBody { kind: format!("{}{}", P::TYPE_PREFIX, p.slug()), title: p.title(), status: p.status().as_u16(), detail };
+pub fn problem<O: Provider, B: From<String>>(p: Refused<O>, detail: Option<&'static str>) -> Response<B> {
+    let body = ProblemBody { kind: format!("{}{}", O::TYPE_PREFIX, p.slug()), title: p.title(), status: p.status().as_u16(), detail };
     let mut builder =
         Response::builder().status(p.status()).header(header::CONTENT_TYPE, "application/problem+json").extension(p.delivery());
-    if p == P::METHOD_NOT_ALLOWED {
+    if p == Refused::MethodNotAllowed {
         builder = builder.header(header::ALLOW, "POST");
     }
-    if p == P::DATABASE_UNAVAILABLE {
-        builder = builder.header(header::RETRY_AFTER, P::RETRY_AFTER_SECONDS);
+    if p == Refused::DatabaseUnavailable {
+        builder = builder.header(header::RETRY_AFTER, O::RETRY_AFTER_SECONDS);
     }
     builder.body(B::from(serde_json::to_string(&body).expect("serializable"))).expect("valid response")
 }
@@ -115,23 +209,23 @@ fn ok<B: From<String>>(body: Taken<'_>, delivery: Delivery) -> Response<B> {
         .expect("valid response")
 }
 
-/// The refusal for a write that failed: [`Problem::DATABASE_UNAVAILABLE`] when the database is
-/// away or a write kept losing races (the provider should try again), else [`Problem::INTERNAL`].
+/// The refusal for a write that failed: [`Refused::DatabaseUnavailable`] when the database is
+/// away or a write kept losing races (the provider should try again), else [`Refused::Internal`].
 /// Logs the cause without a database message (one can quote a value); run it inside the
 /// delivery's span for its ids.
-pub fn write_failed<P: Problem>(e: &Error) -> P {
+pub fn write_failed<O: Provider>(e: &Error) -> Refused<O> {
     match e {
         Error::Unavailable(_) => {
             tracing::warn!("delivery not recorded: database unavailable");
-            P::DATABASE_UNAVAILABLE
+            Refused::DatabaseUnavailable
         }
         Error::Database { code, .. } if e.is_retryable() => {
             tracing::warn!(sqlstate = %code, "delivery not recorded: contention");
-            P::DATABASE_UNAVAILABLE
+            Refused::DatabaseUnavailable
         }
         Error::Database { code, .. } => {
             tracing::error!(sqlstate = %code, "delivery not recorded: database error");
-            P::INTERNAL
+            Refused::Internal
         }
         other => {
             let what = match other {
@@ -141,7 +235,7 @@ pub fn write_failed<P: Problem>(e: &Error) -> P {
                 _ => "other",
             };
             tracing::error!(error = what, "delivery not recorded");
-            P::INTERNAL
+            Refused::Internal
         }
     }
 }
@@ -149,50 +243,37 @@ pub fn write_failed<P: Problem>(e: &Error) -> P {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Refusal;
 
-    /// A provider that retries only 429, like GHL.
+    /// A provider that retries only 429, like GHL, with one refusal of its own.
     #[derive(Clone, Copy, Debug, PartialEq)]
-    enum Refused {
-        Method,
-        Signature,
-        Outage,
-        Broken,
+    enum Test {
+        Stale,
     }
 
-    impl Problem for Refused {
+    impl Provider for Test {
         const TYPE_PREFIX: &'static str = "urn:problem-type:test:";
-        const METHOD_NOT_ALLOWED: Self = Refused::Method;
-        const DATABASE_UNAVAILABLE: Self = Refused::Outage;
-        const INTERNAL: Self = Refused::Broken;
+        const RETRY_STATUS: StatusCode = StatusCode::TOO_MANY_REQUESTS;
         const RETRY_AFTER_SECONDS: &'static str = "7";
+        const PAYLOAD_TOO_LARGE_TITLE: &'static str = "Too large";
+        const SIGNATURE_MISSING_TITLE: &'static str = "No signature";
+        const SIGNATURE_MALFORMED_TITLE: &'static str = "Bad signature";
+        const INVALID_PAYLOAD_TITLE: &'static str = "Not a delivery";
 
         fn status(self) -> StatusCode {
-            match self {
-                Refused::Method => StatusCode::METHOD_NOT_ALLOWED,
-                Refused::Signature => StatusCode::UNAUTHORIZED,
-                Refused::Outage => StatusCode::TOO_MANY_REQUESTS,
-                Refused::Broken => StatusCode::INTERNAL_SERVER_ERROR,
-            }
+            StatusCode::UNAUTHORIZED
         }
         fn slug(self) -> &'static str {
-            match self {
-                Refused::Method => "method",
-                Refused::Signature => "signature",
-                Refused::Outage => "outage",
-                Refused::Broken => "broken",
-            }
+            "stale"
         }
         fn title(self) -> &'static str {
-            "A title"
+            "Too old"
         }
         fn delivery(self) -> Delivery {
-            match self {
-                Refused::Outage | Refused::Broken => Delivery::Failed(self.slug()),
-                _ => Delivery::Refused(Refusal::Signature),
-            }
+            Delivery::Refused(Refusal::Stale)
         }
     }
+
+    type Problem = Refused<Test>;
 
     fn json(r: &Response<String>) -> serde_json::Value {
         serde_json::from_str(r.body()).unwrap()
@@ -200,34 +281,76 @@ mod tests {
 
     #[test]
     fn a_problem_names_its_type_and_only_the_two_special_refusals_add_headers() {
-        let r: Response<String> = problem(Refused::Signature, Some("our own words"));
+        let r: Response<String> = problem(Problem::SignatureMismatch, Some("our own words"));
         assert_eq!(r.status(), 401);
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/problem+json");
         assert_eq!(
             json(&r),
-            serde_json::json!({"type": "urn:problem-type:test:signature", "title": "A title", "status": 401, "detail": "our own words"})
+            serde_json::json!({"type": "urn:problem-type:test:signature-mismatch", "title": "The signature does not match the body", "status": 401, "detail": "our own words"})
         );
         assert_eq!(r.extensions().get::<Delivery>(), Some(&Delivery::Refused(Refusal::Signature)));
-        for p in [Refused::Method, Refused::Signature, Refused::Outage, Refused::Broken] {
+        for p in Problem::all(&[Test::Stale]) {
             let r: Response<String> = problem(p, None);
-            assert_eq!(r.headers().get(header::ALLOW).is_some(), p == Refused::Method, "{p:?}");
-            assert_eq!(r.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap()), (p == Refused::Outage).then_some("7"), "{p:?}");
+            assert_eq!(r.headers().get(header::ALLOW).is_some(), p == Problem::MethodNotAllowed, "{p:?}");
+            assert_eq!(
+                r.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap()),
+                (p == Problem::DatabaseUnavailable).then_some("7"),
+                "{p:?}"
+            );
             assert!(json(&r).get("detail").is_none());
+            assert_eq!(json(&r)["type"], format!("urn:problem-type:test:{}", p.slug()));
         }
-        let method: Response<String> = problem(Refused::Method, None);
+        let method: Response<String> = problem(Problem::MethodNotAllowed, None);
         assert_eq!(method.headers()[header::ALLOW], "POST");
+    }
+
+    #[test]
+    fn the_shared_refusals_answer_alike_everywhere_but_the_providers_words_and_retry_status() {
+        use Refusal::*;
+        let cases = [
+            (Problem::MethodNotAllowed, 405, "method-not-allowed", "Only POST is accepted", Delivery::Refused(Malformed)),
+            (Problem::PayloadTooLarge, 413, "payload-too-large", "Too large", Delivery::Refused(Malformed)),
+            (Problem::SignatureMissing, 401, "signature-missing", "No signature", Delivery::Refused(Signature)),
+            (Problem::SignatureMalformed, 401, "signature-malformed", "Bad signature", Delivery::Refused(Signature)),
+            (Problem::SignatureMismatch, 401, "signature-mismatch", "The signature does not match the body", Delivery::Refused(Signature)),
+            (Problem::NotJson, 400, "not-json", "The body is not JSON", Delivery::Refused(Malformed)),
+            (Problem::InvalidPayload, 400, "invalid-payload", "Not a delivery", Delivery::Refused(Malformed)),
+            (
+                Problem::DatabaseUnavailable,
+                429,
+                "database-unavailable",
+                "The database is unavailable; try again later",
+                Delivery::Failed("database-unavailable"),
+            ),
+            (Problem::Internal, 500, "internal-error", "Internal error", Delivery::Failed("internal-error")),
+            (Problem::Own(Test::Stale), 401, "stale", "Too old", Delivery::Refused(Stale)),
+        ];
+        assert_eq!(cases.len(), Problem::all(&[Test::Stale]).len(), "every refusal is in the table");
+        for (p, status, slug, title, delivery) in cases {
+            assert_eq!((p.status().as_u16(), p.slug(), p.title(), p.delivery()), (status, slug, title, delivery), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn taken_deliveries_answer_200_with_what_became_of_them() {
+        let r: Response<String> = recorded("a1");
+        assert_eq!((r.status(), r.extensions().get::<Delivery>()), (StatusCode::OK, Some(&Delivery::Recorded)));
+        assert_eq!(json(&r), serde_json::json!({"status": "recorded", "appointmentId": "a1"}));
+        let r: Response<String> = duplicate("a1");
+        assert_eq!((r.status(), r.extensions().get::<Delivery>()), (StatusCode::OK, Some(&Delivery::Duplicate)));
+        assert_eq!(json(&r), serde_json::json!({"status": "duplicate", "appointmentId": "a1"}));
     }
 
     #[test]
     fn a_failed_write_is_retried_only_when_the_database_is_away_or_contended() {
         let table = [
-            (Error::Unavailable("connection refused".into()), Refused::Outage),
-            (Error::Database { code: "40001".into(), message: "could not serialize".into() }, Refused::Outage),
-            (Error::Database { code: "23502".into(), message: "null value".into() }, Refused::Broken),
-            (Error::Config("DATABASE_URL".into()), Refused::Broken),
+            (Error::Unavailable("connection refused".into()), Problem::DatabaseUnavailable),
+            (Error::Database { code: "40001".into(), message: "could not serialize".into() }, Problem::DatabaseUnavailable),
+            (Error::Database { code: "23502".into(), message: "null value".into() }, Problem::Internal),
+            (Error::Config("DATABASE_URL".into()), Problem::Internal),
         ];
         for (e, expected) in table {
-            assert_eq!(write_failed::<Refused>(&e), expected, "{e:?}");
+            assert_eq!(write_failed::<Test>(&e), expected, "{e:?}");
         }
     }
 }

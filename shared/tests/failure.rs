@@ -6,8 +6,14 @@ use std::time::Duration;
 
 use common::*;
 use shared::domain::AppointmentStatus::*;
+use shared::testing::TestDb;
+use shared::Store;
+use tokio_postgres::Client;
 
-async fn totals(client: &tokio_postgres::Client) -> (i64, i64, i64, Option<String>) {
+/// Appointments, events, tasks and the lead's rollup status.
+type Totals = (i64, i64, i64, Option<String>);
+
+async fn totals(client: &Client) -> Totals {
     let row = client
         .query_one(
             r#"SELECT (SELECT count(*) FROM "Appointment"), (SELECT count(*) FROM "AppointmentEvent"),
@@ -19,12 +25,17 @@ async fn totals(client: &tokio_postgres::Client) -> (i64, i64, i64, Option<Strin
     (row.get(0), row.get(1), row.get(2), row.get(3))
 }
 
-#[tokio::test]
-async fn an_error_in_the_middle_of_record_leaves_nothing_behind() {
-    let (db, client) = db_with_leads(&["lead_f"]).await;
-    let store = db.store().await;
+/// `lead_f` with one confirmed booking recorded through the store, and the totals after it.
+async fn one_confirmed_booking() -> (TestDb, Client, Store, Totals) {
+    let (db, client, store) = store_with_leads(&["lead_f"]).await;
     store.record(calendly("lead_f", "i", Confirmed, at(1, 1, 0), at(20, 9, 0))).await.unwrap();
     let before = totals(&client).await;
+    (db, client, store, before)
+}
+
+#[tokio::test]
+async fn an_error_in_the_middle_of_record_leaves_nothing_behind() {
+    let (_db, client, store, before) = one_confirmed_booking().await;
 
     // The database fails the change-log insert, after the appointment update and before the
     // rollup, the task and COMMIT of the same pipeline.
@@ -51,10 +62,7 @@ async fn an_error_in_the_middle_of_record_leaves_nothing_behind() {
 
 #[tokio::test]
 async fn a_connection_dropped_mid_record_leaves_nothing_and_the_store_reconnects() {
-    let (db, client) = db_with_leads(&["lead_f"]).await;
-    let store = db.store().await;
-    store.record(calendly("lead_f", "i", Confirmed, at(1, 1, 0), at(20, 9, 0))).await.unwrap();
-    let before = totals(&client).await;
+    let (db, client, store, before) = one_confirmed_booking().await;
 
     // Park the store's record on the lead lock, then kill its backend while it waits.
     let mut holder = db.client().await;
@@ -94,7 +102,7 @@ async fn a_connection_dropped_mid_record_leaves_nothing_and_the_store_reconnects
     assert_eq!((after.0, after.2, after.3.as_deref()), (1, 1, Some("canceled")));
 
     // A server that is gone answers Unavailable, quickly, and nothing panics.
-    let gone = shared::Store::new(shared::DbSettings::from_url("postgres://postgres@127.0.0.1:1/nothing").unwrap());
+    let gone = shared::Store::new(shared::testing::unreachable_database());
     let err = gone.record(calendly("lead_f", "i", Canceled, at(1, 2, 0), at(20, 9, 0))).await.unwrap_err();
     assert!(err.is_unavailable(), "{err:?}");
 }

@@ -4,11 +4,14 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use shared::domain::{AppointmentSource, AppointmentStatus, LeadRef, Observation, ObservedStatus, Provider};
-use shared::testing::test_database;
-use shared::Error;
+use shared::testing::{count, database, TestDb};
+use shared::{Error, Store};
 use tokio_postgres::Client;
 
-async fn seed(db: &Client) {
+/// Two clients with a location each; client A's contact_1 has an old and a new lead, client B has a
+/// lead of the same contact id.
+async fn seeded() -> (TestDb, Client, Store) {
+    let (test_db, db) = database().await;
     db.batch_execute(
         r#"INSERT INTO "Client" ("id", "name", "ghlLocationId", "updatedAt") VALUES
              ('client_a', 'A', 'loc_a', now()), ('client_b', 'B', 'loc_b', now());
@@ -20,6 +23,8 @@ async fn seed(db: &Client) {
     )
     .await
     .unwrap();
+    let store = test_db.store().await;
+    (test_db, db, store)
 }
 
 fn at(hours: i64) -> DateTime<Utc> {
@@ -42,10 +47,7 @@ async fn owner(db: &Client, id: &str) -> String {
 
 #[tokio::test]
 async fn finds_the_contacts_most_recent_lead_in_two_round_trips() {
-    let test_db = test_database().await;
-    let db = test_db.client().await;
-    seed(&db).await;
-    let store = test_db.store().await;
+    let (_test_db, db, store) = seeded().await;
 
     let before = store.round_trips();
     let outcome = store.record(delivery("loc_a", "contact_1", "appt_1", AppointmentStatus::Confirmed, at(0))).await.unwrap();
@@ -59,10 +61,7 @@ async fn finds_the_contacts_most_recent_lead_in_two_round_trips() {
 
 #[tokio::test]
 async fn the_appointment_stays_with_its_lead_when_the_contact_moves() {
-    let test_db = test_database().await;
-    let db = test_db.client().await;
-    seed(&db).await;
-    let store = test_db.store().await;
+    let (_test_db, db, store) = seeded().await;
     store.record(delivery("loc_a", "contact_1", "appt_1", AppointmentStatus::Confirmed, at(0))).await.unwrap();
 
     // The CRM gives the contact to another lead; the booking's later news still reaches its lead.
@@ -75,31 +74,23 @@ async fn the_appointment_stays_with_its_lead_when_the_contact_moves() {
     let canceled = store.record(delivery("loc_a", "contact_1", "appt_1", AppointmentStatus::Canceled, at(1))).await.unwrap();
     assert_eq!(canceled.lead_id, "lead_new");
     assert_eq!(owner(&db, "appt_1").await, "lead_new");
-    let rows: i64 = db.query_one(r#"SELECT count(*) FROM "Appointment""#, &[]).await.unwrap().get(0);
-    assert_eq!(rows, 1);
+    assert_eq!(count(&db, r#"SELECT count(*) FROM "Appointment""#).await, 1);
 }
 
 #[tokio::test]
 async fn unknown_locations_and_contacts_find_no_lead_and_write_nothing() {
-    let test_db = test_database().await;
-    let db = test_db.client().await;
-    seed(&db).await;
-    let store = test_db.store().await;
+    let (_test_db, db, store) = seeded().await;
 
     for (location, contact) in [("loc_unknown", "contact_1"), ("loc_a", "contact_unknown")] {
         let result = store.record(delivery(location, contact, "appt_x", AppointmentStatus::Confirmed, at(0))).await;
         assert!(matches!(result, Err(Error::LeadNotFound(_))), "{location}/{contact}: {result:?}");
     }
-    let rows: i64 = db.query_one(r#"SELECT count(*) FROM "Appointment""#, &[]).await.unwrap().get(0);
-    assert_eq!(rows, 0);
+    assert_eq!(count(&db, r#"SELECT count(*) FROM "Appointment""#).await, 0);
 }
 
 #[tokio::test]
 async fn a_location_never_reaches_another_clients_lead() {
-    let test_db = test_database().await;
-    let db = test_db.client().await;
-    seed(&db).await;
-    let store = test_db.store().await;
+    let (_test_db, db, store) = seeded().await;
 
     // Client B's provider-confirmed appointment; client A's location names the same id.
     store.record(delivery("loc_b", "contact_1", "appt_b", AppointmentStatus::Confirmed, at(0))).await.unwrap();

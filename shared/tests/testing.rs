@@ -10,8 +10,7 @@ use shared::AppointmentStatus;
 
 #[tokio::test]
 async fn fingerprint_moves_with_every_write_and_only_then() {
-    let (db, client) = db_with_leads(&["lead_f"]).await;
-    let store = db.store().await;
+    let (_db, client, store) = store_with_leads(&["lead_f"]).await;
     let empty = fingerprint(&client).await;
     assert_eq!(fingerprint(&client).await, empty, "reading is not writing");
 
@@ -32,8 +31,7 @@ async fn fingerprint_moves_with_every_write_and_only_then() {
 async fn snapshot_is_the_same_for_the_same_history_whatever_the_ids() {
     let mut snapshots = Vec::new();
     for _ in 0..2 {
-        let (db, client) = db_with_leads(&["lead_s"]).await;
-        let store = db.store().await;
+        let (_db, client, store) = store_with_leads(&["lead_s"]).await;
         let old = calendly("lead_s", "old", AppointmentStatus::Confirmed, at(1, 9, 0), at(20, 15, 0));
         let mut new = calendly("lead_s", "new", AppointmentStatus::Confirmed, at(2, 9, 0), at(21, 15, 0));
         new.rescheduled_from_key = old.key.clone();
@@ -91,8 +89,7 @@ fn log_capture_keeps_every_line_written_through_any_clone() {
 
 #[tokio::test]
 async fn keys_held_twice_counts_second_holders_of_a_key_only() {
-    let (db, client) = db_with_leads(&["lead_k"]).await;
-    let store = db.store().await;
+    let (_db, client, store) = store_with_leads(&["lead_k"]).await;
     store.record(calendly("lead_k", "a", AppointmentStatus::Confirmed, at(1, 9, 0), at(20, 15, 0))).await.unwrap();
     store.record(ghl("lead_k", "ghl_1", AppointmentStatus::Confirmed, at(1, 9, 0), at(1, 9, 0), at(21, 15, 0))).await.unwrap();
     let mut keyless = ghl("lead_k", "unused", AppointmentStatus::Confirmed, at(1, 9, 0), at(1, 9, 0), at(22, 15, 0));

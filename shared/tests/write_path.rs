@@ -8,8 +8,7 @@ use shared::Change;
 
 #[tokio::test]
 async fn reschedule_story_links_rolls_up_and_tasks_once() {
-    let (db, client) = db_with_leads(&["lead_a"]).await;
-    let store = db.store().await;
+    let (_db, client, store) = store_with_leads(&["lead_a"]).await;
 
     let created = calendly("lead_a", "old", Confirmed, at(2, 15, 4), at(20, 17, 0));
     let mut canceled = calendly("lead_a", "old", Rescheduled, at(4, 9, 12), at(20, 17, 0));
@@ -59,8 +58,7 @@ async fn reschedule_story_links_rolls_up_and_tasks_once() {
 
 #[tokio::test]
 async fn at_most_two_round_trips_per_record() {
-    let (db, _client) = db_with_leads(&["lead_rt"]).await;
-    let store = db.store().await;
+    let (_db, _client, store) = store_with_leads(&["lead_rt"]).await;
     let cases = [
         ("new", calendly("lead_rt", "i1", Confirmed, at(1, 1, 0), at(25, 9, 0))),
         ("duplicate", calendly("lead_rt", "i1", Confirmed, at(1, 1, 0), at(25, 9, 0))),
@@ -76,8 +74,7 @@ async fn at_most_two_round_trips_per_record() {
 
 #[tokio::test]
 async fn stale_observation_never_overwrites_newer() {
-    let (db, client) = db_with_leads(&["lead_s"]).await;
-    let store = db.store().await;
+    let (_db, client, store) = store_with_leads(&["lead_s"]).await;
     store.record(ghl("lead_s", "g1", Canceled, at(3, 10, 0), at(1, 9, 0), at(12, 15, 0))).await.unwrap();
     let stale = store.record(ghl("lead_s", "g1", Confirmed, at(2, 10, 0), at(1, 9, 0), at(11, 15, 0))).await.unwrap();
     assert_eq!(stale.change, Change::Unchanged);
@@ -104,8 +101,7 @@ async fn stale_observation_never_overwrites_newer() {
 
 #[tokio::test]
 async fn calendly_cancel_is_final_and_no_show_round_trip() {
-    let (db, client) = db_with_leads(&["lead_n"]).await;
-    let store = db.store().await;
+    let (_db, client, store) = store_with_leads(&["lead_n"]).await;
     let created = calendly("lead_n", "i", Confirmed, at(1, 1, 0), at(10, 17, 0));
     store.record(created.clone()).await.unwrap();
 
@@ -139,8 +135,7 @@ async fn calendly_cancel_is_final_and_no_show_round_trip() {
 
 #[tokio::test]
 async fn webhook_adopts_migrated_row_instead_of_duplicating() {
-    let (db, client) = db_with_leads(&["lead_m"]).await;
-    let store = db.store().await;
+    let (_db, client, store) = store_with_leads(&["lead_m"]).await;
     let mut migrated = Observation::new("lead_m", Provider::Calendly, ObservedStatus::Is(Confirmed), AppointmentSource::Migration);
     migrated.start_at = Some(at(20, 17, 0));
     let m = store.record(migrated.clone()).await.unwrap();
@@ -161,8 +156,7 @@ async fn webhook_adopts_migrated_row_instead_of_duplicating() {
 
 #[tokio::test]
 async fn key_stays_with_its_lead_and_links_never_cross_leads() {
-    let (db, client) = db_with_leads(&["lead_x", "lead_y"]).await;
-    let store = db.store().await;
+    let (_db, client, store) = store_with_leads(&["lead_x", "lead_y"]).await;
     store.record(calendly("lead_x", "i", Confirmed, at(1, 1, 0), at(20, 17, 0))).await.unwrap();
     let moved = store.record(calendly("lead_y", "i", Canceled, at(2, 1, 0), at(20, 17, 0))).await.unwrap();
     assert_eq!(moved.lead_id, "lead_x");
@@ -178,8 +172,7 @@ async fn key_stays_with_its_lead_and_links_never_cross_leads() {
 #[tokio::test]
 async fn ghl_cancel_and_rebook_link_best_effort_in_either_order() {
     for reverse in [false, true] {
-        let (db, client) = db_with_leads(&["lead_g"]).await;
-        let store = db.store().await;
+        let (_db, client, store) = store_with_leads(&["lead_g"]).await;
         let cancel = ghl("lead_g", "old", Canceled, at(1, 10, 1), at(1, 8, 45), at(6, 15, 0));
         let rebook = ghl("lead_g", "new", Confirmed, at(1, 10, 2), at(1, 10, 2), at(11, 15, 0));
         let unrelated = ghl("lead_g", "later", Confirmed, at(5, 10, 0), at(5, 10, 0), at(21, 15, 0));
@@ -200,8 +193,7 @@ async fn ghl_cancel_and_rebook_link_best_effort_in_either_order() {
 
 #[tokio::test]
 async fn tasks_follow_the_policy() {
-    let (db, client) = db_with_leads(&["lead_t"]).await;
-    let store = db.store().await;
+    let (_db, client, store) = store_with_leads(&["lead_t"]).await;
     let mut past = calendly("lead_t", "past", Canceled, at(2, 1, 0), chrono::Utc::now() - chrono::TimeDelta::days(3));
     past.tasks = TaskPolicy::UpcomingOnly;
     store.record(past).await.unwrap();
@@ -219,8 +211,7 @@ async fn tasks_follow_the_policy() {
 
 #[tokio::test]
 async fn unknown_lead_and_invalid_observation_write_nothing() {
-    let (db, client) = db_with_leads(&["lead_u"]).await;
-    let store = db.store().await;
+    let (_db, client, store) = store_with_leads(&["lead_u"]).await;
     let err = store.record(calendly("nope", "i", Confirmed, at(1, 1, 0), at(20, 17, 0))).await.unwrap_err();
     assert!(matches!(err, shared::Error::LeadNotFound(_)), "{err:?}");
     let mut bad = calendly("lead_u", "i", Confirmed, at(1, 1, 0), at(20, 17, 0));
@@ -287,10 +278,8 @@ async fn lead_matching_inside_the_first_round_trip() {
 #[tokio::test]
 async fn a_match_never_writes_into_another_clients_lead() {
     use shared::LeadRef;
-    let (db, client) = db_with_leads(&["mine"]).await;
-    shared::testing::seed_client(&client, "theirs", None).await.unwrap();
-    shared::testing::seed_lead(&client, "theirs", "their_lead", Some("dana@example.com")).await.unwrap();
-    let store = db.store().await;
+    let (_db, client, store) = store_with_leads(&["mine"]).await;
+    another_client(&client, "theirs", "their_lead", Some("dana@example.com")).await;
     store.record(calendly("their_lead", "shared-invitee", Confirmed, at(1, 1, 0), at(20, 9, 0))).await.unwrap();
     client.execute(r#"UPDATE "Lead" SET "email" = 'dana@example.com' WHERE "id" = 'mine'"#, &[]).await.unwrap();
 
@@ -304,10 +293,8 @@ async fn a_match_never_writes_into_another_clients_lead() {
 
 #[tokio::test]
 async fn a_key_of_another_clients_lead_is_refused_not_moved() {
-    let (db, client) = db_with_leads(&["mine"]).await;
-    shared::testing::seed_client(&client, "theirs", None).await.unwrap();
-    shared::testing::seed_lead(&client, "theirs", "their_lead", None).await.unwrap();
-    let store = db.store().await;
+    let (_db, client, store) = store_with_leads(&["mine"]).await;
+    another_client(&client, "theirs", "their_lead", None).await;
     store.record(ghl("their_lead", "g-shared", Confirmed, at(1, 1, 0), at(1, 1, 0), at(20, 9, 0))).await.unwrap();
     let err = store.record(ghl("mine", "g-shared", Canceled, at(2, 1, 0), at(1, 1, 0), at(20, 9, 0))).await.unwrap_err();
     assert!(matches!(err, shared::Error::KeyOwnedElsewhere), "{err:?}");
@@ -330,8 +317,7 @@ fn pinned(mut o: Observation, source: AppointmentSource) -> Observation {
 
 #[tokio::test]
 async fn a_pinned_write_refuses_a_key_of_another_lead_of_the_client_and_writes_nothing() {
-    let (db, client) = db_with_leads(&["owner", "asker"]).await;
-    let store = db.store().await;
+    let (_db, client, store) = store_with_leads(&["owner", "asker"]).await;
     store.record(ghl("owner", "g-1", Confirmed, at(1, 1, 0), at(1, 1, 0), at(20, 9, 0))).await.unwrap();
     let before = count(&client, r#"SELECT count(*) FROM "AppointmentEvent""#).await;
     let rt = store.round_trips();
@@ -348,10 +334,8 @@ async fn a_pinned_write_refuses_a_key_of_another_lead_of_the_client_and_writes_n
 #[tokio::test]
 async fn a_verified_observation_takes_a_key_another_workspace_only_asserted() {
     use shared::write_path::KeyConflict;
-    let (db, client) = db_with_leads(&["a_lead"]).await;
-    shared::testing::seed_client(&client, "client_b", None).await.unwrap();
-    shared::testing::seed_lead(&client, "client_b", "b_lead", None).await.unwrap();
-    let store = db.store().await;
+    let (_db, client, store) = store_with_leads(&["a_lead"]).await;
+    another_client(&client, "client_b", "b_lead", None).await;
 
     let asserted =
         store.record(pinned(calendly("b_lead", "inv-a", Confirmed, at(1, 1, 0), at(20, 9, 0)), AppointmentSource::Manual)).await.unwrap();
@@ -394,8 +378,7 @@ async fn a_verified_observation_takes_a_key_another_workspace_only_asserted() {
 
 #[tokio::test]
 async fn a_deleted_ghl_appointment_stays_canceled() {
-    let (db, client) = db_with_leads(&["lead_d"]).await;
-    let store = db.store().await;
+    let (_db, client, store) = store_with_leads(&["lead_d"]).await;
     let booked = ghl("lead_d", "g-del", Confirmed, at(1, 1, 0), at(1, 1, 0), at(20, 9, 0));
     let mut deleted = booked.clone();
     deleted.status = ObservedStatus::Deleted;
@@ -419,10 +402,8 @@ async fn a_deleted_ghl_appointment_stays_canceled() {
 /// called with A's credentials) takes it.
 #[tokio::test]
 async fn a_reconciled_ghl_id_is_taken_from_another_workspaces_post() {
-    let (db, client) = db_with_leads(&["a_lead"]).await;
-    shared::testing::seed_client(&client, "client_b", None).await.unwrap();
-    shared::testing::seed_lead(&client, "client_b", "b_lead", None).await.unwrap();
-    let store = db.store().await;
+    let (_db, client, store) = store_with_leads(&["a_lead"]).await;
+    another_client(&client, "client_b", "b_lead", None).await;
     store
         .record(pinned(ghl("b_lead", "g-of-a", Confirmed, at(1, 1, 0), at(1, 1, 0), at(20, 9, 0)), AppointmentSource::AutoBook))
         .await

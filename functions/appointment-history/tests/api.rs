@@ -11,29 +11,19 @@ use axum::http::{header, Method, Request, StatusCode};
 use chrono::{DateTime, TimeDelta, Utc};
 use common::*;
 use serde_json::{json, Value};
-use shared::testing::{calendly_observation, ghl_observation};
+use shared::testing::ghl_observation;
 use shared::{AppointmentStatus, Observation};
 
 fn ghl(lead: &str, id: &str, status: AppointmentStatus, start: Option<DateTime<Utc>>) -> Observation {
     ghl_observation(lead, id, status, start, at(1, 8))
 }
 
-fn invitee(name: &str) -> String {
-    format!("https://api.calendly.com/scheduled_events/EV-{name}/invitees/INV-{name}")
-}
-
 fn calendly(lead: &str, name: &str, status: AppointmentStatus, start: DateTime<Utc>, updated: DateTime<Utc>) -> Observation {
-    let event = format!("https://api.calendly.com/scheduled_events/EV-{name}");
-    let mut o = calendly_observation(lead, &invitee(name), &event, status, start, updated);
-    o.timezone = Some("America/New_York".into());
+    let mut o = calendly_booking(lead, name, status, start, updated, "America/New_York");
     if status.is_terminal() {
         o.cancel_reason = Some("call me on +1 415 555 0134 instead".into());
     }
     o
-}
-
-async fn record(h: &Harness, obs: Observation) -> String {
-    h.store().record(obs).await.unwrap().appointment_id
 }
 
 fn manual_body() -> Value {
@@ -61,7 +51,7 @@ async fn pages_across_ties_and_missing_starts_never_skip_or_repeat() {
         ("l1", Some(at(25, 9))),
         ("m1", Some(at(12, 9))),
     ] {
-        record(&h, ghl("lead_a1", id, AppointmentStatus::Confirmed, start)).await;
+        h.record(ghl("lead_a1", id, AppointmentStatus::Confirmed, start)).await;
     }
     let token = h.token();
     let whole = h.get(&format!("{TIMELINE}?limit=200"), Some(&token)).await;
@@ -107,17 +97,17 @@ async fn pages_across_ties_and_missing_starts_never_skip_or_repeat() {
 #[tokio::test]
 async fn filters_show_canceled_and_active_only() {
     let h = Harness::new().await;
-    let confirmed = record(&h, ghl("lead_a1", "c", AppointmentStatus::Confirmed, Some(at(20, 9)))).await;
-    let canceled = record(&h, ghl("lead_a1", "x", AppointmentStatus::Canceled, Some(at(19, 9)))).await;
-    let showed = record(&h, ghl("lead_a1", "s", AppointmentStatus::Showed, Some(at(5, 9)))).await;
-    let no_show = record(&h, ghl("lead_a1", "n", AppointmentStatus::NoShow, Some(at(4, 9)))).await;
+    let confirmed = h.record(ghl("lead_a1", "c", AppointmentStatus::Confirmed, Some(at(20, 9)))).await;
+    let canceled = h.record(ghl("lead_a1", "x", AppointmentStatus::Canceled, Some(at(19, 9)))).await;
+    let showed = h.record(ghl("lead_a1", "s", AppointmentStatus::Showed, Some(at(5, 9)))).await;
+    let no_show = h.record(ghl("lead_a1", "n", AppointmentStatus::NoShow, Some(at(4, 9)))).await;
     // A Calendly reschedule: the old one is RESCHEDULED.
     let mut old = calendly("lead_a1", "old", AppointmentStatus::Rescheduled, at(18, 9), at(3, 9));
     old.rescheduled_to_key = Some(invitee("new"));
-    let rescheduled = record(&h, old).await;
+    let rescheduled = h.record(old).await;
     let mut new = calendly("lead_a1", "new", AppointmentStatus::Confirmed, at(21, 9), at(3, 9));
     new.rescheduled_from_key = Some(invitee("old"));
-    let rebooked = record(&h, new).await;
+    let rebooked = h.record(new).await;
 
     let token = h.token();
     let ids = |r: &Reply| r.ids().into_iter().collect::<HashSet<_>>();
@@ -156,11 +146,11 @@ async fn reschedule_chain_of_three_with_change_log() {
     let mut b_canceled = calendly("lead_a1", "B", AppointmentStatus::Rescheduled, at(22, 9), at(3, 10));
     b_canceled.rescheduled_to_key = Some(invitee("C"));
 
-    let a = record(&h, calendly("lead_a1", "A", AppointmentStatus::Confirmed, at(20, 9), at(1, 10))).await;
-    record(&h, a_canceled).await;
-    let b = record(&h, b_booked).await;
-    let c = record(&h, c_booked).await;
-    record(&h, b_canceled).await;
+    let a = h.record(calendly("lead_a1", "A", AppointmentStatus::Confirmed, at(20, 9), at(1, 10))).await;
+    h.record(a_canceled).await;
+    let b = h.record(b_booked).await;
+    let c = h.record(c_booked).await;
+    h.record(b_canceled).await;
 
     let r = h.get(&format!("{TIMELINE}?include=changes"), Some(&h.token())).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -238,7 +228,7 @@ async fn lead_without_rows_gets_one_entry_from_its_rollup() {
     assert_eq!(empty.body["nextCursor"], Value::Null);
 
     // Once a row exists, the rollup no longer stands in for it.
-    record(&h, ghl("lead_a1", "g1", AppointmentStatus::Confirmed, Some(at(29, 9)))).await;
+    h.record(ghl("lead_a1", "g1", AppointmentStatus::Confirmed, Some(at(29, 9)))).await;
     let real = h.get(TIMELINE, Some(&token)).await;
     assert_eq!(real.body["appointments"].as_array().unwrap().len(), 1);
     assert_eq!(real.body["appointments"][0]["origin"], json!("appointment"));
@@ -247,10 +237,10 @@ async fn lead_without_rows_gets_one_entry_from_its_rollup() {
 #[tokio::test]
 async fn booking_status_counts_primary_and_reconciliation() {
     let h = Harness::new().await;
-    record(&h, ghl("lead_a1", "past", AppointmentStatus::Showed, Some(at(1, 9)))).await;
-    record(&h, ghl("lead_a1", "gone", AppointmentStatus::Canceled, Some(at(18, 9)))).await;
-    let upcoming = record(&h, ghl("lead_a1", "next", AppointmentStatus::Confirmed, Some(at(20, 9)))).await;
-    record(&h, ghl("lead_a1", "later", AppointmentStatus::Confirmed, Some(at(27, 9)))).await;
+    h.record(ghl("lead_a1", "past", AppointmentStatus::Showed, Some(at(1, 9)))).await;
+    h.record(ghl("lead_a1", "gone", AppointmentStatus::Canceled, Some(at(18, 9)))).await;
+    let upcoming = h.record(ghl("lead_a1", "next", AppointmentStatus::Confirmed, Some(at(20, 9)))).await;
+    h.record(ghl("lead_a1", "later", AppointmentStatus::Confirmed, Some(at(27, 9)))).await;
     h.sql.execute(r#"UPDATE "Lead" SET "appointmentLastCheckedAt" = $1 WHERE "id" = 'lead_a1'"#, &[&at(15, 6).naive_utc()]).await.unwrap();
 
     let r = h.get("/leads/lead_a1/booking-status", Some(&h.token())).await;
@@ -277,7 +267,7 @@ async fn booking_status_counts_primary_and_reconciliation() {
 #[tokio::test]
 async fn one_round_trip_per_read() {
     let h = Harness::new().await;
-    record(&h, ghl("lead_a1", "g1", AppointmentStatus::Confirmed, Some(at(20, 9)))).await;
+    h.record(ghl("lead_a1", "g1", AppointmentStatus::Confirmed, Some(at(20, 9)))).await;
     let token = h.token();
     h.get(&format!("{TIMELINE}?include=changes"), Some(&token)).await; // prepares the statements
     for uri in [TIMELINE.to_string(), format!("{TIMELINE}?include=changes"), "/leads/lead_a1/booking-status".into()] {
@@ -292,7 +282,7 @@ async fn one_round_trip_per_read() {
 #[tokio::test]
 async fn bad_tokens_are_401_and_other_workspaces_are_404_like_missing_leads() {
     let h = Harness::new().await;
-    record(&h, ghl("lead_b1", "secret-b", AppointmentStatus::Confirmed, Some(at(20, 9)))).await;
+    h.record(ghl("lead_b1", "secret-b", AppointmentStatus::Confirmed, Some(at(20, 9)))).await;
     let exp = |delta: i64| (Utc::now().timestamp() + delta) as u64;
     let claims = |exp: u64| Claims { sub: "crm".into(), exp, client_ids: vec![CLIENT_A.into()] };
     let header_b64 = |v: Value| {
@@ -512,7 +502,7 @@ async fn a_claim_is_released_when_the_request_fails() {
     let h = Harness::new().await;
     let token = h.token();
     // The GHL id belongs to another lead of the workspace: 409, and the key is free again.
-    record(&h, ghl("lead_a2", "ghl-taken", AppointmentStatus::Confirmed, Some(at(20, 9)))).await;
+    h.record(ghl("lead_a2", "ghl-taken", AppointmentStatus::Confirmed, Some(at(20, 9)))).await;
     let mut body = manual_body();
     body["providerAppointmentId"] = json!("ghl-taken");
     let r = h.post(TIMELINE, Some(&token), Some("key-x"), &body).await;
@@ -633,7 +623,7 @@ async fn racing_posts_for_one_provider_id_answer_what_was_committed() {
 async fn another_workspaces_provider_id_is_answered_like_an_unknown_one() {
     let h = Harness::new().await;
     let token = h.token();
-    record(&h, ghl("lead_b1", "ghl-of-b", AppointmentStatus::Confirmed, Some(at(20, 9)))).await;
+    h.record(ghl("lead_b1", "ghl-of-b", AppointmentStatus::Confirmed, Some(at(20, 9)))).await;
     let post = |id: &str, day: u32| {
         let mut b = manual_body();
         b["providerAppointmentId"] = json!(id);
@@ -745,11 +735,7 @@ async fn unknown_routes_and_methods_are_problems() {
 
 #[tokio::test]
 async fn database_down_is_503_problem() {
-    // A server that is not there: nothing listens on this port.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    let settings = shared::DbSettings::from_url(&format!("postgres://postgres@127.0.0.1:{port}/none")).unwrap();
+    let settings = shared::testing::unreachable_database();
     let config = appointment_history::AppConfig::new(settings, SECRET.as_bytes().to_vec()).unwrap();
     let router = appointment_history::router(std::sync::Arc::new(appointment_history::App::new(config)));
     let t = token(&[CLIENT_A]);

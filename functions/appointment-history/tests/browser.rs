@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,11 +18,11 @@ use appointment_history::auth::{sign, Claims};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use common::{at, Harness, CLIENT_A, SECRET};
+use common::{at, calendly_booking, invitee, Harness, CLIENT_A, SECRET};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
-use shared::testing::{calendly_observation, ghl_observation};
+use shared::testing::ghl_observation;
 use shared::{AppointmentStatus, Canceler, Observation, ObservedStatus};
 use tower::ServiceExt;
 
@@ -88,7 +88,7 @@ impl Browser {
                 "{binary} is missing: run scripts/browser.sh (make test does) to install Debian's chromium and chromium-driver"
             );
         }
-        let port = free_port();
+        let port = shared::embedded::free_port().unwrap();
         let profile = std::env::temp_dir().join(format!("appointment-timeline-chromium-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&profile).unwrap();
         let driver = Command::new(CHROMEDRIVER)
@@ -141,10 +141,6 @@ impl Drop for Browser {
     }
 }
 
-fn free_port() -> u16 {
-    StdListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap().local_addr().unwrap().port()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Looking into the page. `el` is the <appointment-timeline>, `root` its shadow root.
 
@@ -184,23 +180,12 @@ async fn shadow_find(c: &Client, css: &str) -> Element {
 // ---------------------------------------------------------------------------------------------
 // Data, through the write path as the webhooks record it.
 
-fn invitee(name: &str) -> String {
-    format!("https://api.calendly.com/scheduled_events/EV-{name}/invitees/INV-{name}")
-}
-
 fn calendly(lead: &str, name: &str, status: AppointmentStatus, start: DateTime<Utc>, updated: DateTime<Utc>) -> Observation {
-    let event = format!("https://api.calendly.com/scheduled_events/EV-{name}");
-    let mut o = calendly_observation(lead, &invitee(name), &event, status, start, updated);
-    o.timezone = Some("America/Los_Angeles".into());
-    o
+    calendly_booking(lead, name, status, start, updated, "America/Los_Angeles")
 }
 
 fn ghl(lead: &str, id: &str, status: AppointmentStatus, start: DateTime<Utc>) -> Observation {
     ghl_observation(lead, id, status, Some(start), at(1, 8))
-}
-
-async fn record(h: &Harness, o: Observation) -> String {
-    h.store().record(o).await.unwrap().appointment_id
 }
 
 /// The `make demo` story on `lead_a1`: an intro call the host canceled, then a discovery call that
@@ -208,24 +193,24 @@ async fn record(h: &Harness, o: Observation) -> String {
 /// (intro, discovery, rescheduled discovery).
 async fn demo_lead(h: &Harness) -> (String, String, String) {
     let mut intro = calendly("lead_a1", "intro", AppointmentStatus::Confirmed, at(6, 16), at(1, 9));
-    let intro_id = record(h, intro.clone()).await;
+    let intro_id = h.record(intro.clone()).await;
     intro.status = ObservedStatus::Is(AppointmentStatus::Canceled);
     intro.provider_updated_at = Some(at(5, 14));
     intro.canceled_at = Some(at(5, 14));
     intro.canceled_by = Some(Canceler::Host);
     intro.cancel_reason = Some("Double-booked, sorry! Call me at +1 415 555 0134".into());
-    record(h, intro).await;
+    h.record(intro).await;
 
-    let first = record(h, calendly("lead_a1", "discovery", AppointmentStatus::Confirmed, at(18, 17), at(10, 9))).await;
+    let first = h.record(calendly("lead_a1", "discovery", AppointmentStatus::Confirmed, at(18, 17), at(10, 9))).await;
     let mut second = calendly("lead_a1", "discovery-2", AppointmentStatus::Confirmed, at(20, 16), at(14, 9));
     second.rescheduled_from_key = Some(invitee("discovery"));
-    let second_id = record(h, second).await;
+    let second_id = h.record(second).await;
     let mut canceled = calendly("lead_a1", "discovery", AppointmentStatus::Rescheduled, at(18, 17), at(14, 9));
     canceled.rescheduled_to_key = Some(invitee("discovery-2"));
     canceled.canceled_at = Some(at(14, 9));
     canceled.canceled_by = Some(Canceler::Invitee);
     canceled.cancel_reason = Some("Travelling that day, moving to Thursday. Reach me at dana.whitfield@example.com".into());
-    record(h, canceled).await;
+    h.record(canceled).await;
     (intro_id, first, second_id)
 }
 
@@ -338,10 +323,10 @@ async fn filters_hide_and_show_canceled_and_inactive_appointments() {
     let _one = ONE_BROWSER.lock().await;
     let stack = Stack::start().await;
     let h = &stack.harness;
-    let confirmed = record(h, ghl("lead_a1", "c", AppointmentStatus::Confirmed, at(20, 9))).await;
-    let canceled = record(h, ghl("lead_a1", "x", AppointmentStatus::Canceled, at(19, 9))).await;
-    let showed = record(h, ghl("lead_a1", "s", AppointmentStatus::Showed, at(5, 9))).await;
-    let rescheduled = record(h, ghl("lead_a1", "r1", AppointmentStatus::Rescheduled, at(4, 9))).await;
+    let confirmed = h.record(ghl("lead_a1", "c", AppointmentStatus::Confirmed, at(20, 9))).await;
+    let canceled = h.record(ghl("lead_a1", "x", AppointmentStatus::Canceled, at(19, 9))).await;
+    let showed = h.record(ghl("lead_a1", "s", AppointmentStatus::Showed, at(5, 9))).await;
+    let rescheduled = h.record(ghl("lead_a1", "r1", AppointmentStatus::Rescheduled, at(4, 9))).await;
     let c = stack.open("", "lead_a1", &h.token()).await;
     let all = [confirmed.clone(), canceled.clone(), showed.clone(), rescheduled.clone()];
     assert_eq!(listed(c).await, all);
@@ -413,7 +398,7 @@ async fn a_lead_without_history_shows_its_rollup_clearly_labelled() {
 async fn an_expired_token_a_missing_lead_or_an_outage_shows_an_alert() {
     let _one = ONE_BROWSER.lock().await;
     let stack = Stack::start().await;
-    record(&stack.harness, ghl("lead_a1", "g1", AppointmentStatus::Confirmed, at(20, 9))).await;
+    stack.harness.record(ghl("lead_a1", "g1", AppointmentStatus::Confirmed, at(20, 9))).await;
     let c = stack.open("", "lead_a1", &expired_token()).await;
     let alert = js(c, "return { state: el.dataset.state, status: root.querySelector('[role=alert]').dataset.status, text: root.querySelector('[role=alert]').textContent, items: root.querySelectorAll('ol.timeline > li').length };").await;
     assert_eq!(alert["state"], json!("error"));
@@ -427,8 +412,7 @@ async fn an_expired_token_a_missing_lead_or_an_outage_shows_an_alert() {
     assert!(alert.as_str().unwrap().contains("not found"), "{alert}");
 
     // The database is down: 503, said plainly, with a way to try again.
-    let dead = format!("postgres://postgres@127.0.0.1:{}/none", free_port());
-    let config = appointment_history::AppConfig::new(shared::DbSettings::from_url(&dead).unwrap(), SECRET.as_bytes().to_vec()).unwrap();
+    let config = appointment_history::AppConfig::new(shared::testing::unreachable_database(), SECRET.as_bytes().to_vec()).unwrap();
     let down = serve(appointment_history::router(std::sync::Arc::new(appointment_history::App::new(config)))).await;
     c.goto(&format!("{down}/ui/timeline.html?lead=lead_a1#token={}", stack.harness.token())).await.unwrap();
     wait_until(c, "the 503 alert", "el && el.dataset.state === 'error'").await;
@@ -451,7 +435,7 @@ async fn load_more_pages_through_the_cursor() {
     let mut expected = Vec::new();
     for i in 0..25u32 {
         let start = Utc.with_ymd_and_hms(2031, 2, 1 + i / 2, 9, 0, 0).unwrap();
-        expected.push((start, record(h, ghl("lead_a1", &format!("g{i:02}"), AppointmentStatus::Confirmed, start)).await));
+        expected.push((start, h.record(ghl("lead_a1", &format!("g{i:02}"), AppointmentStatus::Confirmed, start)).await));
     }
     expected.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
     let expected: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();

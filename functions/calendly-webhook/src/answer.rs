@@ -34,108 +34,60 @@ impl shared::webhook::Ignored for Ignored {
     }
 }
 
-/// A refused delivery.
+/// A refused delivery: the refusals every webhook function makes, and Calendly's own.
+pub type Problem = shared::webhook::Refused<CalendlyRefusal>;
+
+/// The refusals only this function makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Problem {
-    MethodNotAllowed,
-    PayloadTooLarge,
+pub enum CalendlyRefusal {
     UnknownClient,
     SigningKeyNotConfigured,
-    SignatureMissing,
-    SignatureMalformed,
     SignatureOutsideWindow,
-    SignatureMismatch,
-    NotJson,
-    InvalidPayload,
-    DatabaseUnavailable,
-    Internal,
 }
 
-impl Problem {
-    pub const ALL: [Problem; 12] = [
-        Problem::MethodNotAllowed,
-        Problem::PayloadTooLarge,
-        Problem::UnknownClient,
-        Problem::SigningKeyNotConfigured,
-        Problem::SignatureMissing,
-        Problem::SignatureMalformed,
-        Problem::SignatureOutsideWindow,
-        Problem::SignatureMismatch,
-        Problem::NotJson,
-        Problem::InvalidPayload,
-        Problem::DatabaseUnavailable,
-        Problem::Internal,
-    ];
+impl CalendlyRefusal {
+    pub const ALL: [CalendlyRefusal; 3] =
+        [CalendlyRefusal::UnknownClient, CalendlyRefusal::SigningKeyNotConfigured, CalendlyRefusal::SignatureOutsideWindow];
 }
 
 /// Calendly retries any answer that is not a 2xx, so an outage is a 503.
-impl shared::webhook::Problem for Problem {
+impl shared::webhook::Provider for CalendlyRefusal {
     const TYPE_PREFIX: &'static str = "urn:problem-type:calendly-webhook:";
-    const METHOD_NOT_ALLOWED: Self = Problem::MethodNotAllowed;
-    const DATABASE_UNAVAILABLE: Self = Problem::DatabaseUnavailable;
-    const INTERNAL: Self = Problem::Internal;
+    const RETRY_STATUS: StatusCode = StatusCode::SERVICE_UNAVAILABLE;
     const RETRY_AFTER_SECONDS: &'static str = "5";
+    const PAYLOAD_TOO_LARGE_TITLE: &'static str = "The body is larger than 1 MiB";
+    const SIGNATURE_MISSING_TITLE: &'static str = "The Calendly-Webhook-Signature header is missing";
+    const SIGNATURE_MALFORMED_TITLE: &'static str = "The Calendly-Webhook-Signature header is malformed";
+    const INVALID_PAYLOAD_TITLE: &'static str = "The body is not a Calendly v2 webhook delivery";
 
     fn status(self) -> StatusCode {
         match self {
-            Problem::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Problem::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Problem::UnknownClient => StatusCode::NOT_FOUND,
-            Problem::SigningKeyNotConfigured
-            | Problem::SignatureMissing
-            | Problem::SignatureMalformed
-            | Problem::SignatureOutsideWindow
-            | Problem::SignatureMismatch => StatusCode::UNAUTHORIZED,
-            Problem::NotJson | Problem::InvalidPayload => StatusCode::BAD_REQUEST,
-            Problem::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Problem::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            CalendlyRefusal::UnknownClient => StatusCode::NOT_FOUND,
+            CalendlyRefusal::SigningKeyNotConfigured | CalendlyRefusal::SignatureOutsideWindow => StatusCode::UNAUTHORIZED,
         }
     }
 
     fn slug(self) -> &'static str {
         match self {
-            Problem::MethodNotAllowed => "method-not-allowed",
-            Problem::PayloadTooLarge => "payload-too-large",
-            Problem::UnknownClient => "unknown-client",
-            Problem::SigningKeyNotConfigured => "signing-key-not-configured",
-            Problem::SignatureMissing => "signature-missing",
-            Problem::SignatureMalformed => "signature-malformed",
-            Problem::SignatureOutsideWindow => "signature-outside-window",
-            Problem::SignatureMismatch => "signature-mismatch",
-            Problem::NotJson => "not-json",
-            Problem::InvalidPayload => "invalid-payload",
-            Problem::DatabaseUnavailable => "database-unavailable",
-            Problem::Internal => "internal-error",
-        }
-    }
-
-    fn delivery(self) -> Delivery {
-        match self {
-            Problem::MethodNotAllowed | Problem::PayloadTooLarge | Problem::NotJson | Problem::InvalidPayload => {
-                Delivery::Refused(Refusal::Malformed)
-            }
-            Problem::UnknownClient => Delivery::Refused(Refusal::UnknownClient),
-            Problem::SigningKeyNotConfigured => Delivery::Refused(Refusal::NoSigningKey),
-            Problem::SignatureMissing | Problem::SignatureMalformed | Problem::SignatureMismatch => Delivery::Refused(Refusal::Signature),
-            Problem::SignatureOutsideWindow => Delivery::Refused(Refusal::Stale),
-            Problem::DatabaseUnavailable | Problem::Internal => Delivery::Failed(self.slug()),
+            CalendlyRefusal::UnknownClient => "unknown-client",
+            CalendlyRefusal::SigningKeyNotConfigured => "signing-key-not-configured",
+            CalendlyRefusal::SignatureOutsideWindow => "signature-outside-window",
         }
     }
 
     fn title(self) -> &'static str {
         match self {
-            Problem::MethodNotAllowed => "Only POST is accepted",
-            Problem::PayloadTooLarge => "The body is larger than 1 MiB",
-            Problem::UnknownClient => "No such client",
-            Problem::SigningKeyNotConfigured => "The client has no Calendly signing key",
-            Problem::SignatureMissing => "The Calendly-Webhook-Signature header is missing",
-            Problem::SignatureMalformed => "The Calendly-Webhook-Signature header is malformed",
-            Problem::SignatureOutsideWindow => "The signature's timestamp is outside the 3-minute window",
-            Problem::SignatureMismatch => "The signature does not match the body",
-            Problem::NotJson => "The body is not JSON",
-            Problem::InvalidPayload => "The body is not a Calendly v2 webhook delivery",
-            Problem::DatabaseUnavailable => "The database is unavailable; try again later",
-            Problem::Internal => "Internal error",
+            CalendlyRefusal::UnknownClient => "No such client",
+            CalendlyRefusal::SigningKeyNotConfigured => "The client has no Calendly signing key",
+            CalendlyRefusal::SignatureOutsideWindow => "The signature's timestamp is outside the 3-minute window",
+        }
+    }
+
+    fn delivery(self) -> Delivery {
+        match self {
+            CalendlyRefusal::UnknownClient => Delivery::Refused(Refusal::UnknownClient),
+            CalendlyRefusal::SigningKeyNotConfigured => Delivery::Refused(Refusal::NoSigningKey),
+            CalendlyRefusal::SignatureOutsideWindow => Delivery::Refused(Refusal::Stale),
         }
     }
 }
@@ -144,7 +96,6 @@ impl shared::webhook::Problem for Problem {
 mod tests {
     use lambda_http::http::header;
     use lambda_http::{Body, Response};
-    use shared::webhook::Problem as _;
 
     use super::*;
 
@@ -154,49 +105,36 @@ mod tests {
 
     #[test]
     fn problem_types_are_distinct_and_stable() {
-        use Problem::*;
-        let mut slugs: Vec<_> = Problem::ALL.iter().map(|p| p.slug()).collect();
+        let mut slugs: Vec<_> = Problem::all(&CalendlyRefusal::ALL).iter().map(|p| p.slug()).collect();
         slugs.sort();
         slugs.dedup();
-        assert_eq!(slugs.len(), Problem::ALL.len());
-        let r: Response<Body> = problem(SignatureMismatch, None);
+        assert_eq!(slugs.len(), Problem::all(&CalendlyRefusal::ALL).len());
+        let r: Response<Body> = problem(Problem::Own(CalendlyRefusal::SignatureOutsideWindow), None);
         assert_eq!(r.status(), 401);
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/problem+json");
         assert_eq!(
             json(&r),
-            serde_json::json!({"type": "urn:problem-type:calendly-webhook:signature-mismatch", "title": "The signature does not match the body", "status": 401})
+            serde_json::json!({"type": "urn:problem-type:calendly-webhook:signature-outside-window", "title": "The signature's timestamp is outside the 3-minute window", "status": 401})
         );
-        let outage: Response<Body> = problem(DatabaseUnavailable, None);
+        let outage: Response<Body> = problem(Problem::DatabaseUnavailable, None);
         assert_eq!(outage.status(), 503);
         assert_eq!(outage.headers()[header::RETRY_AFTER], "5");
     }
 
     #[test]
     fn every_answer_carries_its_outcome() {
-        use Problem::*;
-        let cases: [(Response<Body>, Delivery); 12] = [
-            (problem(SignatureMismatch, None), Delivery::Refused(Refusal::Signature)),
-            (problem(SignatureMissing, None), Delivery::Refused(Refusal::Signature)),
-            (problem(SignatureOutsideWindow, None), Delivery::Refused(Refusal::Stale)),
-            (problem(SigningKeyNotConfigured, None), Delivery::Refused(Refusal::NoSigningKey)),
-            (problem(UnknownClient, None), Delivery::Refused(Refusal::UnknownClient)),
-            (problem(NotJson, None), Delivery::Refused(Refusal::Malformed)),
-            (problem(PayloadTooLarge, None), Delivery::Refused(Refusal::Malformed)),
-            (problem(DatabaseUnavailable, None), Delivery::Failed("database-unavailable")),
-            (problem(Internal, None), Delivery::Failed("internal-error")),
-            (recorded("a1"), Delivery::Recorded),
-            (duplicate("a1"), Delivery::Duplicate),
+        use CalendlyRefusal::*;
+        let cases: [(Response<Body>, Delivery); 6] = [
+            (problem(Problem::Own(SignatureOutsideWindow), None), Delivery::Refused(Refusal::Stale)),
+            (problem(Problem::Own(SigningKeyNotConfigured), None), Delivery::Refused(Refusal::NoSigningKey)),
+            (problem(Problem::Own(UnknownClient), None), Delivery::Refused(Refusal::UnknownClient)),
+            (problem(Problem::DatabaseUnavailable, None), Delivery::Failed("database-unavailable")),
             (ignored(Ignored::NoMatchingLead), Delivery::Ignored("no-matching-lead")),
+            (ignored(Ignored::UnknownInvitee), Delivery::Ignored("unknown-invitee")),
         ];
         for (response, expected) in cases {
             assert_eq!(response.extensions().get::<Delivery>(), Some(&expected), "{}", response.status());
         }
-    }
-
-    #[test]
-    fn taken_bodies() {
-        assert_eq!(json(&recorded("a1")), serde_json::json!({"status": "recorded", "appointmentId": "a1"}));
-        assert_eq!(json(&duplicate("a1")), serde_json::json!({"status": "duplicate", "appointmentId": "a1"}));
         assert_eq!(json(&ignored(Ignored::NoMatchingLead)), serde_json::json!({"status": "ignored", "reason": "no matching lead"}));
     }
 }

@@ -15,9 +15,9 @@ use chrono::{DateTime, Utc};
 use lambda_http::http::{HeaderMap, Method};
 use lambda_http::{Body, Request, Response};
 use shared::webhook::Ignored as _;
-use shared::{Error, ObservedStatus, Store};
+use shared::{Error, Store};
 
-use answer::{Ignored, Problem};
+use answer::{CalendlyRefusal, Ignored, Problem};
 use calendly::{Delivery, ParseError};
 use signature::SignatureError;
 pub use signing_keys::{ClientKey, SigningKeys};
@@ -50,7 +50,7 @@ pub async fn handle_request(app: &App, req: Request) -> Response<Body> {
         return answer::count(answer::problem(Problem::MethodNotAllowed, None));
     }
     let Some(client_id) = client_id_from_path(req.uri().path()) else {
-        return answer::count(answer::problem(Problem::UnknownClient, None));
+        return answer::count(answer::problem(Problem::Own(CalendlyRefusal::UnknownClient), None));
     };
     let client_id = client_id.to_string();
     handle(app, &client_id, req.headers(), req.body().as_ref(), Utc::now()).await
@@ -82,11 +82,11 @@ async fn respond(app: &App, client_id: &str, headers: &HeaderMap, body: &[u8], n
         Ok(ClientKey::Key(key)) => key,
         Ok(ClientKey::NoKey) => {
             tracing::warn!(client_id, "calendly delivery refused: the client has no signing key");
-            return answer::problem(Problem::SigningKeyNotConfigured, None);
+            return answer::problem(Problem::Own(CalendlyRefusal::SigningKeyNotConfigured), None);
         }
         Ok(ClientKey::UnknownClient) => {
             tracing::info!(client_id, "calendly delivery refused: unknown client");
-            return answer::problem(Problem::UnknownClient, None);
+            return answer::problem(Problem::Own(CalendlyRefusal::UnknownClient), None);
         }
         Err(e) => return database_problem(client_id, &e),
     };
@@ -98,7 +98,7 @@ async fn respond(app: &App, client_id: &str, headers: &HeaderMap, body: &[u8], n
             match e {
                 SignatureError::Missing => Problem::SignatureMissing,
                 SignatureError::Malformed => Problem::SignatureMalformed,
-                SignatureError::OutsideWindow => Problem::SignatureOutsideWindow,
+                SignatureError::OutsideWindow => Problem::Own(CalendlyRefusal::SignatureOutsideWindow),
                 SignatureError::Mismatch => Problem::SignatureMismatch,
             },
             None,
@@ -135,11 +135,7 @@ async fn respond(app: &App, client_id: &str, headers: &HeaderMap, body: &[u8], n
     tracing::debug!(client_id, kind, invitee = obs.key.as_deref().unwrap_or(""), lead = %obs.lead, "calendly delivery mapped");
     let is_no_show = matches!(delivery, Delivery::NoShowCreated(_) | Delivery::NoShowDeleted(_));
     let invitee = obs.key.clone().unwrap_or_default();
-    let status = match obs.status {
-        ObservedStatus::Is(s) => s.as_db(),
-        ObservedStatus::NoShowCleared => "NO_SHOW_CLEARED",
-        ObservedStatus::Deleted => "DELETED",
-    };
+    let status = obs.status.label();
 
     match app.store.record(obs).await {
         Ok(outcome) => {

@@ -270,7 +270,7 @@ async fn signing_key_cache_and_rotation() {
 #[tokio::test]
 async fn database_unavailable_is_503() {
     // Nothing listens on this port.
-    let dead = shared::DbSettings::from_url("postgres://postgres@127.0.0.1:9/nowhere").unwrap();
+    let dead = shared::testing::unreachable_database();
     let app = App::new(shared::Store::new(dead));
     let body = fixture("invitee-created.json");
     let a = post(&app, CLIENT, &body, Some(signed(KEY, &body))).await;

@@ -21,9 +21,7 @@ use shared::testing::{
 use shared::{AppointmentSource, LeadRef, Observation, Store, TaskPolicy};
 
 const CLIENT: &str = "client_bench";
-const LOCATION: &str = "loc_Rt5vB2nQ";
-const CONTACT: &str = "cnt_8Hj3Kd9Lm";
-const APPOINTMENT: &str = "Yq3FpL8wV2nR6tKc9sDx";
+use shared::testing::fixture_ids::{GHL_APPOINTMENT as APPOINTMENT, GHL_CONTACT as CONTACT, GHL_LOCATION as LOCATION};
 const WORKERS: usize = 8;
 const LEADS_PER_WORKER: usize = 30;
 const ROUNDS: usize = 3;

@@ -45,123 +45,67 @@ impl shared::webhook::Ignored for Ignored {
     }
 }
 
-/// A refused delivery.
+/// A refused delivery: the refusals every webhook function makes, and GHL's own.
+pub type Problem = shared::webhook::Refused<GhlRefusal>;
+
+/// The refusals only this function makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Problem {
-    MethodNotAllowed,
-    PayloadTooLarge,
-    SignatureMissing,
+pub enum GhlRefusal {
     LegacySignatureRefused,
-    SignatureMalformed,
-    SignatureMismatch,
     TimestampMissing,
     TimestampOutsideWindow,
-    NotJson,
-    InvalidPayload,
-    DatabaseUnavailable,
-    Internal,
+}
+
+impl GhlRefusal {
+    pub const ALL: [GhlRefusal; 3] = [GhlRefusal::LegacySignatureRefused, GhlRefusal::TimestampMissing, GhlRefusal::TimestampOutsideWindow];
 }
 
 /// Seconds GHL is asked to wait before retrying after a 429.
 pub const RETRY_AFTER_SECONDS: &str = "10";
 
 /// GHL retries only a 429, so an outage is a 429 (with `Retry-After`).
-impl shared::webhook::Problem for Problem {
+impl shared::webhook::Provider for GhlRefusal {
     const TYPE_PREFIX: &'static str = "urn:problem-type:ghl-webhook:";
-    const METHOD_NOT_ALLOWED: Self = Problem::MethodNotAllowed;
-    const DATABASE_UNAVAILABLE: Self = Problem::DatabaseUnavailable;
-    const INTERNAL: Self = Problem::Internal;
+    const RETRY_STATUS: StatusCode = StatusCode::TOO_MANY_REQUESTS;
     const RETRY_AFTER_SECONDS: &'static str = RETRY_AFTER_SECONDS;
+    const PAYLOAD_TOO_LARGE_TITLE: &'static str = "The body is larger than 256 KiB";
+    const SIGNATURE_MISSING_TITLE: &'static str = "The x-ghl-signature header is missing";
+    const SIGNATURE_MALFORMED_TITLE: &'static str = "The x-ghl-signature header is not a base64 Ed25519 signature";
+    const INVALID_PAYLOAD_TITLE: &'static str = "The body is not a GHL appointment webhook delivery";
 
     fn status(self) -> StatusCode {
-        match self {
-            Problem::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Problem::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Problem::SignatureMissing
-            | Problem::LegacySignatureRefused
-            | Problem::SignatureMalformed
-            | Problem::SignatureMismatch
-            | Problem::TimestampMissing
-            | Problem::TimestampOutsideWindow => StatusCode::UNAUTHORIZED,
-            Problem::NotJson | Problem::InvalidPayload => StatusCode::BAD_REQUEST,
-            // GHL retries nothing else.
-            Problem::DatabaseUnavailable => StatusCode::TOO_MANY_REQUESTS,
-            Problem::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        StatusCode::UNAUTHORIZED
     }
 
     fn slug(self) -> &'static str {
         match self {
-            Problem::MethodNotAllowed => "method-not-allowed",
-            Problem::PayloadTooLarge => "payload-too-large",
-            Problem::SignatureMissing => "signature-missing",
-            Problem::LegacySignatureRefused => "legacy-signature-refused",
-            Problem::SignatureMalformed => "signature-malformed",
-            Problem::SignatureMismatch => "signature-mismatch",
-            Problem::TimestampMissing => "timestamp-missing",
-            Problem::TimestampOutsideWindow => "timestamp-outside-window",
-            Problem::NotJson => "not-json",
-            Problem::InvalidPayload => "invalid-payload",
-            Problem::DatabaseUnavailable => "database-unavailable",
-            Problem::Internal => "internal-error",
-        }
-    }
-
-    fn delivery(self) -> Delivery {
-        match self {
-            Problem::MethodNotAllowed
-            | Problem::PayloadTooLarge
-            | Problem::NotJson
-            | Problem::InvalidPayload
-            | Problem::TimestampMissing => Delivery::Refused(Refusal::Malformed),
-            Problem::SignatureMissing | Problem::LegacySignatureRefused | Problem::SignatureMalformed | Problem::SignatureMismatch => {
-                Delivery::Refused(Refusal::Signature)
-            }
-            Problem::TimestampOutsideWindow => Delivery::Refused(Refusal::Stale),
-            Problem::DatabaseUnavailable | Problem::Internal => Delivery::Failed(self.slug()),
+            GhlRefusal::LegacySignatureRefused => "legacy-signature-refused",
+            GhlRefusal::TimestampMissing => "timestamp-missing",
+            GhlRefusal::TimestampOutsideWindow => "timestamp-outside-window",
         }
     }
 
     fn title(self) -> &'static str {
         match self {
-            Problem::MethodNotAllowed => "Only POST is accepted",
-            Problem::PayloadTooLarge => "The body is larger than 256 KiB",
-            Problem::SignatureMissing => "The x-ghl-signature header is missing",
-            Problem::LegacySignatureRefused => "The x-wh-signature (RSA) scheme was retired on 2026-07-01; sign with x-ghl-signature",
-            Problem::SignatureMalformed => "The x-ghl-signature header is not a base64 Ed25519 signature",
-            Problem::SignatureMismatch => "The signature does not match the body",
-            Problem::TimestampMissing => "The signed body has no readable timestamp",
-            Problem::TimestampOutsideWindow => "The signed timestamp is more than 5 minutes away",
-            Problem::NotJson => "The body is not JSON",
-            Problem::InvalidPayload => "The body is not a GHL appointment webhook delivery",
-            Problem::DatabaseUnavailable => "The database is unavailable; try again later",
-            Problem::Internal => "Internal error",
+            GhlRefusal::LegacySignatureRefused => "The x-wh-signature (RSA) scheme was retired on 2026-07-01; sign with x-ghl-signature",
+            GhlRefusal::TimestampMissing => "The signed body has no readable timestamp",
+            GhlRefusal::TimestampOutsideWindow => "The signed timestamp is more than 5 minutes away",
         }
     }
-}
 
-impl Problem {
-    pub const ALL: [Problem; 12] = [
-        Problem::MethodNotAllowed,
-        Problem::PayloadTooLarge,
-        Problem::SignatureMissing,
-        Problem::LegacySignatureRefused,
-        Problem::SignatureMalformed,
-        Problem::SignatureMismatch,
-        Problem::TimestampMissing,
-        Problem::TimestampOutsideWindow,
-        Problem::NotJson,
-        Problem::InvalidPayload,
-        Problem::DatabaseUnavailable,
-        Problem::Internal,
-    ];
+    fn delivery(self) -> Delivery {
+        match self {
+            GhlRefusal::LegacySignatureRefused => Delivery::Refused(Refusal::Signature),
+            GhlRefusal::TimestampMissing => Delivery::Refused(Refusal::Malformed),
+            GhlRefusal::TimestampOutsideWindow => Delivery::Refused(Refusal::Stale),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use lambda_http::http::header;
     use lambda_http::{Body, Response};
-    use shared::webhook::Problem as _;
 
     use super::*;
 
@@ -175,54 +119,47 @@ mod tests {
 
     #[test]
     fn problem_types_are_distinct_and_stable() {
-        let mut slugs: Vec<_> = Problem::ALL.iter().map(|p| p.slug()).collect();
+        let all = Problem::all(&GhlRefusal::ALL);
+        let mut slugs: Vec<_> = all.iter().map(|p| p.slug()).collect();
         slugs.sort();
         slugs.dedup();
-        assert_eq!(slugs.len(), Problem::ALL.len());
-        let r = answer(problem(Problem::SignatureMismatch, None));
+        assert_eq!(slugs.len(), all.len());
+        let r = answer(problem(Problem::Own(GhlRefusal::TimestampOutsideWindow), None));
         assert_eq!(r.status(), 401);
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/problem+json");
         assert_eq!(
             json(&r),
-            serde_json::json!({"type": "urn:problem-type:ghl-webhook:signature-mismatch", "title": "The signature does not match the body", "status": 401})
+            serde_json::json!({"type": "urn:problem-type:ghl-webhook:timestamp-outside-window", "title": "The signed timestamp is more than 5 minutes away", "status": 401})
         );
     }
 
     #[test]
     fn every_answer_carries_its_outcome() {
-        for p in Problem::ALL {
+        for p in Problem::all(&GhlRefusal::ALL) {
             let delivery = answer(problem(p, None)).extensions().get::<Delivery>().copied();
             let expected = match p.status().as_u16() {
-                401 if p == Problem::TimestampOutsideWindow => Delivery::Refused(Refusal::Stale),
-                401 if p == Problem::TimestampMissing => Delivery::Refused(Refusal::Malformed),
+                401 if p == Problem::Own(GhlRefusal::TimestampOutsideWindow) => Delivery::Refused(Refusal::Stale),
+                401 if p == Problem::Own(GhlRefusal::TimestampMissing) => Delivery::Refused(Refusal::Malformed),
                 401 => Delivery::Refused(Refusal::Signature),
                 429 | 500 => Delivery::Failed(p.slug()),
                 _ => Delivery::Refused(Refusal::Malformed),
             };
             assert_eq!(delivery, Some(expected), "{p:?}");
         }
-        assert_eq!(answer(recorded("a")).extensions().get::<Delivery>(), Some(&Delivery::Recorded));
-        assert_eq!(answer(duplicate("a")).extensions().get::<Delivery>(), Some(&Delivery::Duplicate));
         assert_eq!(answer(ignored(Ignored::UnknownLocation)).extensions().get::<Delivery>(), Some(&Delivery::Ignored("unknown-location")));
+        assert_eq!(json(&ignored(Ignored::UnknownLocation)), serde_json::json!({"status": "ignored", "reason": "unknown location"}));
     }
 
     #[test]
     fn only_an_outage_asks_for_a_retry() {
         // GHL retries 429 and nothing else: an outage must be a 429 with Retry-After, and no
         // problem caused by the input may be a 5xx.
-        for p in Problem::ALL {
+        for p in Problem::all(&GhlRefusal::ALL) {
             let r = answer(problem(p, None));
             assert_eq!(r.status() == StatusCode::TOO_MANY_REQUESTS, p == Problem::DatabaseUnavailable, "{p:?}");
             assert_eq!(r.headers().contains_key(header::RETRY_AFTER), p == Problem::DatabaseUnavailable, "{p:?}");
             assert_eq!(r.status().is_server_error(), p == Problem::Internal, "{p:?}");
         }
         assert_eq!(answer(problem(Problem::DatabaseUnavailable, None)).headers()[header::RETRY_AFTER], RETRY_AFTER_SECONDS);
-    }
-
-    #[test]
-    fn taken_bodies() {
-        assert_eq!(json(&recorded("a1")), serde_json::json!({"status": "recorded", "appointmentId": "a1"}));
-        assert_eq!(json(&duplicate("a1")), serde_json::json!({"status": "duplicate", "appointmentId": "a1"}));
-        assert_eq!(json(&ignored(Ignored::UnknownLocation)), serde_json::json!({"status": "ignored", "reason": "unknown location"}));
     }
 }

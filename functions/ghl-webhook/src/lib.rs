@@ -23,10 +23,10 @@ use ed25519_dalek::VerifyingKey;
 use lambda_http::http::{HeaderMap, Method};
 use lambda_http::{Body, Request, Response};
 use shared::providers::ghl::{self, event_type, GhlAppointment, Seen, WebhookDelivery};
-use shared::webhook::{Ignored as _, Problem as _};
-use shared::{AppointmentSource, Error, LeadRef, ObservedStatus, Store, TaskPolicy};
+use shared::webhook::Ignored as _;
+use shared::{AppointmentSource, Error, LeadRef, Store, TaskPolicy};
 
-use answer::{Ignored, Problem};
+use answer::{GhlRefusal, Ignored, Problem};
 use lookup::Target;
 use signature::SignatureError;
 
@@ -112,7 +112,7 @@ async fn respond(app: &App, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>
         return answer::problem(
             match e {
                 SignatureError::Missing => Problem::SignatureMissing,
-                SignatureError::LegacyRefused => Problem::LegacySignatureRefused,
+                SignatureError::LegacyRefused => Problem::Own(GhlRefusal::LegacySignatureRefused),
                 SignatureError::Malformed => Problem::SignatureMalformed,
                 SignatureError::Mismatch => Problem::SignatureMismatch,
             },
@@ -138,12 +138,12 @@ async fn respond(app: &App, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>
         Ok(Some(t)) => t,
         _ => {
             tracing::warn!("ghl delivery refused: no readable timestamp");
-            return answer::problem(Problem::TimestampMissing, None);
+            return answer::problem(Problem::Own(GhlRefusal::TimestampMissing), None);
         }
     };
     if (now - delivered_at).abs() > REPLAY_WINDOW {
         tracing::warn!(delivered_at = %delivered_at, "ghl delivery refused: timestamp outside the replay window");
-        return answer::problem(Problem::TimestampOutsideWindow, None);
+        return answer::problem(Problem::Own(GhlRefusal::TimestampOutsideWindow), None);
     }
 
     let webhook_id = printable(delivery.webhook_id.as_deref());
@@ -219,11 +219,7 @@ async fn record(app: &App, appointment: &GhlAppointment, seen: Seen, zone: Tz, l
             return answer::problem(Problem::InvalidPayload, None);
         }
     };
-    let status = match obs.status {
-        ObservedStatus::Is(s) => s.as_db(),
-        ObservedStatus::NoShowCleared => "NO_SHOW_CLEARED",
-        ObservedStatus::Deleted => "DELETED",
-    };
+    let status = obs.status.label();
     match app.store.record(obs).await {
         Ok(outcome) => {
             tracing::info!(

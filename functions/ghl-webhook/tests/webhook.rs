@@ -214,11 +214,7 @@ async fn answers_for_bad_input() {
 
 #[tokio::test]
 async fn a_database_outage_answers_429_with_retry_after() {
-    // A server that is not there: every connection attempt fails.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    let settings = shared::DbSettings::from_url(&format!("postgres://nobody@127.0.0.1:{port}/none?connect_timeout=2")).unwrap();
+    let settings = shared::testing::unreachable_database();
     let app = ghl_webhook::App::new(shared::Store::new(settings), ghl_key().verifying_key());
     let a = deliver(&app, STORY[0]).await;
     assert_eq!(a.status, 429, "{:?}", a.body);

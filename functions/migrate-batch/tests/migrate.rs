@@ -411,7 +411,7 @@ async fn bad_input_is_an_error_naming_the_field_and_writes_nothing() {
 
 #[tokio::test]
 async fn database_down_is_unavailable() {
-    let settings = shared::DbSettings::from_url("postgres://nobody@127.0.0.1:1/none").unwrap();
+    let settings = shared::testing::unreachable_database();
     let store = shared::Store::new(settings);
     let err = handle(&store, &serde_json::json!({"mode": "verify"}), None).await.unwrap_err();
     assert_eq!(err.error_type(), "DatabaseUnavailable", "{err:?}");

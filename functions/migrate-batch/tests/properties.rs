@@ -119,6 +119,17 @@ fn webhook_gen(leads: usize) -> impl Strategy<Value = WebhookGen> {
         .prop_map(|(lead, provider, key_of, start, canceled)| WebhookGen { lead, provider, key_of, start, canceled })
 }
 
+/// Leads, and webhook deliveries that arrived for some of them before the migration.
+fn leads_and_webhooks(
+    leads: std::ops::Range<usize>,
+    webhooks: std::ops::Range<usize>,
+) -> impl Strategy<Value = (Vec<LeadGen>, Vec<WebhookGen>)> {
+    proptest::collection::vec(lead_gen(), leads).prop_flat_map(move |g| {
+        let n = g.len();
+        (Just(g), proptest::collection::vec(webhook_gen(n), webhooks.clone()))
+    })
+}
+
 fn webhook_observation(w: &WebhookGen, leads: &[Lead], n: usize) -> Observation {
     let status = if w.canceled { AppointmentStatus::Canceled } else { AppointmentStatus::Confirmed };
     let lead = &leads[w.lead];
@@ -241,10 +252,7 @@ proptest! {
 
     #[test]
     fn killed_and_resumed_equals_uninterrupted_and_dry_run_equals_apply(
-        (gens, webhooks) in proptest::collection::vec(lead_gen(), 1..40).prop_flat_map(|g| {
-            let n = g.len();
-            (Just(g), proptest::collection::vec(webhook_gen(n), 0..5))
-        }),
+        (gens, webhooks) in leads_and_webhooks(1..40, 0..5),
         batch in 1..9u32,
         stops in proptest::collection::vec((any::<bool>(), 0..4u32), 0..5),
     ) {
@@ -272,10 +280,7 @@ proptest! {
     /// pair GHL reschedules, which the batch path leaves to the next provider observation).
     #[test]
     fn batch_path_makes_what_record_makes(
-        (gens, webhooks) in proptest::collection::vec(lead_gen(), 1..30).prop_flat_map(|g| {
-            let n = g.len();
-            (Just(g), proptest::collection::vec(webhook_gen(n), 0..6))
-        }),
+        (gens, webhooks) in leads_and_webhooks(1..30, 0..6),
         batch in 1..12u32,
     ) {
         let leads = build_leads(&gens, true);

@@ -176,6 +176,15 @@ fn refuses_credentials(e: &ProviderError) -> bool {
     matches!(e, ProviderError::Rejected { status: 401 | 403, .. })
 }
 
+/// A provider call that failed fails the lead; when the provider refused the client's credentials,
+/// `refused` is set so that the run stops asking with them.
+fn provider_failed(e: ProviderError, refused: &AtomicBool) -> Failure {
+    if refuses_credentials(&e) {
+        refused.store(true, Ordering::Relaxed);
+    }
+    Failure::Error(e.to_string())
+}
+
 impl ClientInfo {
     fn from_row(row: &Row) -> Result<Self, RunError> {
         let text =
@@ -582,12 +591,7 @@ impl Reconciler {
                             }
                         }
                     }
-                    Ok(Err(e)) => {
-                        if refuses_credentials(&e) {
-                            client.calendly_refused.store(true, Ordering::Relaxed);
-                        }
-                        failure = error(e.to_string());
-                    }
+                    Ok(Err(e)) => failure = Some(provider_failed(e, &client.calendly_refused)),
                     Err(_) => failure = Some(Failure::OutOfTime),
                 }
             }
@@ -614,12 +618,7 @@ impl Reconciler {
                             Err(e) => failure = error(format!("held GHL appointments: {e}")),
                         }
                     }
-                    Ok(Err(e)) => {
-                        if refuses_credentials(&e) {
-                            client.ghl_refused.store(true, Ordering::Relaxed);
-                        }
-                        failure = error(e.to_string());
-                    }
+                    Ok(Err(e)) => failure = Some(provider_failed(e, &client.ghl_refused)),
                     Err(_) => failure = Some(Failure::OutOfTime),
                 },
             }

@@ -8,8 +8,6 @@ use common::*;
 use reconcile_scheduled::config::ReconcileConfig;
 use serde_json::json;
 use shared::metrics::check;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const NAMESPACE: &str = "Test/Reconcile";
 
@@ -17,34 +15,22 @@ const NAMESPACE: &str = "Test/Reconcile";
 async fn runs_and_provider_calls_are_counted_without_pii() {
     let emf = shared::testing::LogCapture::default();
     shared::metrics::init_with_writer("reconcile-scheduled", NAMESPACE.into(), emf.clone());
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
-    calendly_client(&client, "client_cal").await;
-    calendly_lead(&client, "client_cal", "lead_dana", EMAIL).await;
+    let (db, client, server) = database_and_server().await;
+    one_calendly_lead(&client).await;
     ghl_client(&client, "client_ghl", LOCATION).await;
     ghl_lead(&client, "client_ghl", "lead_ghl", CONTACT).await;
 
     list_scheduled_events_after_a_429(&server).await;
-    Mock::given(method("GET"))
-        .and(path("/scheduled_events/3c9e7b21-8a4f-4d6e-b0c2-5f1a9d7e2c40/invitees"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("calendly/api-list-event-invitees-canceled.json")))
-        .mount(&server)
+    serve_fixture(
+        &server,
+        "/scheduled_events/3c9e7b21-8a4f-4d6e-b0c2-5f1a9d7e2c40/invitees",
+        "calendly/api-list-event-invitees-canceled.json",
+    )
+    .await;
+    serve_fixture(&server, "/scheduled_events/9b7d1e45-2c6a-4f83-a0e9-d3b5c7f1e268/invitees", "calendly/api-list-event-invitees.json")
         .await;
-    Mock::given(method("GET"))
-        .and(path("/scheduled_events/9b7d1e45-2c6a-4f83-a0e9-d3b5c7f1e268/invitees"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("calendly/api-list-event-invitees.json")))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/contacts/{CONTACT}/appointments")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("ghl/api-contact-appointments.json")))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/webhook_subscriptions"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("calendly/api-list-webhook-subscriptions.json")))
-        .mount(&server)
-        .await;
+    serve_fixture(&server, format!("/contacts/{CONTACT}/appointments"), "ghl/api-contact-appointments.json").await;
+    serve_fixture(&server, "/webhook_subscriptions", "calendly/api-list-webhook-subscriptions.json").await;
 
     let pattern = "https://k3x9w2v7qa.execute-api.eu-west-1.amazonaws.com/webhooks/calendly/{clientId}";
     let config = ReconcileConfig { calendly_webhook_url_pattern: Some(pattern.into()), ..test_config() };

@@ -65,8 +65,7 @@ async fn calendly_answering(edit: impl FnOnce(&mut Value)) -> MockServer {
 #[tokio::test]
 async fn provider_free_text_with_nul_is_recorded_without_it() {
     let (db, client) = database().await;
-    calendly_client(&client, "client_cal").await;
-    calendly_lead(&client, "client_cal", "lead_dana", EMAIL).await;
+    one_calendly_lead(&client).await;
     let server = calendly_answering(|invitee| {
         invitee["cancellation"]["reason"] = "Travelling\u{0} that day. Reach me at dana.whitfield@example.com\u{0}".into();
         invitee["timezone"] = "America/\u{0}Los_Angeles".into();
@@ -84,8 +83,7 @@ async fn provider_free_text_with_nul_is_recorded_without_it() {
 #[tokio::test]
 async fn a_provider_key_with_nul_fails_the_lead_cleanly() {
     let (db, client) = database().await;
-    calendly_client(&client, "client_cal").await;
-    calendly_lead(&client, "client_cal", "lead_dana", EMAIL).await;
+    one_calendly_lead(&client).await;
     let server = calendly_answering(|invitee| {
         let uri = invitee["uri"].as_str().unwrap().to_string();
         invitee["uri"] = format!("{uri}\u{0}").into();

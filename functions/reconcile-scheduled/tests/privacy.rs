@@ -8,7 +8,7 @@ use common::*;
 use serde_json::json;
 use shared::testing::LogCapture;
 use wiremock::matchers::{path, path_regex};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
 #[tokio::test]
 async fn no_token_key_or_email_in_the_logs() {
@@ -16,8 +16,7 @@ async fn no_token_key_or_email_in_the_logs() {
     let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(captured.clone()).finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
+    let (db, client, server) = database_and_server().await;
     ghl_client(&client, "c", LOCATION).await;
     calendly_client(&client, "cc").await;
     ghl_lead(&client, "c", "lead_404", "cnt_404").await;

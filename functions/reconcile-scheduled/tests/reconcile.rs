@@ -20,10 +20,15 @@ fn ghl_appointments_mock(contact: &str) -> wiremock::MockBuilder {
         .and(header("Version", ghl::CONTACT_APPOINTMENTS_VERSION))
 }
 
+/// GHL answers every listing of the contact's appointments with `response`.
+async fn ghl_answers(server: &MockServer, contact: &str, response: ResponseTemplate) {
+    ghl_appointments_mock(contact).respond_with(response).mount(server).await;
+}
+
 /// GHL answers the contact's first listing with `first`, every later one with `then`.
 async fn answer_once_then(server: &MockServer, contact: &str, first: ResponseTemplate, then: ResponseTemplate) {
     ghl_appointments_mock(contact).respond_with(first).up_to_n_times(1).with_priority(1).mount(server).await;
-    ghl_appointments_mock(contact).respond_with(then).mount(server).await;
+    ghl_answers(server, contact, then).await;
 }
 
 /// The GHL workspace `c` with one lead, `lead_1`, of the fixtures' contact.
@@ -56,8 +61,7 @@ fn backfill(client_id: &str, max_leads: Option<u32>, cursor: Option<String>) -> 
 
 #[tokio::test]
 async fn ghl_end_to_end_into_the_database() {
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
+    let (db, client, server) = database_and_server().await;
     ghl_client(&client, "client_ghl", LOCATION).await;
     ghl_lead(&client, "client_ghl", "lead_1", CONTACT).await;
     ghl_appointments_mock(CONTACT)
@@ -99,8 +103,7 @@ async fn ghl_end_to_end_into_the_database() {
 
 #[tokio::test]
 async fn calendly_end_to_end_following_pagination() {
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
+    let (db, client, server) = database_and_server().await;
     calendly_client(&client, "client_cal").await;
     calendly_lead(&client, "client_cal", "lead_dana", "Dana.Whitfield@example.com").await;
 
@@ -169,8 +172,7 @@ async fn calendly_end_to_end_following_pagination() {
 
 #[tokio::test]
 async fn rate_limited_then_success_honors_the_wait() {
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
+    let (db, client, server) = database_and_server().await;
     one_ghl_lead(&client).await;
     answer_once_then(
         &server,
@@ -188,8 +190,7 @@ async fn rate_limited_then_success_honors_the_wait() {
 
 #[tokio::test]
 async fn calendly_rate_limit_reset_is_honored() {
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
+    let (db, client, server) = database_and_server().await;
     calendly_client(&client, "c").await;
     calendly_lead(&client, "c", "lead_1", EMAIL).await;
     Mock::given(method("GET"))
@@ -218,22 +219,17 @@ async fn calendly_rate_limit_reset_is_honored() {
 
 #[tokio::test]
 async fn server_error_then_success_is_retried() {
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
+    let (db, client, server) = database_and_server().await;
     one_ghl_lead(&client).await;
     ghl_appointments_mock(CONTACT).respond_with(ResponseTemplate::new(503)).up_to_n_times(2).with_priority(1).mount(&server).await;
-    ghl_appointments_mock(CONTACT)
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("ghl/api-contact-appointments.json")))
-        .mount(&server)
-        .await;
+    ghl_answers(&server, CONTACT, ResponseTemplate::new(200).set_body_json(fixture("ghl/api-contact-appointments.json"))).await;
     let summary = reconciler(&db, &server.uri(), test_config()).run_cron(Utc::now(), deadline()).await.unwrap();
     assert_eq!((summary.leads_checked, summary.retries, summary.failed, summary.created), (1, 2, 0, 2), "{summary:?}");
 }
 
 #[tokio::test]
 async fn timeouts_are_retried_and_a_lead_that_keeps_timing_out_fails_alone() {
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
+    let (db, client, server) = database_and_server().await;
     ghl_client(&client, "c", LOCATION).await;
     ghl_lead(&client, "c", "lead_slow_once", "cnt_slow_once").await;
     ghl_lead(&client, "c", "lead_always_slow", "cnt_always_slow").await;
@@ -246,10 +242,12 @@ async fn timeouts_are_retried_and_a_lead_that_keeps_timing_out_fails_alone() {
         ResponseTemplate::new(200).set_body_json(body.clone()),
     )
     .await;
-    ghl_appointments_mock("cnt_always_slow")
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events": []})).set_delay(Duration::from_secs(2)))
-        .mount(&server)
-        .await;
+    ghl_answers(
+        &server,
+        "cnt_always_slow",
+        ResponseTemplate::new(200).set_body_json(json!({"events": []})).set_delay(Duration::from_secs(2)),
+    )
+    .await;
 
     let summary = reconciler(&db, &server.uri(), test_config()).run_cron(Utc::now(), deadline()).await.unwrap();
     assert_eq!((summary.leads_checked, summary.failed), (1, 1), "{summary:?}");
@@ -261,26 +259,16 @@ async fn timeouts_are_retried_and_a_lead_that_keeps_timing_out_fails_alone() {
 
 #[tokio::test]
 async fn malformed_provider_json_fails_that_lead_only() {
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
+    let (db, client, server) = database_and_server().await;
     ghl_client(&client, "c", LOCATION).await;
     calendly_client(&client, "c2").await;
     ghl_lead(&client, "c", "lead_truncated", "cnt_truncated").await;
     ghl_lead(&client, "c", "lead_wrong_shape", "cnt_wrong_shape").await;
     ghl_lead(&client, "c", "lead_ok", CONTACT).await;
     calendly_lead(&client, "c2", "lead_cal_bad", EMAIL).await;
-    ghl_appointments_mock("cnt_truncated")
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"events": [{"id": "x", "#))
-        .mount(&server)
-        .await;
-    ghl_appointments_mock("cnt_wrong_shape")
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events": {"id": 7}})))
-        .mount(&server)
-        .await;
-    ghl_appointments_mock(CONTACT)
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("ghl/api-contact-appointments.json")))
-        .mount(&server)
-        .await;
+    ghl_answers(&server, "cnt_truncated", ResponseTemplate::new(200).set_body_string(r#"{"events": [{"id": "x", "#)).await;
+    ghl_answers(&server, "cnt_wrong_shape", ResponseTemplate::new(200).set_body_json(json!({"events": {"id": 7}}))).await;
+    ghl_answers(&server, CONTACT, ResponseTemplate::new(200).set_body_json(fixture("ghl/api-contact-appointments.json"))).await;
     Mock::given(method("GET"))
         .and(path("/scheduled_events"))
         .respond_with(ResponseTemplate::new(200).set_body_string("<html>gateway</html>"))
@@ -298,17 +286,13 @@ async fn malformed_provider_json_fails_that_lead_only() {
 
 #[tokio::test]
 async fn a_failing_lead_among_good_ones_comes_back_next_run() {
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
+    let (db, client, server) = database_and_server().await;
     ghl_client(&client, "c", LOCATION).await;
     for i in 0..5 {
         ghl_lead(&client, "c", &format!("lead_{i}"), &format!("cnt_{i}")).await;
     }
     // cnt_2 was deleted in GHL; cnt_3 has an appointment with bad data (an unknown status) next to a good one.
-    ghl_appointments_mock("cnt_2")
-        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Contact not found"})))
-        .mount(&server)
-        .await;
+    ghl_answers(&server, "cnt_2", ResponseTemplate::new(404).set_body_json(json!({"message": "Contact not found"}))).await;
     let mut bad = fixture("ghl/api-contact-appointments.json");
     bad["events"][1]["appointmentStatus"] = json!("tentative");
     bad["events"][1]["status"] = json!("tentative");
@@ -338,8 +322,7 @@ async fn a_failing_lead_among_good_ones_comes_back_next_run() {
 
 #[tokio::test]
 async fn overlapping_runs_never_check_one_lead_twice() {
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
+    let (db, client, server) = database_and_server().await;
     ghl_workspace_with_leads(&client, 12).await;
     serve_every_contact(&server, Duration::from_millis(150)).await;
 
@@ -368,8 +351,7 @@ async fn overlapping_runs_never_check_one_lead_twice() {
 
 #[tokio::test]
 async fn a_stale_provider_answer_never_overwrites_a_newer_webhook() {
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
+    let (db, client, server) = database_and_server().await;
     one_ghl_lead(&client).await;
 
     // The webhook already told us the appointment moved to March 12 (dateUpdated March 3).
@@ -383,10 +365,7 @@ async fn a_stale_provider_answer_never_overwrites_a_newer_webhook() {
     db.store().await.record(obs).await.unwrap();
 
     // The API (a cached, older answer: dateUpdated March 1) still shows March 11.
-    ghl_appointments_mock(CONTACT)
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("ghl/api-contact-appointments.json")))
-        .mount(&server)
-        .await;
+    ghl_answers(&server, CONTACT, ResponseTemplate::new(200).set_body_json(fixture("ghl/api-contact-appointments.json"))).await;
     let summary = reconciler(&db, &server.uri(), test_config()).run_cron(Utc::now(), deadline()).await.unwrap();
     assert_eq!((summary.leads_checked, summary.failed), (1, 0));
 
@@ -402,8 +381,7 @@ async fn a_stale_provider_answer_never_overwrites_a_newer_webhook() {
 
 #[tokio::test]
 async fn a_ghl_appointment_that_moves_keeps_its_row_and_logs_the_move() {
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
+    let (db, client, server) = database_and_server().await;
     one_ghl_lead(&client).await;
     let first = fixture("ghl/api-contact-appointments.json");
     let mut moved = first.clone();
@@ -456,8 +434,7 @@ fn future_and_past_story() -> (serde_json::Value, serde_json::Value) {
 #[tokio::test]
 async fn cron_tasks_only_upcoming_cancellations_and_backfill_none() {
     for mode in ["cron", "backfill"] {
-        let (db, client) = database().await;
-        let server = MockServer::start().await;
+        let (db, client, server) = database_and_server().await;
         one_ghl_lead(&client).await;
         let (booked, canceled) = future_and_past_story();
         answer_once_then(
@@ -568,8 +545,7 @@ async fn backfill_of_an_unknown_client_is_rejected() {
 #[tokio::test]
 async fn the_due_rule_in_sql_selects_what_the_pure_rule_says() {
     use reconcile_scheduled::due::{DuePolicy, LeadClock};
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
+    let (db, client, server) = database_and_server().await;
     ghl_client(&client, "c", LOCATION).await;
     Mock::given(method("GET"))
         .and(path_regex(r"^/contacts/[^/]+/appointments$"))
@@ -622,8 +598,7 @@ async fn the_due_rule_in_sql_selects_what_the_pure_rule_says() {
 
 #[tokio::test]
 async fn the_run_stops_taking_leads_at_its_time_budget() {
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
+    let (db, client, server) = database_and_server().await;
     ghl_workspace_with_leads(&client, 20).await;
     serve_every_contact(&server, Duration::from_millis(100)).await;
     let config =
@@ -645,8 +620,7 @@ async fn the_run_stops_taking_leads_at_its_time_budget() {
 
 #[tokio::test]
 async fn a_group_events_other_invitees_are_never_attributed_to_the_lead() {
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
+    let (db, client, server) = database_and_server().await;
     calendly_client(&client, "c").await;
     calendly_lead(&client, "c", "lead_dana", EMAIL).await;
     let events = fixture("calendly/api-list-scheduled-events.json");
@@ -673,8 +647,7 @@ async fn a_group_events_other_invitees_are_never_attributed_to_the_lead() {
 
 #[tokio::test]
 async fn a_ghl_client_without_a_time_zone_fails_its_leads_rather_than_guess() {
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
+    let (db, client, server) = database_and_server().await;
     ghl_client(&client, "c", LOCATION).await;
     client.execute(r#"UPDATE "Client" SET "timezone" = NULL WHERE "id" = 'c'"#, &[]).await.unwrap();
     ghl_lead(&client, "c", "lead_1", CONTACT).await;
@@ -686,7 +659,7 @@ async fn a_ghl_client_without_a_time_zone_fails_its_leads_rather_than_guess() {
 
 #[tokio::test]
 async fn a_database_outage_fails_the_run_as_unavailable() {
-    let settings = shared::DbSettings::from_url("postgres://postgres@127.0.0.1:9/none").unwrap();
+    let settings = shared::testing::unreachable_database();
     let http = shared::providers::ProviderHttp::new(
         shared::providers::Endpoints::new("http://127.0.0.1:9", "http://127.0.0.1:9").unwrap(),
         fast_http(),
@@ -702,8 +675,7 @@ async fn a_database_outage_fails_the_run_as_unavailable() {
 
 #[tokio::test]
 async fn refused_credentials_fail_the_clients_leads_without_asking_again() {
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
+    let (db, client, server) = database_and_server().await;
     ghl_client(&client, "revoked", "loc_revoked").await;
     ghl_client(&client, "fine", LOCATION).await;
     for i in 0..6 {
@@ -714,10 +686,7 @@ async fn refused_credentials_fail_the_clients_leads_without_asking_again() {
         .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "Invalid JWT"})))
         .mount(&server)
         .await;
-    ghl_appointments_mock(CONTACT)
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("ghl/api-contact-appointments.json")))
-        .mount(&server)
-        .await;
+    ghl_answers(&server, CONTACT, ResponseTemplate::new(200).set_body_json(fixture("ghl/api-contact-appointments.json"))).await;
     let config = reconcile_scheduled::config::ReconcileConfig { lead_concurrency: 1, ..test_config() };
     let summary = reconciler(&db, &server.uri(), config).run_cron(Utc::now(), deadline()).await.unwrap();
     assert_eq!((summary.leads_checked, summary.failed), (1, 6), "{summary:?}");
@@ -744,8 +713,7 @@ async fn held(client: &tokio_postgres::Client, key: &str) -> (String, Option<Str
 
 #[tokio::test]
 async fn an_upcoming_appointment_missing_from_a_complete_listing_is_recorded_deleted() {
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
+    let (db, client, server) = database_and_server().await;
     one_ghl_lead(&client).await;
     let first = upcoming_listing();
     let mut without = first.clone();
@@ -771,8 +739,7 @@ async fn an_upcoming_appointment_missing_from_a_complete_listing_is_recorded_del
 #[tokio::test]
 async fn a_failed_or_unreadable_listing_deletes_nothing() {
     for failure in [ResponseTemplate::new(500), ResponseTemplate::new(200).set_body_string("{\"events\": [")] {
-        let (db, client) = database().await;
-        let server = MockServer::start().await;
+        let (db, client, server) = database_and_server().await;
         one_ghl_lead(&client).await;
         answer_once_then(&server, CONTACT, ResponseTemplate::new(200).set_body_json(upcoming_listing()), failure).await;
 

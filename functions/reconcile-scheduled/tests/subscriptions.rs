@@ -54,8 +54,7 @@ fn http(server: &MockServer, quotas: Quotas) -> ProviderHttp {
 async fn disabled_missing_active_and_unreadable_subscriptions_are_told_apart() {
     let (captured, logs) = captured();
 
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
+    let (db, client, server) = database_and_server().await;
     // Four workspaces of one Calendly organization, one token each; a GHL-only client is not checked.
     calendly_client_with_token(&client, "client_active", "pat_active_1f2e").await;
     calendly_client_with_token(&client, "client_disabled", "pat_disabled_3d4c").await;
@@ -150,22 +149,20 @@ async fn disabled_missing_active_and_unreadable_subscriptions_are_told_apart() {
     assert_eq!(check::dimensions(&line), [("Function".to_string(), "reconcile-scheduled".to_string())]);
 }
 
+/// One Calendly client (`client_id`, its `token`), and a fake Calendly listing the fixture's
+/// subscriptions to anyone; the captured sinks are in place.
+async fn one_client_listing_the_fixture_subscriptions(client_id: &str, token: &str) -> (shared::testing::TestDb, MockServer) {
+    captured();
+    let (db, client, server) = database_and_server().await;
+    calendly_client_with_token(&client, client_id, token).await;
+    serve_fixture(&server, "/webhook_subscriptions", "calendly/api-list-webhook-subscriptions.json").await;
+    (db, server)
+}
+
 #[tokio::test]
 async fn the_check_waits_for_the_rate_limiter_and_stops_at_the_deadline() {
-    captured();
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
-    calendly_client_with_token(&client, "client_user_scope", "pat_user_5b6a").await;
-    Mock::given(method("GET"))
-        .and(path("/webhook_subscriptions"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("calendly/api-list-webhook-subscriptions.json")))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/users/me"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("calendly/api-users-me.json")))
-        .mount(&server)
-        .await;
+    let (db, server) = one_client_listing_the_fixture_subscriptions("client_user_scope", "pat_user_5b6a").await;
+    serve_fixture(&server, "/users/me", "calendly/api-users-me.json").await;
 
     // Two requests a minute: the organization list and `/users/me` fit, the user-scope list would
     // have to wait a minute, past the check's deadline.
@@ -179,15 +176,7 @@ async fn the_check_waits_for_the_rate_limiter_and_stops_at_the_deadline() {
 
 #[tokio::test]
 async fn a_cron_run_checks_the_subscriptions_when_it_knows_its_url() {
-    captured();
-    let (db, client) = database().await;
-    let server = MockServer::start().await;
-    calendly_client_with_token(&client, "client_disabled", "pat_disabled_3d4c").await;
-    Mock::given(method("GET"))
-        .and(path("/webhook_subscriptions"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("calendly/api-list-webhook-subscriptions.json")))
-        .mount(&server)
-        .await;
+    let (db, server) = one_client_listing_the_fixture_subscriptions("client_disabled", "pat_disabled_3d4c").await;
     let schedule = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
 
     let without = reconciler(&db, &server.uri(), test_config());

@@ -2,22 +2,10 @@
 //! With `DATABASE_URL` set it migrates that server; otherwise it starts a throwaway cluster,
 //! migrates it (with the CRM baseline tables), prints its URL and keeps it until Ctrl-C.
 
-use shared::embedded::EmbeddedPostgres;
-use shared::migrate::{self, Baseline};
-use shared::DbSettings;
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::telemetry::init();
-    let (url, cluster) = match shared::config::optional("DATABASE_URL") {
-        Some(url) => (url, None),
-        None => {
-            let pg = tokio::task::spawn_blocking(EmbeddedPostgres::start).await??;
-            (pg.url(), Some(pg))
-        }
-    };
-    let mut client = DbSettings::from_url(&url)?.connect().await?;
-    migrate::run(&mut client, Baseline::Create).await?;
+    let (url, cluster, client) = shared::embedded::local_database().await?;
     drop(client);
     println!("DATABASE_URL={url}");
     if let Some(path) = std::env::args().nth(1) {

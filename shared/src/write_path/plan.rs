@@ -336,12 +336,7 @@ pub fn merge(row: &AppointmentRow, obs: &Observation, now: DateTime<Utc>) -> App
             r.status = status;
             r.status_changed_at = obs.provider_updated_at.unwrap_or(now);
         }
-        replace(&mut r.start_at, &obs.start_at);
-        replace(&mut r.end_at, &obs.end_at);
-        replace(&mut r.timezone, &obs.timezone);
-        replace(&mut r.calendly_scheduled_event_uri, &obs.calendly_event_uri);
-        replace(&mut r.rescheduled_from_key, &obs.rescheduled_from_key);
-        replace(&mut r.rescheduled_to_key, &obs.rescheduled_to_key);
+        carry_booking(&mut r, obs, Word::Newer);
         if r.status.is_terminal() {
             if observed.is_terminal() {
                 // Without the provider's own cancellation time (GHL), the time of the newest word
@@ -359,12 +354,7 @@ pub fn merge(row: &AppointmentRow, obs: &Observation, now: DateTime<Utc>) -> App
             r.provider_updated_at = obs.provider_updated_at;
         }
     } else {
-        fill(&mut r.start_at, &obs.start_at);
-        fill(&mut r.end_at, &obs.end_at);
-        fill(&mut r.timezone, &obs.timezone);
-        fill(&mut r.calendly_scheduled_event_uri, &obs.calendly_event_uri);
-        fill(&mut r.rescheduled_from_key, &obs.rescheduled_from_key);
-        fill(&mut r.rescheduled_to_key, &obs.rescheduled_to_key);
+        carry_booking(&mut r, obs, Word::Older);
         if r.status.is_terminal() && observed.is_terminal() {
             fill(&mut r.canceled_at, &obs.canceled_at);
             fill(&mut r.canceled_by, &obs.canceled_by);
@@ -402,6 +392,30 @@ pub fn merge(row: &AppointmentRow, obs: &Observation, now: DateTime<Utc>) -> App
 /// A missing provider time is older than any.
 fn cmp_provider_time(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Ordering {
     a.cmp(&b)
+}
+
+/// Whether an observation is the row's newest word or an older one.
+#[derive(Clone, Copy)]
+enum Word {
+    Newer,
+    Older,
+}
+
+/// What an observation says about the booking itself (times, time zone, event, reschedule keys):
+/// a newer word replaces what it carries, an older one only fills what the row lacks.
+fn carry_booking(r: &mut AppointmentRow, obs: &Observation, word: Word) {
+    fn carry<T: Clone>(slot: &mut Option<T>, value: &Option<T>, word: Word) {
+        match word {
+            Word::Newer => replace(slot, value),
+            Word::Older => fill(slot, value),
+        }
+    }
+    carry(&mut r.start_at, &obs.start_at, word);
+    carry(&mut r.end_at, &obs.end_at, word);
+    carry(&mut r.timezone, &obs.timezone, word);
+    carry(&mut r.calendly_scheduled_event_uri, &obs.calendly_event_uri, word);
+    carry(&mut r.rescheduled_from_key, &obs.rescheduled_from_key, word);
+    carry(&mut r.rescheduled_to_key, &obs.rescheduled_to_key, word);
 }
 
 fn replace<T: Clone>(slot: &mut Option<T>, value: &Option<T>) {
@@ -514,6 +528,15 @@ mod tests {
     use super::*;
     use crate::domain::{AppointmentStatus::*, Canceler};
     use crate::rollup::tests::{row, t};
+
+    /// Ids for new rows and events: `id1`, `id2`, ...
+    fn numbered_ids() -> impl FnMut() -> String {
+        let mut ids = 0;
+        move || {
+            ids += 1;
+            format!("id{ids}")
+        }
+    }
 
     fn obs(key: &str, status: ObservedStatus, updated: Option<DateTime<Utc>>) -> Observation {
         let mut o = Observation::new("lead", Provider::Calendly, status, AppointmentSource::Webhook);
@@ -641,11 +664,7 @@ mod tests {
     #[test]
     fn plan_writes_nothing_for_a_duplicate_and_tasks_only_on_transition() {
         let now = t(15, 0);
-        let mut ids = 0;
-        let mut new_id = || {
-            ids += 1;
-            format!("id{ids}")
-        };
+        let mut new_id = numbered_ids();
         let mut o = obs("inv-x", ObservedStatus::Is(Canceled), Some(t(2, 0)));
         o.start_at = Some(t(20, 9));
         o.tasks = TaskPolicy::All;
@@ -778,11 +797,7 @@ mod tests {
     #[test]
     fn rebooking_a_canceled_slot_without_key_is_a_new_row_and_rolls_up_confirmed() {
         let now = t(15, 0);
-        let mut ids = 0;
-        let mut new_id = || {
-            ids += 1;
-            format!("id{ids}")
-        };
+        let mut new_id = numbered_ids();
         let canceled = ghl_obs(None, Canceled, AppointmentSource::Manual, Some(t(20, 15)));
         let first = plan(&LeadState { lead_id: "lead".into(), rollup: Rollup::default(), rows: vec![] }, &canceled, now, &mut new_id);
         let state = LeadState { lead_id: "lead".into(), rollup: first.rollup.clone().unwrap(), rows: vec![first.insert.clone().unwrap()] };
@@ -862,11 +877,7 @@ mod tests {
     #[test]
     fn deletion_is_logged_and_asks_for_a_follow_up() {
         let now = t(15, 0);
-        let mut ids = 0;
-        let mut new_id = || {
-            ids += 1;
-            format!("id{ids}")
-        };
+        let mut new_id = numbered_ids();
         let mut booked = obs("g", ObservedStatus::Is(Confirmed), Some(t(10, 1)));
         booked.provider = Provider::Ghl;
         booked.start_at = Some(t(20, 15));

@@ -80,12 +80,7 @@ pub struct RollupCheck {
 
 /// verify one batch (one round trip; reads only).
 pub async fn verify_batch(conn: &mut Connection, range: &BatchRange, client_id: Option<&str>, now: DateTime<Utc>) -> Result<RollupCheck> {
-    let leads = conn.statement(VERIFY_LEADS).await?;
-    let rows = conn.statement(BATCH_ROWS).await?;
-    conn.count_round_trip();
-    let params: [Param<'_>; 3] = [&range.after, &range.last, &client_id];
-    let (leads, rows) = try_join(conn.client.query(&leads, &params), conn.client.query(&rows, &params)).await?;
-    let by_lead = rows_by_lead(&rows)?;
+    let (leads, by_lead) = leads_and_rows(conn, VERIFY_LEADS, range, client_id).await?;
     let mut check = RollupCheck::default();
     for lead in &leads {
         let id: String = lead.try_get(6)?;
@@ -112,17 +107,28 @@ pub async fn verify_batch(conn: &mut Connection, range: &BatchRange, client_id: 
     Ok(check)
 }
 
+/// One round trip, pipelined: the batch's leads as `leads_sql` reads (or locks) them, and their
+/// appointment rows by lead.
+async fn leads_and_rows(
+    conn: &mut Connection,
+    leads_sql: &'static str,
+    range: &BatchRange,
+    client_id: Option<&str>,
+) -> Result<(Vec<Row>, HashMap<String, Vec<AppointmentRow>>)> {
+    let leads = conn.statement(leads_sql).await?;
+    let rows = conn.statement(BATCH_ROWS).await?;
+    conn.count_round_trip();
+    let params: [Param<'_>; 3] = [&range.after, &range.last, &client_id];
+    let (leads, rows) = try_join(conn.client.query(&leads, &params), conn.client.query(&rows, &params)).await?;
+    Ok((leads, rows_by_lead(&rows)?))
+}
+
 /// repair one batch: lock the leads that have rows and read the rows (one round trip, pipelined:
 /// the read starts once every lock is granted), then rewrite the rollups that differ from the
 /// rule (one more round trip, only when there is one).
 pub async fn repair_batch(conn: &mut Connection, range: &BatchRange, client_id: Option<&str>, now: DateTime<Utc>) -> Result<RollupCheck> {
-    let lock = conn.statement(LOCK_ROLLUPS).await?;
-    let rows = conn.statement(BATCH_ROWS).await?;
     let update = conn.statement(UPDATE_ROLLUPS).await?;
-    conn.count_round_trip();
-    let params: [Param<'_>; 3] = [&range.after, &range.last, &client_id];
-    let (leads, rows) = try_join(conn.client.query(&lock, &params), conn.client.query(&rows, &params)).await?;
-    let by_lead = rows_by_lead(&rows)?;
+    let (leads, by_lead) = leads_and_rows(conn, LOCK_ROLLUPS, range, client_id).await?;
     let mut check = RollupCheck::default();
     let mut updates = RollupUpdates::default();
     for lead in &leads {

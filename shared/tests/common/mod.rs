@@ -5,6 +5,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use shared::domain::*;
 use shared::testing::{calendly_observation, ghl_observation, seed_client, seed_lead, TestDb};
 pub use shared::testing::{count, keys_held_twice, snapshot, AppointmentSnapshot};
+use shared::Store;
 use tokio_postgres::Client;
 
 pub const CLIENT: &str = "client_1";
@@ -20,6 +21,19 @@ pub async fn db_with_leads(leads: &[&str]) -> (TestDb, Client) {
         seed_lead(&client, CLIENT, lead, None).await.unwrap();
     }
     (db, client)
+}
+
+/// [`db_with_leads`] and a store on it.
+pub async fn store_with_leads(leads: &[&str]) -> (TestDb, Client, Store) {
+    let (db, client) = db_with_leads(leads).await;
+    let store = db.store().await;
+    (db, client, store)
+}
+
+/// Another client (workspace) with one lead.
+pub async fn another_client(db: &Client, client_id: &str, lead_id: &str, email: Option<&str>) {
+    seed_client(db, client_id, None).await.unwrap();
+    seed_lead(db, client_id, lead_id, email).await.unwrap();
 }
 
 pub fn calendly(lead: &str, invitee: &str, status: AppointmentStatus, updated: DateTime<Utc>, start: DateTime<Utc>) -> Observation {

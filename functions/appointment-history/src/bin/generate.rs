@@ -5,9 +5,6 @@
 //! into a throwaway PostgreSQL that it starts and keeps until Ctrl-C, printing its URL.
 
 use appointment_history::generate::{generate, Sizes, PROBE_LEAD};
-use shared::embedded::EmbeddedPostgres;
-use shared::migrate::{self, Baseline};
-use shared::DbSettings;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,15 +17,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(n) = args.get(1) {
         sizes.appointments = n.replace('_', "").parse()?;
     }
-    let (url, cluster) = match shared::config::optional("DATABASE_URL") {
-        Some(url) => (url, None),
-        None => {
-            let pg = tokio::task::spawn_blocking(EmbeddedPostgres::start).await??;
-            (pg.url(), Some(pg))
-        }
-    };
-    let mut db = DbSettings::from_url(&url)?.connect().await?;
-    migrate::run(&mut db, Baseline::Create).await?;
+    let (url, cluster, db) = shared::embedded::local_database().await?;
     eprintln!("generating {} leads and {} appointments ...", sizes.leads, sizes.appointments);
     let report = generate(&db, sizes).await?;
     eprintln!("{report}");

@@ -28,6 +28,26 @@ pub fn at(day: u32, hour: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2031, 3, day, hour, 0, 0).unwrap()
 }
 
+/// The invitee URI of the Calendly booking `name` (event `EV-name`, invitee `INV-name`).
+pub fn invitee(name: &str) -> String {
+    format!("https://api.calendly.com/scheduled_events/EV-{name}/invitees/INV-{name}")
+}
+
+/// The Calendly booking `name` of `lead`, booked in `timezone`.
+pub fn calendly_booking(
+    lead: &str,
+    name: &str,
+    status: shared::AppointmentStatus,
+    start: DateTime<Utc>,
+    updated: DateTime<Utc>,
+    timezone: &str,
+) -> shared::Observation {
+    let event = format!("https://api.calendly.com/scheduled_events/EV-{name}");
+    let mut o = shared::testing::calendly_observation(lead, &invitee(name), &event, status, start, updated);
+    o.timezone = Some(timezone.into());
+    o
+}
+
 pub struct Harness {
     pub db: TestDb,
     pub sql: tokio_postgres::Client,
@@ -72,6 +92,11 @@ impl Harness {
         let app = Arc::new(App::new(config).with_clock(now));
         let router = router(app.clone());
         Harness { db, sql, app, router }
+    }
+
+    /// Records an observation through the write path, as the webhooks do; its appointment's id.
+    pub async fn record(&self, obs: shared::Observation) -> String {
+        self.store().record(obs).await.unwrap().appointment_id
     }
 
     pub fn store(&self) -> &shared::Store {

@@ -94,7 +94,8 @@ pub async fn deliver(app: &App, name: &str) -> Answer {
 }
 
 /// One appointment, without generated ids: links as provider keys.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Row {
     pub lead: String,
     pub key: Option<String>,
@@ -131,39 +132,18 @@ impl State {
 }
 
 pub async fn state(db: &Client) -> State {
-    let rows = db
-        .query(
-            r#"SELECT a."leadId", a."calendlyInviteeUri", a."calendlyScheduledEventUri", a."status"::text, a."startAt", a."endAt",
-                      a."timezone", a."canceledAt", a."canceledBy", a."cancelReason", p."calendlyInviteeUri",
-                      a."rescheduledFromKey", a."rescheduledToKey", a."providerCreatedAt", a."providerUpdatedAt",
-                      a."statusChangedAt", a."source"::text
-                 FROM "Appointment" a LEFT JOIN "Appointment" p ON p."id" = a."rescheduledFromId"
-                ORDER BY a."calendlyInviteeUri""#,
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| Row {
-            lead: r.get(0),
-            key: r.get(1),
-            event_uri: r.get(2),
-            status: r.get(3),
-            start: r.get(4),
-            end: r.get(5),
-            timezone: r.get(6),
-            canceled_at: r.get(7),
-            canceled_by: r.get(8),
-            reason: r.get(9),
-            linked_from: r.get(10),
-            from_key: r.get(11),
-            to_key: r.get(12),
-            provider_created_at: r.get(13),
-            provider_updated_at: r.get(14),
-            status_changed_at: r.get(15),
-            source: r.get(16),
-        })
-        .collect();
+    let rows = shared::testing::rows_as(
+        db,
+        r#"SELECT a."leadId" AS lead, a."calendlyInviteeUri" AS key, a."calendlyScheduledEventUri" AS event_uri,
+                  a."status"::text AS status, a."startAt" AS start, a."endAt" AS "end", a."timezone", a."canceledAt" AS canceled_at,
+                  a."canceledBy" AS canceled_by, a."cancelReason" AS reason, p."calendlyInviteeUri" AS linked_from,
+                  a."rescheduledFromKey" AS from_key, a."rescheduledToKey" AS to_key, a."providerCreatedAt" AS provider_created_at,
+                  a."providerUpdatedAt" AS provider_updated_at, a."statusChangedAt" AS status_changed_at, a."source"::text AS source
+             FROM "Appointment" a LEFT JOIN "Appointment" p ON p."id" = a."rescheduledFromId"
+            ORDER BY a."calendlyInviteeUri""#,
+        &[],
+    )
+    .await;
     let rollups = db
         .query(
             r#"SELECT "id", "appointmentStartAt"::text, "appointmentEndAt"::text, "appointmentStatus", "appointmentCanceledAt"::text,

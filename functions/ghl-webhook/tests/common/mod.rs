@@ -11,9 +11,7 @@ use shared::testing::{seed_client, seed_lead, TestDb};
 use tokio_postgres::Client;
 
 /// The fixtures' workspace, contact and appointment.
-pub const LOCATION: &str = "loc_Rt5vB2nQ";
-pub const CONTACT: &str = "cnt_8Hj3Kd9Lm";
-pub const APPOINTMENT: &str = "Yq3FpL8wV2nR6tKc9sDx";
+pub use shared::testing::fixture_ids::{GHL_APPOINTMENT as APPOINTMENT, GHL_CONTACT as CONTACT, GHL_LOCATION as LOCATION};
 pub const CLIENT: &str = "client_ghl";
 pub const LEAD: &str = "lead_ghl";
 /// Another workspace, with a lead of the same contact id: never touched by the fixtures.

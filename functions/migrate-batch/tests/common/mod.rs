@@ -116,7 +116,8 @@ pub async fn run_to_end(store: &shared::Store, first: &Input) -> Output {
 }
 
 /// An appointment without what depends on ids or on when it was written.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Row {
     pub lead: String,
     pub provider: String,
@@ -141,41 +142,19 @@ pub struct Row {
 }
 
 pub async fn appointments(db: &Client) -> Vec<Row> {
-    let mut rows: Vec<Row> = db
-        .query(
-            r#"SELECT a."leadId", a."provider"::text, a."ghlAppointmentId", a."calendlyInviteeUri", a."calendlyScheduledEventUri",
-                      a."startAt", a."endAt", a."timezone", a."status"::text, a."canceledAt", a."cancelReason", a."canceledBy",
-                      coalesce(p."ghlAppointmentId", p."calendlyInviteeUri", p."startAt"::text), a."rescheduledFromKey", a."rescheduledToKey",
-                      a."providerCreatedAt", a."providerUpdatedAt", a."source"::text,
-                      a."statusChangedAt" = a."createdAt" AND a."createdAt" = a."updatedAt"
-                 FROM "Appointment" a LEFT JOIN "Appointment" p ON p."id" = a."rescheduledFromId""#,
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| Row {
-            lead: r.get(0),
-            provider: r.get(1),
-            ghl: r.get(2),
-            invitee: r.get(3),
-            event: r.get(4),
-            start: r.get(5),
-            end: r.get(6),
-            timezone: r.get(7),
-            status: r.get(8),
-            canceled_at: r.get(9),
-            cancel_reason: r.get(10),
-            canceled_by: r.get(11),
-            linked_from: r.get(12),
-            from_key: r.get(13),
-            to_key: r.get(14),
-            provider_created: r.get(15),
-            provider_updated: r.get(16),
-            source: r.get(17),
-            fresh: r.get(18),
-        })
-        .collect();
+    let mut rows: Vec<Row> = shared::testing::rows_as(
+        db,
+        r#"SELECT a."leadId" AS lead, a."provider"::text AS provider, a."ghlAppointmentId" AS ghl, a."calendlyInviteeUri" AS invitee,
+                  a."calendlyScheduledEventUri" AS event, a."startAt" AS start, a."endAt" AS "end", a."timezone",
+                  a."status"::text AS status, a."canceledAt" AS canceled_at, a."cancelReason" AS cancel_reason, a."canceledBy" AS canceled_by,
+                  coalesce(p."ghlAppointmentId", p."calendlyInviteeUri", p."startAt"::text) AS linked_from,
+                  a."rescheduledFromKey" AS from_key, a."rescheduledToKey" AS to_key, a."providerCreatedAt" AS provider_created,
+                  a."providerUpdatedAt" AS provider_updated, a."source"::text AS source,
+                  a."statusChangedAt" = a."createdAt" AND a."createdAt" = a."updatedAt" AS fresh
+             FROM "Appointment" a LEFT JOIN "Appointment" p ON p."id" = a."rescheduledFromId""#,
+        &[],
+    )
+    .await;
     rows.sort();
     rows
 }

@@ -20,9 +20,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 pub const CALENDLY_TOKEN: &str = "pat_test_0f9e8d7c6b5a4d3c2b1a";
 pub const GHL_KEY: &str = "pit-test-5b2c9e1a-7d4f-4e3b-9a8c-2f1e0d9c8b7a";
 pub const ORG: &str = "https://api.calendly.com/organizations/4e1d2c3b-5a6f-4b7c-8d9e-0f1a2b3c4d5e";
-pub const LOCATION: &str = "loc_Rt5vB2nQ";
-pub const EMAIL: &str = "dana.whitfield@example.com";
-pub const CONTACT: &str = "cnt_8Hj3Kd9Lm";
+pub use shared::testing::fixture_ids::{CALENDLY_EMAIL as EMAIL, GHL_CONTACT as CONTACT, GHL_LOCATION as LOCATION};
 
 pub fn fixture(path: &str) -> Value {
     let text = std::fs::read_to_string(format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).expect("fixture");
@@ -31,6 +29,21 @@ pub fn fixture(path: &str) -> Value {
 
 pub fn fixture_text(path: &str) -> String {
     std::fs::read_to_string(format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).expect("fixture")
+}
+
+/// A database and a fake provider server for one test.
+pub async fn database_and_server() -> (TestDb, Client, MockServer) {
+    let (db, client) = database().await;
+    (db, client, MockServer::start().await)
+}
+
+/// The fake provider answers every GET of `url_path` with the fixture's body.
+pub async fn serve_fixture(server: &MockServer, url_path: impl Into<String>, fixture_path: &str) {
+    Mock::given(method("GET"))
+        .and(path(url_path))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture(fixture_path)))
+        .mount(server)
+        .await;
 }
 
 pub fn at(text: &str) -> DateTime<Utc> {
@@ -68,6 +81,12 @@ pub async fn ghl_lead(db: &Client, client_id: &str, lead_id: &str, contact: &str
 
 pub async fn calendly_lead(db: &Client, client_id: &str, lead_id: &str, email: &str) {
     seed_lead(db, client_id, lead_id, Some(email)).await.unwrap();
+}
+
+/// The Calendly workspace `client_cal` with one lead, `lead_dana`, of the fixtures' invitee email.
+pub async fn one_calendly_lead(db: &Client) {
+    calendly_client(db, "client_cal").await;
+    calendly_lead(db, "client_cal", "lead_dana", EMAIL).await;
 }
 
 pub fn fast_http() -> HttpSettings {
@@ -129,11 +148,7 @@ pub async fn list_scheduled_events_after_a_429(server: &MockServer) {
         .up_to_n_times(1)
         .mount(server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/scheduled_events"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("calendly/api-list-scheduled-events.json")))
-        .mount(server)
-        .await;
+    serve_fixture(server, "/scheduled_events", "calendly/api-list-scheduled-events.json").await;
 }
 
 /// (key, status, start, lead, source) of every appointment, ordered by key.

@@ -16,6 +16,8 @@ use crate::migrate::{self, Baseline};
 use crate::model::AppointmentRow;
 use crate::store::{DbSettings, Store};
 
+pub mod bad_input;
+
 static SERVER: OnceCell<String> = OnceCell::const_new();
 static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 

@@ -19,6 +19,9 @@ use serde_json::{Map, Value};
 /// The start of the message of a repeated key's error ([`is_duplicate_key`]).
 const DUPLICATE_KEY: &str = "duplicate key";
 
+/// The `detail` of an HTTP refusal of a body that gives a key twice (our words, no key named).
+pub const REPEATED_KEY_DETAIL: &str = "the body gives a key more than once in one object";
+
 /// A JSON value without repeated keys; deserializing it from anything refuses them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Strict(pub Value);

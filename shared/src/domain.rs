@@ -27,9 +27,14 @@ pub fn in_time_window(t: DateTime<Utc>) -> bool {
     (EARLIEST..LATEST).contains(&t.timestamp())
 }
 
+/// The rule, as a refusal says it after a field's name: "must be from ... to before ...".
+pub fn time_window_rule() -> String {
+    format!("must be from {EARLIEST_TIME} to before {LATEST_TIME}")
+}
+
 /// The reason a time outside the window is refused, naming the field and the window.
 pub fn outside_time_window(field: &str) -> String {
-    format!("{field} must be from {EARLIEST_TIME} to before {LATEST_TIME}")
+    format!("{field} {}", time_window_rule())
 }
 
 /// Which booking provider an appointment lives in (Prisma enum `MeetingBookingProvider`).

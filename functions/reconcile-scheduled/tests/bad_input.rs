@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use reconcile_scheduled::{Reconciler, RunError};
 use serde_json::{json, Value};
-use shared::testing::bad_input::{self, Mutation, MUTATION_TEXT};
+use shared::testing::bad_input::{self, Damage, Mutation, MUTATION_TEXT};
 use shared::testing::fingerprint;
 use tokio_postgres::Client;
 
@@ -84,37 +84,15 @@ fn random_bytes_are_refused_and_write_nothing() {
 fn damaged_requests_are_refused_and_write_nothing() {
     let rt = runtime();
     let (_db, client, reconciler) = rt.block_on(seeded());
-    // What is done to a valid request (a backfill or the schedule's event): 0 a field given a value
-    // it does not accept, 1 truncated, 2 a key given twice, 3 not UTF-8, 4 replaced by a non-object.
-    let strategy = (any::<bool>(), 0u8..5, any::<usize>(), 1u8..9, MUTATION_TEXT, any::<i64>());
+    // A backfill request or the schedule's event, damaged.
+    let strategy = (any::<bool>(), 0..Damage::ALL.len(), any::<usize>(), 1u8..9, MUTATION_TEXT, any::<i64>());
     TestRunner::new(config(64))
         .run(&strategy, |(is_backfill, damage, target, op, text, number)| {
             let doc = if is_backfill { backfill() } else { schedule() };
             let fields: &[&str] = if is_backfill { &["mode", "clientId", "maxLeads", "cursor", "dryRun"] } else { &["detail-type"] };
-            let payload = match damage {
-                0 => {
-                    let field = fields[target % fields.len()];
-                    let mut value = json!({ field: 0 });
-                    Mutation { target: 0, op, text, number }.apply(&mut value);
-                    let value = value.get(field).cloned().unwrap_or(Value::Null);
-                    if accepted(field, &value) {
-                        return Ok(());
-                    }
-                    let mut doc = doc;
-                    doc[field] = value;
-                    doc.to_string().into_bytes()
-                }
-                1 => bad_input::truncated(doc.to_string().as_bytes(), target),
-                2 => bad_input::with_repeated_key(&doc, target, &json!(text)).unwrap(),
-                3 => bad_input::not_utf8(&doc),
-                _ => {
-                    let mut doc = doc;
-                    Mutation { target: usize::MAX, op, text, number }.apply(&mut doc);
-                    if doc.is_object() {
-                        return Ok(());
-                    }
-                    doc.to_string().into_bytes()
-                }
+            let m = Mutation { target, op, text, number };
+            let Some(payload) = bad_input::damaged(&doc, Damage::ALL[damage], fields, accepted, target, m) else {
+                return Ok(());
             };
             rt.block_on(refused(&reconciler, &client, &payload)).map(drop)
         })

@@ -88,6 +88,78 @@ impl Mutation {
     }
 }
 
+/// The ways a valid document is damaged by [`damaged`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Damage {
+    /// One of the named fields given a value of any type that the function does not accept.
+    WrongValue,
+    /// The text cut short (a strict prefix of a JSON object is never JSON).
+    Truncated,
+    /// One of its objects given its first key twice.
+    RepeatedKey,
+    /// An invalid UTF-8 sequence inside its first string.
+    NotUtf8,
+    /// The whole document replaced by another value (a number, a string, an array, `{}`, ...).
+    Replaced,
+}
+
+impl Damage {
+    pub const ALL: [Damage; 5] = [Damage::WrongValue, Damage::Truncated, Damage::RepeatedKey, Damage::NotUtf8, Damage::Replaced];
+}
+
+/// `doc` damaged as `damage` says, with `target` and `m` (drawn by the test) choosing where and
+/// what; `None` when the result is one the function accepts (`accepted(field, value)` for a
+/// [`Damage::WrongValue`]) or the damage does not apply to this document.
+pub fn damaged(
+    doc: &Value,
+    damage: Damage,
+    fields: &[&str],
+    accepted: impl Fn(&str, &Value) -> bool,
+    target: usize,
+    m: Mutation,
+) -> Option<Vec<u8>> {
+    match damage {
+        Damage::WrongValue => {
+            let field = fields[target % fields.len()];
+            let mut holder = serde_json::json!({ field: 0 });
+            Mutation { target: 0, op: m.op.max(1), ..m }.apply(&mut holder);
+            let value = holder[field].take();
+            if accepted(field, &value) {
+                return None;
+            }
+            let mut doc = doc.clone();
+            doc[field] = value;
+            Some(doc.to_string().into_bytes())
+        }
+        Damage::Truncated => Some(truncated(doc.to_string().as_bytes(), target)),
+        Damage::RepeatedKey => with_repeated_key(doc, target, &Value::String(m.text)),
+        Damage::NotUtf8 => Some(not_utf8(doc)),
+        Damage::Replaced => {
+            let mut doc = doc.clone();
+            let root = pointers(&doc).len() - 1;
+            Mutation { target: root, op: m.op.max(1), ..m }.apply(&mut doc);
+            Some(doc.to_string().into_bytes())
+        }
+    }
+}
+
+/// A signed webhook delivery's damage (`kind % 3`: truncated, not UTF-8, a key given twice) and the
+/// last part of the problem `type` both webhooks answer it with (`not-json`, `invalid-payload`).
+pub fn damaged_delivery(doc: &Value, kind: u8, at: usize, text: String) -> (Vec<u8>, &'static str) {
+    let damage = [Damage::Truncated, Damage::NotUtf8, Damage::RepeatedKey][usize::from(kind % 3)];
+    let body = damaged(doc, damage, &[], |_, _| false, at, Mutation { target: at, op: 3, text, number: 0 });
+    (body.expect("every delivery has an object"), if damage == Damage::RepeatedKey { "invalid-payload" } else { "not-json" })
+}
+
+/// Asserts that a webhook refused with `status`, as problem+json with that status in its body and
+/// the `problem_type` given.
+pub fn assert_refused(a: &super::WebhookAnswer, status: u16, problem_type: &str) {
+    assert_eq!(a.status.as_u16(), status, "{a:?}");
+    assert_eq!(a.content_type, "application/problem+json", "{a:?}");
+    assert_eq!(a.body["status"], status, "{a:?}");
+    assert_eq!(a.problem_type(), problem_type, "{a:?}");
+}
+
 /// One edit of the bytes of a body: cut at `at` (`truncate`), else `byte` written at `at`.
 pub fn damage(bytes: &mut Vec<u8>, at: usize, byte: u8, truncate: bool) {
     if bytes.is_empty() {
@@ -209,6 +281,21 @@ mod tests {
         for text in texts {
             assert!(crate::json::is_duplicate_key(&crate::json::parse(text.as_bytes()).unwrap_err()));
         }
+    }
+
+    #[test]
+    fn damage_is_what_it_says() {
+        let doc = json!({"mode": "apply", "batchSize": 5});
+        let m = |op: u8| Mutation { target: 0, op, text: "t".into(), number: 7 };
+        let none = |_: &str, _: &Value| false;
+        for op in 0..9 {
+            let replaced = damaged(&doc, Damage::Replaced, &["mode"], none, 0, m(op)).unwrap();
+            assert!(!serde_json::from_slice::<Value>(&replaced).unwrap().get("mode").is_some(), "{op}");
+            let wrong = damaged(&doc, Damage::WrongValue, &["batchSize"], none, 0, m(op)).unwrap();
+            assert_ne!(serde_json::from_slice::<Value>(&wrong).unwrap()["batchSize"], 5, "{op}");
+        }
+        assert_eq!(damaged(&doc, Damage::WrongValue, &["mode"], |_, _| true, 0, m(2)), None);
+        assert!(crate::json::parse(&damaged(&doc, Damage::RepeatedKey, &[], none, 0, m(1)).unwrap()).is_err());
     }
 
     #[test]

@@ -67,6 +67,8 @@ fn accepted(field: &str, value: &Value) -> bool {
         "clientId" => value.is_null() || value == "c",
         "batchSize" => count(10_000),
         "maxLeads" => count(i32::MAX as u64),
+        // Null is absent: a new run.
+        "resume" => value.is_null(),
         _ => false,
     }
 }

@@ -96,9 +96,10 @@ fn odd_lead_ids_queries_and_tokens_are_refused() {
     let h = rt.block_on(Harness::new());
     let token = h.token();
     // A lead id of random bytes (percent-encoded: NUL, non-UTF-8, very long), a random query,
-    // a random or damaged token.
+    // a random or damaged token. (Not an empty id: `/leads//appointments` is no path the document
+    // describes, yet the route matches and authentication answers first, with a 401.)
     let strategy =
-        (proptest::collection::vec(any::<u8>(), 0..300), "[ -~]{0,60}", proptest::option::of((any::<usize>(), any::<u8>())), 0u8..3);
+        (proptest::collection::vec(any::<u8>(), 1..300), "[ -~]{0,60}", proptest::option::of((any::<usize>(), any::<u8>())), 0u8..3);
     TestRunner::new(config(48))
         .run(&strategy, |(id, query, token_edit, route)| {
             let id: String = id.iter().map(|b| format!("%{b:02X}")).collect();

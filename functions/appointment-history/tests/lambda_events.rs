@@ -29,7 +29,8 @@ fn event(name: &str) -> axum::http::Request<Body> {
     let request = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: not an API Gateway event: {e}"));
     let (mut parts, body) = request.into_parts();
     assert!(parts.headers.contains_key(header::AUTHORIZATION), "{name} carries a token");
-    let claims = Claims { sub: "dev-crm".into(), exp: (chrono::Utc::now().timestamp() + 600) as u64, client_ids: vec!["client_demo".into()] };
+    let claims =
+        Claims { sub: "dev-crm".into(), exp: (chrono::Utc::now().timestamp() + 600) as u64, client_ids: vec!["client_demo".into()] };
     parts.headers.insert(header::AUTHORIZATION, format!("Bearer {}", sign(&claims, DEV_SECRET.as_bytes())).parse().unwrap());
     axum::http::Request::from_parts(parts, Body::from(body.to_vec()))
 }

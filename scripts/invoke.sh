@@ -35,7 +35,21 @@ fi
 
 export PATH="$ROOT/.tools/venv/bin:$PATH"
 command -v cargo-lambda >/dev/null || "$ROOT/scripts/tools.sh" >/dev/null
-if [ -f "$event" ]; then
+if [ "$function_name" = appointment-history ] && [ -f "$event" ]; then
+    # A token lives at most JWT_MAX_LIFETIME_SECONDS, so a sample event's own has expired: the
+    # stack's current one (scripts/dev.sh) is put in its place.
+    jwt="$(sed -n 's/^JWT=//p' "$ROOT/.local/dev.env")"
+    fresh="$ROOT/.local/invoke-event.json"
+    python3 - "$event" "$jwt" >"$fresh" <<'PY'
+import json, sys
+event = json.load(open(sys.argv[1]))
+for name in list(event.get("headers", {})):
+    if name.lower() == "authorization":
+        event["headers"][name] = "Bearer " + sys.argv[2]
+json.dump(event, sys.stdout)
+PY
+    data=(--data-file "$fresh")
+elif [ -f "$event" ]; then
     data=(--data-file "$event")
 else
     data=(--data-ascii "$event")

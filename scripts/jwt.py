@@ -36,7 +36,7 @@ def main() -> int:
     parser.add_argument("--secret", required=True, help="the HS256 key (JWT_SECRET)")
     parser.add_argument("--sub", default="crm-backend", help="subject: who calls (default crm-backend)")
     parser.add_argument("--client-ids", required=True, help="comma-separated Client ids the caller may see")
-    parser.add_argument("--ttl", type=int, default=86400, help="seconds until exp (default one day)")
+    parser.add_argument("--ttl", type=int, default=3600, help="seconds until exp (default one hour, the history API's default JWT_MAX_LIFETIME_SECONDS)")
     args = parser.parse_args()
     client_ids = [c.strip() for c in args.client_ids.split(",") if c.strip()]
     if not client_ids:

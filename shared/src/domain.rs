@@ -10,6 +10,33 @@ use crate::text;
 /// Longest provider key (GHL appointment id, Calendly invitee URI) the service stores, in bytes.
 pub const MAX_KEY_BYTES: usize = 512;
 
+/// The times an appointment may carry: from [`EARLIEST_TIME`] (included) to [`LATEST_TIME`]
+/// (excluded), as RFC 3339. Outside it a time is a mistake or a probe, never a booking: PostgreSQL
+/// would store year 0000 as 1 BC, and a year-9999 time would sort above every real one for ever
+/// (a rollup's "upcoming" primary, a provider time no later update could beat). Every entry point
+/// refuses such a time before anything is written: [`Observation::normalized`] for every writer,
+/// and the history API's POST by field.
+pub const EARLIEST_TIME: &str = "2000-01-01T00:00:00Z";
+pub const LATEST_TIME: &str = "2100-01-01T00:00:00Z";
+
+/// Whether a time is within [`EARLIEST_TIME`]..[`LATEST_TIME`].
+pub fn in_time_window(t: DateTime<Utc>) -> bool {
+    // 2000-01-01 and 2100-01-01, 00:00 UTC, in seconds since the epoch (EARLIEST_TIME, LATEST_TIME).
+    const EARLIEST: i64 = 946_684_800;
+    const LATEST: i64 = 4_102_444_800;
+    (EARLIEST..LATEST).contains(&t.timestamp())
+}
+
+/// The rule, as a refusal says it after a field's name: "must be from ... to before ...".
+pub fn time_window_rule() -> String {
+    format!("must be from {EARLIEST_TIME} to before {LATEST_TIME}")
+}
+
+/// The reason a time outside the window is refused, naming the field and the window.
+pub fn outside_time_window(field: &str) -> String {
+    format!("{field} {}", time_window_rule())
+}
+
 /// Which booking provider an appointment lives in (Prisma enum `MeetingBookingProvider`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -354,8 +381,17 @@ impl Observation {
         if self.key.is_none() && self.status == ObservedStatus::NoShowCleared {
             return Err(Error::InvalidObservation("a no-show can only be cleared on a keyed appointment".into()));
         }
-        for t in [&mut self.start_at, &mut self.end_at, &mut self.canceled_at, &mut self.provider_created_at, &mut self.provider_updated_at]
-        {
+        let times = [
+            ("start time", &mut self.start_at),
+            ("end time", &mut self.end_at),
+            ("cancel time", &mut self.canceled_at),
+            ("provider's created time", &mut self.provider_created_at),
+            ("provider's updated time", &mut self.provider_updated_at),
+        ];
+        for (name, t) in times {
+            if t.is_some_and(|t| !in_time_window(t)) {
+                return Err(Error::InvalidObservation(outside_time_window(name)));
+            }
             *t = t.map(to_millis);
         }
         if let (Some(s), Some(e)) = (self.start_at, self.end_at) {
@@ -413,6 +449,56 @@ mod tests {
             [(Confirmed, "confirmed"), (Showed, "confirmed"), (NoShow, "confirmed"), (Canceled, "canceled"), (Rescheduled, "canceled")];
         for (status, text) in table {
             assert_eq!(status.rollup_text(), text, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn the_time_window_is_its_two_constants() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert!(in_time_window(t(EARLIEST_TIME)));
+        assert!(!in_time_window(t(LATEST_TIME)));
+        let table = [
+            ("0000-01-01T00:00:00Z", false),
+            ("1999-12-31T23:59:59.999Z", false),
+            ("2000-01-01T00:00:00Z", true),
+            ("2026-03-10T17:00:00Z", true),
+            ("2099-12-31T23:59:59.999Z", true),
+            ("2100-01-01T00:00:00Z", false),
+            ("9999-12-31T23:59:59Z", false),
+        ];
+        for (text, inside) in table {
+            assert_eq!(in_time_window(t(text)), inside, "{text}");
+        }
+    }
+
+    #[test]
+    fn every_time_of_an_observation_is_within_the_window() {
+        let base = || {
+            let mut o =
+                Observation::new("lead", Provider::Ghl, ObservedStatus::Is(AppointmentStatus::Canceled), AppointmentSource::Webhook);
+            let t = "2026-03-10T17:00:00Z".parse::<DateTime<Utc>>().unwrap();
+            (o.start_at, o.end_at, o.canceled_at, o.provider_created_at, o.provider_updated_at) =
+                (Some(t), Some(t), Some(t), Some(t), Some(t));
+            o
+        };
+        assert!(base().normalized().is_ok());
+        for year in ["0000", "1970", "2100", "9999"] {
+            let bad = Some(format!("{year}-06-01T00:00:00Z").parse::<DateTime<Utc>>().unwrap());
+            let edits: [(&str, fn(&mut Observation, Option<DateTime<Utc>>)); 5] = [
+                ("start time", |o, t| o.start_at = t),
+                ("end time", |o, t| o.end_at = t),
+                ("cancel time", |o, t| o.canceled_at = t),
+                ("provider's created time", |o, t| o.provider_created_at = t),
+                ("provider's updated time", |o, t| o.provider_updated_at = t),
+            ];
+            for (name, edit) in edits {
+                let mut o = base();
+                edit(&mut o, bad);
+                match o.normalized() {
+                    Err(Error::InvalidObservation(reason)) => assert_eq!(reason, outside_time_window(name), "{year}"),
+                    other => panic!("{name} in {year}: {other:?}"),
+                }
+            }
         }
     }
 

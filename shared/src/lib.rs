@@ -5,6 +5,7 @@ pub mod config;
 pub mod deadline;
 pub mod domain;
 pub mod error;
+pub mod json;
 pub mod metrics;
 pub mod migrate;
 pub mod model;

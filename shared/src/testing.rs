@@ -30,6 +30,7 @@ pub mod fixture_ids {
     /// The Calendly fixtures' invitee email (Dana's).
     pub const CALENDLY_EMAIL: &str = "dana.whitfield@example.com";
 }
+pub mod bad_input;
 
 static SERVER: OnceCell<String> = OnceCell::const_new();
 static TEMPLATE: OnceCell<String> = OnceCell::const_new();

@@ -10,6 +10,11 @@
 //!
 //! [`crate::Observation::normalized`] applies it to everything the write path stores or matches
 //! on; entry points apply [`check_id`] to the ids they look up before they reach the write path.
+//!
+//! Error messages that repeat a caller's input (an operator invocation's `errorMessage`, its log
+//! line) repeat at most [`EXCERPT_CHARS`] characters of it: [`excerpt`].
+
+use std::borrow::Cow;
 
 /// The one character PostgreSQL's text types cannot hold.
 pub const NUL: char = '\0';
@@ -36,9 +41,34 @@ pub fn check_id(id: &str) -> Result<&str, NulInId> {
     }
 }
 
+/// The most characters of a caller's text that an error message or a log line repeats.
+pub const EXCERPT_CHARS: usize = 200;
+
+/// The text, or its first [`EXCERPT_CHARS`] characters and an ellipsis: what an error may echo of
+/// an input (an invocation of 100 KB must not come back as a 100 KB `errorMessage` and log line).
+pub fn excerpt(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excerpts_keep_short_text_and_cut_long_text_at_a_character() {
+        assert_eq!(excerpt(""), "");
+        assert_eq!(excerpt("invalid input: field `mode`"), "invalid input: field `mode`");
+        let exact = "x".repeat(EXCERPT_CHARS);
+        assert!(matches!(excerpt(&exact), Cow::Borrowed(_)));
+        let long = "é".repeat(100_000);
+        let cut = excerpt(&long);
+        assert_eq!(cut.chars().count(), EXCERPT_CHARS + 1);
+        assert!(cut.ends_with("é…"));
+        assert_eq!(excerpt(&format!("{exact}!")), format!("{exact}…"));
+    }
 
     #[test]
     fn free_text_loses_its_nuls() {

@@ -215,7 +215,7 @@ fn main() {
         let app = Arc::new(App::new(AppConfig::new(db.settings(), SECRET.as_bytes().to_vec()).unwrap()));
         let router = router(app.clone());
         let token = sign(
-            &Claims { sub: "bench".into(), exp: (chrono::Utc::now().timestamp() + 7200) as u64, client_ids: vec![PROBE_CLIENT.into()] },
+            &Claims { sub: "bench".into(), exp: (chrono::Utc::now().timestamp() + 3600) as u64, client_ids: vec![PROBE_CLIENT.into()] },
             SECRET.as_bytes(),
         );
         let path = format!("/leads/{PROBE_LEAD}/appointments");

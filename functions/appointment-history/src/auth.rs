@@ -1,8 +1,15 @@
 //! Bearer tokens: HS256 JWTs signed by the CRM with a shared secret. Required claims: `sub` (who
 //! calls), `exp`, and `clientIds` (the workspaces the caller may see). Everything that is wrong with
 //! a token is the same 401; the reason is logged (never the token).
+//!
+//! Beyond what jsonwebtoken checks: `exp` at most `JWT_MAX_LIFETIME_SECONDS` from now (a token
+//! valid until 2^64-1 is not a bearer token but a password); `nbf` and `iat`, when present, are
+//! numbers (jsonwebtoken skips an `nbf` it cannot read); a header with `crit` is refused, since
+//! this service understands no JWS extension (RFC 7515 §4.1.11); and the header and the claims
+//! are read strictly ([`shared::json`]: a key given twice is refused).
 
 use axum::http::{header, HeaderMap};
+use base64::Engine as _;
 use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +37,7 @@ impl Claims {
 pub struct Authenticator {
     key: DecodingKey,
     validation: Validation,
+    max_lifetime_seconds: u64,
 }
 
 impl Authenticator {
@@ -47,7 +55,11 @@ impl Authenticator {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,
         }
-        Authenticator { key: DecodingKey::from_secret(&config.jwt_secret), validation }
+        Authenticator {
+            key: DecodingKey::from_secret(&config.jwt_secret),
+            validation,
+            max_lifetime_seconds: config.jwt_max_lifetime_seconds,
+        }
     }
 
     /// The caller's claims, or the one 401 answer.
@@ -65,11 +77,37 @@ impl Authenticator {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
             _ => return Err(unauthorized("not a bearer token")),
         };
-        let data = decode::<Claims>(token, &self.key, &self.validation).map_err(|e| unauthorized(rejection(e.kind())))?;
-        if data.claims.sub.trim().is_empty() {
+        check_header(token).map_err(unauthorized)?;
+        // The claims strictly (a key given twice has no single meaning), then as `Claims`.
+        let data = decode::<shared::json::Strict>(token, &self.key, &self.validation).map_err(|e| unauthorized(rejection(e.kind())))?;
+        let claims = data.claims.0;
+        for time in ["nbf", "iat"] {
+            if claims.get(time).is_some_and(|t| !t.is_u64()) {
+                return Err(unauthorized("nbf or iat is not a number"));
+            }
+        }
+        let claims: Claims = serde_json::from_value(claims).map_err(|_| unauthorized("unreadable claims"))?;
+        if claims.sub.trim().is_empty() {
             return Err(unauthorized("empty sub"));
         }
-        Ok(data.claims)
+        let latest_exp = jsonwebtoken::get_current_timestamp().saturating_add(self.max_lifetime_seconds + LEEWAY_SECONDS);
+        if claims.exp > latest_exp {
+            return Err(unauthorized("exp beyond the longest lifetime"));
+        }
+        Ok(claims)
+    }
+}
+
+/// The token's header, read strictly: no `crit` (RFC 7515 §4.1.11: a recipient that does not
+/// understand a listed extension must refuse the token, and this one understands none), and no key
+/// given twice. The signature is checked afterwards, by `decode`.
+fn check_header(token: &str) -> Result<(), &'static str> {
+    let segment = token.split('.').next().unwrap_or("");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment).map_err(|_| "malformed token")?;
+    let header = shared::json::parse(&bytes).map_err(|_| "unreadable header")?;
+    match header.get("crit") {
+        Some(_) => Err("crit header names an extension this service does not understand"),
+        None => Ok(()),
     }
 }
 

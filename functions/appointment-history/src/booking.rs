@@ -45,7 +45,13 @@ impl NewAppointment {
         if body.len() > MAX_BODY_BYTES {
             return Err(Problem::new(Kind::PayloadTooLarge));
         }
-        let value: Value = serde_json::from_slice(body).map_err(|_| Problem::detail(Kind::BadRequest, "the body is not valid JSON"))?;
+        // Strictly: a key given twice has no single meaning (`shared::json`).
+        let value: Value = shared::json::parse(body).map_err(|e| {
+            Problem::detail(
+                Kind::BadRequest,
+                if shared::json::is_duplicate_key(&e) { shared::json::REPEATED_KEY_DETAIL } else { "the body is not valid JSON" },
+            )
+        })?;
         let Value::Object(map) = value else {
             return Err(Problem::detail(Kind::BadRequest, "the body must be a JSON object"));
         };
@@ -84,10 +90,13 @@ impl NewAppointment {
             },
             Some(_) => err_none(&mut err, "providerAppointmentId", "must be a string"),
         };
+        let outside_window = shared::domain::time_window_rule();
         let time = |name: &str, required: bool, err: &mut dyn FnMut(&str, &str)| match text(name) {
             None if required => err_none(err, name, "required"),
             None => None,
             Some(Value::String(s)) => match DateTime::parse_from_rfc3339(s) {
+                // The window of every appointment time (`shared::domain`): year 0000 is not a booking.
+                Ok(t) if !shared::domain::in_time_window(t.with_timezone(&Utc)) => err_none(err, name, &outside_window),
                 Ok(t) => Some(shared::domain::to_millis(t.with_timezone(&Utc))),
                 Err(_) => err_none(err, name, "must be an RFC 3339 date-time with an offset, e.g. 2031-03-20T17:00:00Z"),
             },

@@ -17,7 +17,15 @@ pub struct AppConfig {
     pub jwt_audience: Option<String>,
     /// `IDEMPOTENCY_TTL_HOURS` (default 24): how long an `Idempotency-Key` is remembered.
     pub idempotency_ttl: TimeDelta,
+    /// `JWT_MAX_LIFETIME_SECONDS` (default 3600): a token whose `exp` is further than this from now
+    /// is refused, so that a leaked token (or one minted with `exp` 2^64-1) is not valid for ever.
+    pub jwt_max_lifetime_seconds: u64,
 }
+
+/// The longest a bearer token may still be valid, unless `JWT_MAX_LIFETIME_SECONDS` says otherwise.
+pub const DEFAULT_JWT_MAX_LIFETIME_SECONDS: u64 = 3600;
+/// The bounds of `JWT_MAX_LIFETIME_SECONDS`: a minute to a week.
+pub const JWT_MAX_LIFETIME_RANGE: std::ops::RangeInclusive<u64> = 60..=7 * 24 * 3600;
 
 impl std::fmt::Debug for AppConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -27,6 +35,7 @@ impl std::fmt::Debug for AppConfig {
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .field("idempotency_ttl", &self.idempotency_ttl)
+            .field("jwt_max_lifetime_seconds", &self.jwt_max_lifetime_seconds)
             .finish()
     }
 }
@@ -39,12 +48,17 @@ impl AppConfig {
         if !(1..=24 * 30).contains(&hours) {
             return Err(Error::Config("IDEMPOTENCY_TTL_HOURS must be between 1 and 720".into()));
         }
+        let jwt_max_lifetime_seconds = config::number("JWT_MAX_LIFETIME_SECONDS", DEFAULT_JWT_MAX_LIFETIME_SECONDS)?;
+        if !JWT_MAX_LIFETIME_RANGE.contains(&jwt_max_lifetime_seconds) {
+            return Err(Error::Config("JWT_MAX_LIFETIME_SECONDS must be between 60 and 604800".into()));
+        }
         Ok(AppConfig {
             database: config::database()?,
             jwt_secret: secret,
             jwt_issuer: config::optional("JWT_ISSUER"),
             jwt_audience: config::optional("JWT_AUDIENCE"),
             idempotency_ttl: TimeDelta::hours(hours),
+            jwt_max_lifetime_seconds,
         })
     }
 
@@ -52,7 +66,14 @@ impl AppConfig {
     pub fn new(database: DbSettings, jwt_secret: impl Into<Vec<u8>>) -> Result<Self> {
         let jwt_secret = jwt_secret.into();
         check_secret(&jwt_secret)?;
-        Ok(AppConfig { database, jwt_secret, jwt_issuer: None, jwt_audience: None, idempotency_ttl: TimeDelta::hours(24) })
+        Ok(AppConfig {
+            database,
+            jwt_secret,
+            jwt_issuer: None,
+            jwt_audience: None,
+            idempotency_ttl: TimeDelta::hours(24),
+            jwt_max_lifetime_seconds: DEFAULT_JWT_MAX_LIFETIME_SECONDS,
+        })
     }
 }
 

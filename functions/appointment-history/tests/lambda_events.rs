@@ -1,14 +1,17 @@
 //! The sample events in `events/appointment-history/` as API Gateway HTTP API (payload v2)
 //! envelopes, through `lambda_http`'s own request conversion and the real router: every route
-//! answers as documented. The events carry a token signed with the local stack's default
-//! JWT_SECRET (scripts/dev.sh) for workspace `client_demo`, lead `lead_dana_demo`.
+//! answers as documented. The events are for the local stack's workspace `client_demo`, lead
+//! `lead_dana_demo`; each is sent with a fresh token signed with the stack's default JWT_SECRET
+//! (scripts/dev.sh), as `scripts/invoke.sh` sends them.
 
 mod common;
 
 use std::sync::Arc;
 
+use appointment_history::auth::{sign, Claims};
 use appointment_history::{router, App, AppConfig};
 use axum::body::Body;
+use axum::http::header;
 use axum::http::StatusCode;
 use common::call;
 use shared::testing::{seed_client, seed_lead};
@@ -19,10 +22,16 @@ fn events_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/appointment-history")
 }
 
+/// The sample event, with a fresh token of the same caller in place of its own (which outlived
+/// the longest token lifetime long ago; `scripts/invoke.sh` puts the local stack's in the same way).
 fn event(name: &str) -> axum::http::Request<Body> {
     let text = std::fs::read_to_string(events_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
     let request = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: not an API Gateway event: {e}"));
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    assert!(parts.headers.contains_key(header::AUTHORIZATION), "{name} carries a token");
+    let claims =
+        Claims { sub: "dev-crm".into(), exp: (chrono::Utc::now().timestamp() + 600) as u64, client_ids: vec!["client_demo".into()] };
+    parts.headers.insert(header::AUTHORIZATION, format!("Bearer {}", sign(&claims, DEV_SECRET.as_bytes())).parse().unwrap());
     axum::http::Request::from_parts(parts, Body::from(body.to_vec()))
 }
 

@@ -42,6 +42,14 @@ fn the_document_is_openapi_3_1_with_every_route_and_problem() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
+    // The document names the time window the code enforces (shared::domain).
+    let new = &doc["components"]["schemas"]["NewAppointment"]["properties"];
+    for time in ["startAt", "endAt", "canceledAt"] {
+        let description = new[time]["description"].as_str().unwrap_or("");
+        for end in [shared::domain::EARLIEST_TIME, shared::domain::LATEST_TIME] {
+            assert!(description.contains(end), "{time}: {description:?} does not name {end}");
+        }
+    }
     for kind in Kind::ALL {
         assert!(types.contains(&kind.type_uri()), "{kind:?} is not in openapi.json");
         contract().schema_ref("Problem").validate(&Problem::new(kind).body()).unwrap();

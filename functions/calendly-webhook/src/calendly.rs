@@ -130,8 +130,10 @@ impl Delivery {
 /// Why a body could not be read. Carries no text from the body: serde's messages can quote values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParseError {
-    /// Not JSON at all (syntax error or truncated).
+    /// Not JSON at all (syntax error, truncated, not UTF-8, nested too deep).
     NotJson,
+    /// JSON that gives a key twice in one object: it has no single meaning ([`shared::json`]).
+    RepeatedKey,
     /// JSON, but not a Calendly v2 delivery of its type (wrong shape, missing required fields).
     WrongShape,
 }
@@ -140,16 +142,18 @@ impl ParseError {
     fn of(e: &serde_json::Error) -> Self {
         match e.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => ParseError::NotJson,
+            serde_json::error::Category::Data if shared::json::is_duplicate_key(e) => ParseError::RepeatedKey,
             serde_json::error::Category::Data => ParseError::WrongShape,
         }
     }
 }
 
-/// Reads a raw delivery body.
+/// Reads a raw delivery body, strictly ([`shared::json`]): once, then by its type.
 pub fn parse(body: &[u8]) -> Result<Delivery, ParseError> {
-    let head: Head = serde_json::from_slice(body).map_err(|e| ParseError::of(&e))?;
-    let read_invitee = || serde_json::from_slice::<Envelope<Invitee>>(body).map_err(|e| ParseError::of(&e));
-    let read_no_show = || serde_json::from_slice::<Envelope<NoShow>>(body).map_err(|e| ParseError::of(&e));
+    let value = shared::json::parse(body).map_err(|e| ParseError::of(&e))?;
+    let head = Head::deserialize(&value).map_err(|e| ParseError::of(&e))?;
+    let read_invitee = || Envelope::<Invitee>::deserialize(&value).map_err(|e| ParseError::of(&e));
+    let read_no_show = || Envelope::<NoShow>::deserialize(&value).map_err(|e| ParseError::of(&e));
     Ok(match head.event.as_str() {
         event_type::INVITEE_CREATED => Delivery::InviteeCreated(read_invitee()?),
         event_type::INVITEE_CANCELED => Delivery::InviteeCanceled(read_invitee()?),
@@ -196,8 +200,11 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_v2_delivery() {
-        let table: [(&[u8], ParseError); 9] = [
+        let table: [(&[u8], ParseError); 12] = [
             (b"", ParseError::NotJson),
+            (b"{\"event\":\"\xc3\x28\"}", ParseError::NotJson),
+            (br#"{"event":"invitee.created","event":"routing_form_submission.created"}"#, ParseError::RepeatedKey),
+            (br#"{"event":"meeting_recap.created","payload":{"a":1,"a":2}}"#, ParseError::RepeatedKey),
             (b"not json", ParseError::NotJson),
             (br#"{"event":"invitee.created""#, ParseError::NotJson),
             (br#"{"event":"invitee.created"} trailing"#, ParseError::NotJson),

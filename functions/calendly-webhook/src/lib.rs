@@ -111,13 +111,11 @@ async fn respond(app: &App, client_id: &str, headers: &HeaderMap, body: &[u8], n
         Ok(d) => d,
         Err(e) => {
             tracing::info!(client_id, error = ?e, "calendly delivery refused: unreadable body");
-            return answer::problem(
-                match e {
-                    ParseError::NotJson => Problem::NotJson,
-                    ParseError::WrongShape => Problem::InvalidPayload,
-                },
-                None,
-            );
+            return match e {
+                ParseError::NotJson => answer::problem(Problem::NotJson, None),
+                ParseError::RepeatedKey => answer::problem(Problem::InvalidPayload, Some(shared::json::REPEATED_KEY_DETAIL)),
+                ParseError::WrongShape => answer::problem(Problem::InvalidPayload, None),
+            };
         }
     };
     let kind = delivery.kind();
@@ -158,9 +156,11 @@ async fn respond(app: &App, client_id: &str, headers: &HeaderMap, body: &[u8], n
             tracing::info!(client_id, kind, invitee = %invitee, reason = why.reason(), "calendly delivery ignored");
             answer::ignored(why)
         }
-        Err(Error::InvalidObservation(_)) => {
-            // The write path's own checks (key length, time order): the payload's fault.
-            tracing::info!(client_id, kind, invitee = %invitee, "calendly delivery refused: the write path rejected it");
+        Err(Error::InvalidObservation(reason)) => {
+            // The write path's own checks (key length, time order, the time window): the
+            // payload's fault. Refused like a delivery without usable times (a genuine Calendly
+            // booking is never outside the window), though Calendly retries it.
+            tracing::info!(client_id, kind, invitee = %invitee, reason = %reason, "calendly delivery refused: the write path rejected it");
             answer::problem(Problem::InvalidPayload, None)
         }
         Err(e) => database_problem(client_id, &e),

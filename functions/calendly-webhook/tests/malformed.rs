@@ -9,6 +9,7 @@ use common::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::Value;
+use shared::testing::bad_input::{Mutation, MUTATION_TEXT};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
@@ -18,80 +19,10 @@ fn config() -> Config {
     Config { cases: 64, failure_persistence: None, ..Config::default() }
 }
 
-/// Every JSON pointer in a value (the root included).
-fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
-    match v {
-        Value::Object(m) => {
-            for (k, child) in m {
-                pointers(child, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out);
-            }
-        }
-        Value::Array(a) => {
-            for (i, child) in a.iter().enumerate() {
-                pointers(child, format!("{at}/{i}"), out);
-            }
-        }
-        _ => {}
-    }
-    out.push(at);
-}
-
 /// Text replacements include NUL, which PostgreSQL refuses in text: free text loses it, an id
 /// holding it is a 400.
-#[derive(Clone, Debug)]
-struct Mutation {
-    target: usize,
-    op: u8,
-    text: String,
-    number: i64,
-}
-
 fn mutation() -> impl Strategy<Value = Mutation> {
-    (
-        any::<usize>(),
-        0u8..9,
-        "[ -~\\x00]{0,24}|2026-0[1-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]Z|https://[a-z/\\x00]{0,20}",
-        any::<i64>(),
-    )
-        .prop_map(|(target, op, text, number)| Mutation { target, op, text, number })
-}
-
-fn apply(doc: &mut Value, m: &Mutation) {
-    let mut all = Vec::new();
-    pointers(doc, String::new(), &mut all);
-    let path = &all[m.target % all.len()];
-    if m.op == 0 {
-        // Remove the field from its parent object (or the element from its array).
-        if let Some((parent, key)) = path.rsplit_once('/') {
-            match doc.pointer_mut(parent) {
-                Some(Value::Object(map)) => {
-                    map.remove(&key.replace("~1", "/").replace("~0", "~"));
-                }
-                Some(Value::Array(a)) => {
-                    if let Ok(i) = key.parse::<usize>() {
-                        if i < a.len() {
-                            a.remove(i);
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        return;
-    }
-    let replacement = match m.op {
-        1 => Value::Null,
-        2 => m.number.into(),
-        3 => m.text.clone().into(),
-        4 => (m.number % 2 == 0).into(),
-        5 => Value::Object(Default::default()),
-        6 => Value::Array(vec![m.text.clone().into()]),
-        7 => (m.number as f64 / 7.0).into(),
-        _ => "x".repeat((m.number.unsigned_abs() % 700) as usize).into(),
-    };
-    if let Some(slot) = doc.pointer_mut(path) {
-        *slot = replacement;
-    }
+    (any::<usize>(), 0u8..9, MUTATION_TEXT, any::<i64>()).prop_map(|(target, op, text, number)| Mutation { target, op, text, number })
 }
 
 #[test]
@@ -126,7 +57,7 @@ fn mutated_fixtures_never_5xx_and_write_only_when_recorded() {
         .run(&strategy, |(which, mutations, byte_edit)| {
             let mut doc = docs[which].clone();
             for m in &mutations {
-                apply(&mut doc, m);
+                m.apply(&mut doc);
             }
             let mut body = serde_json::to_vec(&doc).unwrap();
             if let Some((pos, byte, truncate)) = byte_edit {

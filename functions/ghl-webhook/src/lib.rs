@@ -120,16 +120,20 @@ async fn respond(app: &App, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>
         );
     }
 
-    let delivery: WebhookDelivery = match serde_json::from_slice(body) {
+    // Strictly: a key given twice has no single meaning (`shared::json`).
+    let delivery: WebhookDelivery = match shared::json::from_slice(body) {
         Ok(d) => d,
         Err(e) => {
-            let problem = match e.classify() {
-                serde_json::error::Category::Data => Problem::InvalidPayload,
-                _ => Problem::NotJson,
+            let (problem, detail) = match e.classify() {
+                serde_json::error::Category::Data if shared::json::is_duplicate_key(&e) => {
+                    (Problem::InvalidPayload, Some(shared::json::REPEATED_KEY_DETAIL))
+                }
+                serde_json::error::Category::Data => (Problem::InvalidPayload, None),
+                _ => (Problem::NotJson, None),
             };
             // serde's message can quote a value: only its category is logged.
-            tracing::info!(problem = problem.slug(), "ghl delivery refused: unreadable body");
-            return answer::problem(problem, None);
+            tracing::info!(problem = problem.slug(), repeated_key = detail.is_some(), "ghl delivery refused: unreadable body");
+            return answer::problem(problem, detail);
         }
     };
 
@@ -247,8 +251,9 @@ async fn record(app: &App, appointment: &GhlAppointment, seen: Seen, zone: Tz, l
             };
             ignore(app, why, &ids)
         }
-        Err(Error::InvalidObservation(_)) => {
-            tracing::info!(webhook_id, kind, location_id, ghl_appointment_id = appointment_id, "ghl delivery refused: the write path rejected it");
+        Err(Error::InvalidObservation(reason)) => {
+            // Key length, time order, the time window: the payload's fault (GHL does not retry a 400).
+            tracing::info!(webhook_id, kind, location_id, ghl_appointment_id = appointment_id, reason = %reason, "ghl delivery refused: the write path rejected it");
             answer::problem(Problem::InvalidPayload, None)
         }
         // The appointment id is another workspace's, confirmed by its provider: never written

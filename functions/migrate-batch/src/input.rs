@@ -65,6 +65,18 @@ fn bad(field: &str, problem: impl Into<String>) -> InputError {
 
 const FIELDS: [&str; 5] = ["mode", "clientId", "batchSize", "maxLeads", "resume"];
 
+/// The payload's JSON, read strictly: a key given twice (`{"mode":"dry-run","mode":"apply"}`) has
+/// no single meaning and is refused ([`shared::json`]).
+pub fn read_payload(payload: &[u8]) -> Result<Value, InputError> {
+    shared::json::parse(payload).map_err(|e| {
+        if shared::json::is_duplicate_key(&e) {
+            bad("(payload)", format!("gives a key more than once ({e})"))
+        } else {
+            bad("(payload)", "must be a JSON object like {\"mode\":\"dry-run\"}")
+        }
+    })
+}
+
 pub fn parse_input(payload: &Value) -> Result<Input, InputError> {
     let Value::Object(map) = payload else {
         return Err(bad("(payload)", "must be a JSON object like {\"mode\":\"dry-run\"}"));
@@ -129,6 +141,28 @@ mod tests {
         let i =
             parse_input(&json!({"mode": "repair-rollups", "resume": "0190f0c4-7a1e-7b3c-8d2e-1f2a3b4c5d6e", "clientId": null})).unwrap();
         assert_eq!((i.mode, i.batch_size, i.batch_size_given), (Mode::RepairRollups, DEFAULT_BATCH_SIZE, false));
+    }
+
+    #[test]
+    fn payloads_are_read_strictly() {
+        let table: [(&[u8], Option<&str>); 6] = [
+            (br#"{"mode":"dry-run"}"#, None),
+            (br#"{"mode":"dry-run","mode":"apply"}"#, Some("gives a key more than once (duplicate key `mode`")),
+            (br#"{"mode":"apply","clientId":{"a":1,"a":2}}"#, Some("gives a key more than once")),
+            (b"{\"mode\":\"apply\"", Some("must be a JSON object")),
+            (b"\xff\xfe", Some("must be a JSON object")),
+            (b"", Some("must be a JSON object")),
+        ];
+        for (bytes, problem) in table {
+            match (read_payload(bytes), problem) {
+                (Ok(_), None) => {}
+                (Err(e), Some(p)) => {
+                    assert_eq!(e.field, "(payload)");
+                    assert!(e.problem.starts_with(p), "{e}");
+                }
+                (other, _) => panic!("{}: {other:?}", String::from_utf8_lossy(bytes)),
+            }
+        }
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub use run::{invoke, Limits, Output, RunCounts};
 pub enum MigrateError {
     #[error("{0}")]
     Input(#[from] InputError),
+    /// `clientId` names no client: there is nothing to migrate, and no run is recorded.
+    #[error("client {0} not found")]
+    ClientNotFound(String),
     /// Another invocation advanced the same run meanwhile: nothing was written by this one.
     #[error("run {0} is being advanced by another invocation; retry the resume when it has finished")]
     RunBusy(String),
@@ -40,22 +43,36 @@ impl MigrateError {
     pub fn error_type(&self) -> &'static str {
         match self {
             MigrateError::Input(_) => "InvalidInput",
+            MigrateError::ClientNotFound(_) => "ClientNotFound",
             MigrateError::RunBusy(_) => "RunBusy",
             MigrateError::Store(shared::Error::Unavailable(_)) => "DatabaseUnavailable",
             MigrateError::Store(_) => "DatabaseError",
         }
     }
+
+    /// What the operator is told and the log says: the message, of which at most
+    /// [`shared::text::EXCERPT_CHARS`] characters (an input can be 100 KB, and messages quote it).
+    pub fn message(&self) -> String {
+        shared::text::excerpt(&self.to_string()).into_owned()
+    }
 }
 
 impl From<MigrateError> for lambda_runtime::Diagnostic {
     fn from(e: MigrateError) -> Self {
-        lambda_runtime::Diagnostic { error_type: e.error_type().to_string(), error_message: e.to_string() }
+        lambda_runtime::Diagnostic { error_type: e.error_type().to_string(), error_message: e.message() }
     }
 }
 
 /// The time an invocation gives itself when the runtime names no deadline (local emulators; see
 /// [`shared::deadline`]). In AWS the deadline is the template's timeout.
 pub const DEFAULT_BUDGET: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The Lambda entry: the invocation payload as the runtime received it, parsed strictly
+/// ([`shared::json`]: a key given twice is refused), then [`handle`]d.
+pub async fn handle_payload(store: &shared::Store, payload: &[u8], deadline: Option<std::time::Instant>) -> Result<Output, MigrateError> {
+    let payload = input::read_payload(payload)?;
+    handle(store, &payload, deadline).await
+}
 
 /// The handler's logic: parse, then run until done or until the deadline (minus a margin).
 pub async fn handle(

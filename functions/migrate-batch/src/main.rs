@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use migrate_batch::{handle, MigrateError, Output};
-use serde_json::Value;
+use migrate_batch::{handle_payload, MigrateError, Output};
+use serde_json::value::RawValue;
 use shared::Store;
 
 #[tokio::main]
@@ -12,13 +12,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     shared::metrics::init("migrate-batch");
     let store = Arc::new(Store::new(shared::config::database()?));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+    // The payload as sent (not a `Value`, which would keep only the last of repeated keys).
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let store = store.clone();
         async move {
             let deadline = shared::deadline::deadline(event.context.deadline, migrate_batch::DEFAULT_BUDGET);
-            let result: Result<Output, MigrateError> = handle(&store, &event.payload, Some(deadline)).await;
+            let result: Result<Output, MigrateError> = handle_payload(&store, event.payload.get().as_bytes(), Some(deadline)).await;
             if let Err(e) = &result {
-                tracing::warn!(error_type = e.error_type(), error = %e, "invocation failed");
+                tracing::warn!(error_type = e.error_type(), error = %e.message(), "invocation failed");
             }
             result
         }

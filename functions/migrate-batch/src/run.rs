@@ -87,6 +87,8 @@ impl StoreFailure for MigrateError {
 const INSERT_RUN: &str = r#"INSERT INTO "AppointmentMigrationRun" ("id", "mode", "clientId", "batchSize", "maxLeads", "cursor", "done", "counts", "startedAt", "updatedAt")
 VALUES ($1, $2, $3, $4, $5, NULL, false, $6, $7, $7)"#;
 
+const CLIENT_EXISTS: &str = r#"SELECT 1 FROM "Client" WHERE "id" = $1"#;
+
 const LOAD_RUN: &str =
     r#"SELECT "mode", "clientId", "batchSize", "maxLeads", "cursor", "done", "counts" FROM "AppointmentMigrationRun" WHERE "id" = $1"#;
 
@@ -177,6 +179,15 @@ pub async fn invoke(store: &Store, input: &Input, limits: &Limits) -> Result<Out
 async fn start_or_resume(store: &Store, input: &Input) -> Result<Run, MigrateError> {
     let mut conn = store.conn().await?;
     let Some(run_id) = &input.resume else {
+        if let Some(client_id) = &input.client_id {
+            // A run of a client that does not exist would scan nothing and record a run that
+            // looks like a finished migration (reconcile-scheduled's backfill refuses it too).
+            let stmt = conn.statement(CLIENT_EXISTS).await?;
+            conn.count_round_trip();
+            if conn.client.query_opt(&stmt, &[client_id]).await?.is_none() {
+                return Err(MigrateError::ClientNotFound(client_id.clone()));
+            }
+        }
         let run = Run {
             id: uuid::Uuid::now_v7().to_string(),
             mode: input.mode,

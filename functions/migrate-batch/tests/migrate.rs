@@ -402,6 +402,7 @@ async fn bad_input_is_an_error_naming_the_field_and_writes_nothing() {
     assert_eq!(count(&client, r#"SELECT count(*) FROM "AppointmentMigrationRun""#).await, 0);
 
     // Resuming a run with another mode, or another client.
+    seed_client_preferring(&client, "c", Some(Provider::Ghl)).await;
     let run = handle(&store, &serde_json::json!({"mode": "dry-run", "clientId": "c"}), None).await.unwrap();
     let err = handle(&store, &serde_json::json!({"mode": "apply", "resume": run.run_id}), None).await.unwrap_err();
     assert!(matches!(&err, MigrateError::Input(e) if e.field == "mode"), "{err:?}");

@@ -26,6 +26,12 @@ impl RunError {
             RunError::Config(_) => "ConfigurationError",
         }
     }
+
+    /// What the operator is told: the message, of which at most
+    /// [`shared::text::EXCERPT_CHARS`] characters (messages quote the input, which can be 100 KB).
+    pub fn message(&self) -> String {
+        shared::text::excerpt(&self.to_string()).into_owned()
+    }
 }
 
 impl From<shared::Error> for RunError {
@@ -52,6 +58,6 @@ impl From<shared::providers::ProviderError> for RunError {
 
 impl From<RunError> for lambda_runtime::Diagnostic {
     fn from(e: RunError) -> Self {
-        lambda_runtime::Diagnostic { error_type: e.error_type().to_string(), error_message: e.to_string() }
+        lambda_runtime::Diagnostic { error_type: e.error_type().to_string(), error_message: e.message() }
     }
 }

@@ -37,6 +37,18 @@ pub enum BackfillMode {
     Backfill,
 }
 
+/// The payload's JSON as sent, read strictly: a key given twice has no single meaning and is
+/// refused ([`shared::json`]).
+pub fn read_payload(payload: &[u8]) -> Result<Value, RunError> {
+    shared::json::parse(payload).map_err(|e| {
+        RunError::InvalidInput(if shared::json::is_duplicate_key(&e) {
+            format!("the payload gives a key more than once ({e})")
+        } else {
+            "the payload is not JSON".into()
+        })
+    })
+}
+
 /// Reads the invocation payload.
 pub fn parse_request(payload: Value) -> Result<Request, RunError> {
     if payload.get("mode").is_some() {
@@ -129,6 +141,25 @@ mod tests {
         for payload in bad {
             let err = parse_request(payload.clone()).unwrap_err();
             assert_eq!(err.error_type(), "InvalidInput", "{payload}");
+        }
+    }
+
+    #[test]
+    fn payloads_are_read_strictly() {
+        assert!(read_payload(br#"{"mode":"backfill","clientId":"c"}"#).is_ok());
+        let table: [(&[u8], &str); 4] = [
+            (
+                br#"{"mode":"backfill","clientId":"a","clientId":"b"}"#,
+                "invalid input: the payload gives a key more than once (duplicate key `clientId`",
+            ),
+            (br#"{"detail-type":"Scheduled Event","detail":{"x":1,"x":1}}"#, "invalid input: the payload gives a key more than once"),
+            (b"{\"mode\":", "invalid input: the payload is not JSON"),
+            (b"\"\xc3\x28\"", "invalid input: the payload is not JSON"),
+        ];
+        for (bytes, message) in table {
+            let err = read_payload(bytes).unwrap_err();
+            assert_eq!(err.error_type(), "InvalidInput");
+            assert!(err.to_string().starts_with(message), "{err}");
         }
     }
 

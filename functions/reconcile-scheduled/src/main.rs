@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use reconcile_scheduled::{config, Reconciler};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use shared::providers::ProviderHttp;
 use tokio::time::Instant;
 
@@ -16,12 +16,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let http = ProviderHttp::new(settings.endpoints, settings.http, settings.quotas)?;
     let default_budget = settings.reconcile.default_budget;
     let reconciler = Arc::new(Reconciler::new(shared::config::database()?, http, settings.reconcile));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+    // The payload as sent (not a `Value`, which would keep only the last of repeated keys).
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let reconciler = reconciler.clone();
         async move {
             // cargo-lambda's constant deadline is no deadline: the default budget applies.
             let deadline = Instant::from_std(shared::deadline::deadline(event.context.deadline, default_budget));
-            reconciler.handle(event.payload, deadline).await.map_err(Diagnostic::from)
+            reconciler.handle_payload(event.payload.get().as_bytes(), deadline).await.map_err(Diagnostic::from)
         }
     }))
     .await

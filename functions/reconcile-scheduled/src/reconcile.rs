@@ -310,6 +310,13 @@ impl Reconciler {
     }
 
     /// The Lambda handler's body: parse the payload and run the mode it asks for.
+    /// The Lambda entry: the payload as the runtime received it, read strictly
+    /// ([`crate::input::read_payload`]), then [`Reconciler::handle`]d.
+    pub async fn handle_payload(&self, payload: &[u8], deadline: Instant) -> Result<Summary, RunError> {
+        let payload = crate::input::read_payload(payload)?;
+        self.handle(payload, deadline).await
+    }
+
     pub async fn handle(&self, payload: serde_json::Value, deadline: Instant) -> Result<Summary, RunError> {
         let (started, calls_before) = (Instant::now(), self.provider_calls());
         let request = parse_request(payload)?;

@@ -1,0 +1,107 @@
+//! Bad input at the webhook's entry (`handle_request`, what `main.rs` wires), beyond the random and
+//! mutated bodies of `malformed.rs`: truncated, non-UTF-8 and repeated-key bodies signed with the
+//! client's key (a bad signature is refused before parsing, so garbage must be signed to reach the
+//! parser), 10 MB and 100,000-level bodies, and times outside the window. Always a 4xx
+//! problem+json, never a 5xx, and nothing written.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::Value;
+use shared::testing::bad_input;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// A refusal as problem+json of this function.
+fn assert_problem(a: &Answer, status: u16, slug: &str) {
+    bad_input::assert_refused(a, status, &format!("urn:problem-type:calendly-webhook:{slug}"));
+}
+
+#[test]
+fn signed_truncated_non_utf8_and_repeated_key_bodies_are_refused() {
+    let rt = runtime();
+    let (db, client) = rt.block_on(seeded());
+    let app = rt.block_on(common::app(&db));
+    let docs: Vec<Value> = FIXTURES.iter().map(|f| serde_json::from_slice(&fixture(f)).unwrap()).collect();
+    let strategy = (0..docs.len(), 0u8..3, any::<usize>(), "[ -~]{0,12}");
+    TestRunner::new(Config { cases: 48, failure_persistence: None, ..Config::default() })
+        .run(&strategy, |(which, damage, at, text)| {
+            let (body, slug) = bad_input::damaged_delivery(&docs[which], damage, at, text);
+            rt.block_on(async {
+                let before = fingerprint(&client).await;
+                let a = post(&app, CLIENT, &body, Some(signed(KEY, &body))).await;
+                assert_problem(&a, 400, slug);
+                prop_assert_eq!(fingerprint(&client).await, before);
+                Ok(())
+            })
+        })
+        .unwrap();
+}
+
+#[tokio::test]
+async fn huge_and_deeply_nested_bodies_are_refused() {
+    let (db, client) = seeded().await;
+    let app = common::app(&db).await;
+    let before = fingerprint(&client).await;
+    let huge = bad_input::huge_object("event");
+    // Refused by size before anything else, signed or not.
+    assert_problem(&post(&app, CLIENT, &huge, Some(signed(KEY, &huge))).await, 413, "payload-too-large");
+    assert_problem(&post(&app, CLIENT, &huge, None).await, 413, "payload-too-large");
+    for deep in [bad_input::deeply_nested_arrays(), bad_input::deeply_nested_objects("a")] {
+        assert_problem(&post(&app, CLIENT, &deep, Some(signed(KEY, &deep))).await, 400, "not-json");
+        assert_problem(&post(&app, CLIENT, &deep, Some(signed("another key", &deep))).await, 401, "signature-mismatch");
+    }
+    assert_eq!(fingerprint(&client).await, before);
+}
+
+/// `{"event":"invitee.created", ..., "event":"invitee.canceled"}` was read as a cancel (the last
+/// key won), while any reader keeping the first saw a booking.
+#[tokio::test]
+async fn a_key_given_twice_is_refused() {
+    let (db, client) = seeded().await;
+    let app = common::app(&db).await;
+    let before = fingerprint(&client).await;
+    let created = String::from_utf8(fixture("invitee-created.json")).unwrap();
+    let bodies = [
+        created.replacen("{", r#"{"event": "invitee.canceled", "#, 1),
+        created.replacen(r#""rescheduled": false,"#, r#""rescheduled": false, "rescheduled": true,"#, 1),
+        created.replacen(r#""event_guests": [],"#, r#""event_guests": [{"email": "a@example.com", "email": "b@example.com"}],"#, 1),
+    ];
+    for body in bodies {
+        let a = post(&app, CLIENT, body.as_bytes(), Some(signed(KEY, body.as_bytes()))).await;
+        assert_problem(&a, 400, "invalid-payload");
+        assert_eq!(a.body["detail"], shared::json::REPEATED_KEY_DETAIL);
+    }
+    assert_eq!(fingerprint(&client).await, before);
+    // Without the repeat it is recorded.
+    assert_eq!(deliver(&app, "invitee-created.json").await.taken(), Some("recorded"));
+}
+
+/// Year 0000 was stored as 1 BC, and 9999 accepted as an upcoming booking.
+#[tokio::test]
+async fn times_outside_the_window_are_refused() {
+    let (db, client) = seeded().await;
+    let app = common::app(&db).await;
+    let before = fingerprint(&client).await;
+    let created: Value = serde_json::from_slice(&fixture("invitee-created.json")).unwrap();
+    let edits: [(&str, &str); 6] = [
+        ("/payload/scheduled_event/start_time", "0000-01-01T00:00:00Z"),
+        ("/payload/scheduled_event/end_time", "9999-12-31T23:59:59Z"),
+        ("/payload/scheduled_event/start_time", "1999-12-31T23:59:59Z"),
+        ("/payload/created_at", "0000-03-02T15:04:05Z"),
+        ("/payload/updated_at", "9999-03-02T15:04:05Z"),
+        ("/payload/scheduled_event/end_time", "2100-01-01T00:00:00Z"),
+    ];
+    for (pointer, time) in edits {
+        let mut doc = created.clone();
+        *doc.pointer_mut(pointer).unwrap() = time.into();
+        let body = doc.to_string().into_bytes();
+        let a = post(&app, CLIENT, &body, Some(signed(KEY, &body))).await;
+        assert_problem(&a, 400, "invalid-payload");
+        assert_eq!(fingerprint(&client).await, before, "{pointer} = {time}");
+    }
+}

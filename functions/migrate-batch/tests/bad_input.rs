@@ -1,0 +1,173 @@
+//! Bad input at the entry point operators invoke (`handle_payload`, what `main.rs` wires): random,
+//! damaged, truncated, wrong-typed, 10 MB, 100,000 levels deep and non-UTF-8 payloads, and keys
+//! given twice. Every one is a clean error (`InvalidInput` or `ClientNotFound`) whose message
+//! echoes at most 200 characters of the input, and nothing is written: no run, no appointment.
+
+mod common;
+
+use common::*;
+use migrate_batch::{handle_payload, MigrateError, Mode};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::{json, Value};
+use shared::testing::bad_input::{self, Damage, Mutation, MUTATION_TEXT};
+use shared::testing::fingerprint;
+use shared::Provider;
+use tokio_postgres::Client;
+
+const RUNS: &str = r#"SELECT count(*) FROM "AppointmentMigrationRun""#;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn config(cases: u32) -> Config {
+    Config { cases, failure_persistence: None, ..Config::default() }
+}
+
+/// A client `c` with a lead that an apply would migrate.
+async fn seeded() -> (shared::testing::TestDb, Client, shared::Store) {
+    let (db, client) = database().await;
+    seed_client_preferring(&client, "c", Some(Provider::Ghl)).await;
+    seed_leads(&client, &[Lead { start: Some(t(9, 9)), ghl_id: Some("g1".into()), ..Lead::new("l1", "c") }]).await;
+    let store = db.store().await;
+    (db, client, store)
+}
+
+/// The payload is refused cleanly and nothing was written; the error, for more checks.
+async fn refused(store: &shared::Store, client: &Client, payload: &[u8]) -> Result<MigrateError, TestCaseError> {
+    let before = (fingerprint(client).await, count(client, RUNS).await);
+    let err = match handle_payload(store, payload, None).await {
+        Ok(out) => return Err(TestCaseError::fail(format!("accepted: {out:?}"))),
+        Err(e) => e,
+    };
+    prop_assert!(matches!(err.error_type(), "InvalidInput" | "ClientNotFound"), "{err:?}");
+    let message = err.message();
+    prop_assert!(message.chars().count() <= shared::text::EXCERPT_CHARS + 1, "{}", message.len());
+    for database_words in ["22021", "SQLSTATE", "0x00", "byte sequence"] {
+        prop_assert!(!message.contains(database_words), "{}", message);
+    }
+    prop_assert_eq!((fingerprint(client).await, count(client, RUNS).await), before);
+    Ok(err)
+}
+
+fn valid(mode: Mode) -> Value {
+    json!({"mode": mode.as_str(), "clientId": "c", "batchSize": 5, "maxLeads": 10})
+}
+
+fn mode() -> impl Strategy<Value = Mode> {
+    prop_oneof![Just(Mode::DryRun), Just(Mode::Apply), Just(Mode::Verify), Just(Mode::RepairRollups)]
+}
+
+/// Whether `value` is one the field accepts (a payload with it could run).
+fn accepted(field: &str, value: &Value) -> bool {
+    let count = |max: u64| value.is_null() || value.as_u64().is_some_and(|n| (1..=max).contains(&n));
+    match field {
+        "mode" => value.as_str().and_then(Mode::parse).is_some(),
+        "clientId" => value.is_null() || value == "c",
+        "batchSize" => count(10_000),
+        "maxLeads" => count(i32::MAX as u64),
+        // Null is absent: a new run.
+        "resume" => value.is_null(),
+        _ => false,
+    }
+}
+
+#[test]
+fn random_bytes_are_refused_and_write_nothing() {
+    let rt = runtime();
+    let (_db, client, store) = rt.block_on(seeded());
+    TestRunner::new(config(48))
+        .run(&proptest::collection::vec(any::<u8>(), 0..512), |bytes| rt.block_on(refused(&store, &client, &bytes)).map(drop))
+        .unwrap();
+}
+
+#[test]
+fn damaged_payloads_are_refused_and_write_nothing() {
+    let rt = runtime();
+    let (_db, client, store) = rt.block_on(seeded());
+    let strategy = (mode(), 0..Damage::ALL.len(), any::<usize>(), 1u8..9, MUTATION_TEXT, any::<i64>());
+    TestRunner::new(config(64))
+        .run(&strategy, |(mode, damage, target, op, text, number)| {
+            let fields = ["mode", "clientId", "batchSize", "maxLeads", "resume", "dryRun"];
+            let m = Mutation { target, op, text, number };
+            let Some(payload) = bad_input::damaged(&valid(mode), Damage::ALL[damage], &fields, accepted, target, m) else {
+                return Ok(());
+            };
+            rt.block_on(refused(&store, &client, &payload)).map(drop)
+        })
+        .unwrap();
+}
+
+#[tokio::test]
+async fn huge_deep_and_non_utf8_payloads_are_refused() {
+    let (_db, client, store) = seeded().await;
+    let payloads = [
+        ("10 MB clientId", bad_input::huge_object("clientId")),
+        ("10 MB unknown field", bad_input::huge_object("x")),
+        ("10 MB mode", bad_input::huge_object("mode")),
+        ("100,000 arrays", bad_input::deeply_nested_arrays()),
+        ("100,000 objects", bad_input::deeply_nested_objects("mode")),
+        ("not UTF-8", bad_input::not_utf8(&valid(Mode::Apply))),
+        ("empty", Vec::new()),
+    ];
+    for (name, payload) in payloads {
+        let err = refused(&store, &client, &payload).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(err.error_type(), "InvalidInput", "{name}: {err}");
+    }
+}
+
+/// `{"mode":"dry-run","mode":"apply"}` ran as apply (serde_json keeps the last key).
+#[tokio::test]
+async fn a_key_given_twice_is_refused_even_when_each_value_is_valid() {
+    let (_db, client, store) = seeded().await;
+    let payloads: [&[u8]; 4] = [
+        br#"{"mode":"dry-run","mode":"apply"}"#,
+        br#"{"mode":"apply","clientId":"c","clientId":"c"}"#,
+        br#"{"mode":"apply","batchSize":5,"batchSize":6}"#,
+        br#"{"mode":"verify","maxLeads":{"a":1,"a":1}}"#,
+    ];
+    for payload in payloads {
+        let err = refused(&store, &client, payload).await.unwrap();
+        match &err {
+            MigrateError::Input(e) => assert_eq!(e.field, "(payload)", "{err}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("gives a key more than once"), "{err}");
+    }
+    // The same payload without the repeat runs.
+    assert!(handle_payload(&store, br#"{"mode":"apply"}"#, None).await.unwrap().done);
+}
+
+/// A `clientId` that names no client answered 200 with zero counts and recorded a run.
+#[tokio::test]
+async fn an_unknown_client_is_refused_and_no_run_is_recorded() {
+    let (_db, client, store) = seeded().await;
+    for mode in [Mode::DryRun, Mode::Apply, Mode::Verify, Mode::RepairRollups] {
+        let payload = json!({"mode": mode.as_str(), "clientId": "client_nobody"}).to_string();
+        let err = refused(&store, &client, payload.as_bytes()).await.unwrap();
+        assert!(matches!(&err, MigrateError::ClientNotFound(id) if id == "client_nobody"), "{err:?}");
+        assert_eq!(err.error_type(), "ClientNotFound");
+        assert_eq!(err.to_string(), "client client_nobody not found");
+    }
+    // The client's own run still starts.
+    let out = handle_payload(&store, br#"{"mode":"dry-run","clientId":"c"}"#, None).await.unwrap();
+    assert_eq!(out.counts.migration.leads_with_data, 1);
+}
+
+/// A 100 KB input came back whole in `errorMessage` and in the invocation's log line.
+#[tokio::test]
+async fn an_error_echoes_at_most_200_characters_of_the_input() {
+    let (_db, client, store) = seeded().await;
+    let key = "k".repeat(100 * 1024);
+    // The message names the unknown field (the log line of main.rs is `message()` too).
+    for payload in [json!({ key.as_str(): 1, "mode": "apply" }), json!({"mode": "apply", key.as_str(): [1]})] {
+        let err = refused(&store, &client, payload.to_string().as_bytes()).await.unwrap();
+        assert!(err.to_string().len() > 100 * 1024, "the error itself keeps the field");
+        let diagnostic: lambda_runtime::Diagnostic = err.into();
+        assert_eq!(diagnostic.error_type, "InvalidInput");
+        assert_eq!(diagnostic.error_message.chars().count(), shared::text::EXCERPT_CHARS + 1, "{}", diagnostic.error_message);
+        assert!(diagnostic.error_message.starts_with("invalid input: field `"), "{}", diagnostic.error_message);
+        assert!(diagnostic.error_message.ends_with('…'));
+    }
+}

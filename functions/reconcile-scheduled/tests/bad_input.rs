@@ -1,0 +1,153 @@
+//! Bad input at the entry point the runtime and operators invoke (`Reconciler::handle_payload`,
+//! what `main.rs` wires): random, damaged, truncated, wrong-typed, 10 MB, 100,000 levels deep and
+//! non-UTF-8 payloads, and keys given twice, for both the schedule's event and a backfill request.
+//! Every one is a clean error (`InvalidInput` or `ClientNotFound`) whose message echoes at most
+//! 200 characters of the input; nothing is written and no provider is asked.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use reconcile_scheduled::{Reconciler, RunError};
+use serde_json::{json, Value};
+use shared::testing::bad_input::{self, Damage, Mutation, MUTATION_TEXT};
+use shared::testing::fingerprint;
+use tokio_postgres::Client;
+
+/// Also what only reconciliation writes.
+const CHECKED: &str = r#"SELECT count(*) FROM "Lead" WHERE "appointmentLastCheckedAt" IS NOT NULL"#;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn config(cases: u32) -> Config {
+    Config { cases, failure_persistence: None, ..Config::default() }
+}
+
+/// A Calendly client with a lead; no provider behind the reconciler's address: a request that got
+/// as far as asking one would fail the test by writing or by succeeding.
+async fn seeded() -> (shared::testing::TestDb, Client, Reconciler) {
+    let (db, client) = database().await;
+    calendly_client(&client, "client_1").await;
+    calendly_lead(&client, "client_1", "lead_1", EMAIL).await;
+    let reconciler = reconciler(&db, "http://127.0.0.1:9", test_config());
+    (db, client, reconciler)
+}
+
+async fn refused(reconciler: &Reconciler, client: &Client, payload: &[u8]) -> Result<RunError, TestCaseError> {
+    let before = (fingerprint(client).await, count(client, CHECKED).await);
+    let err = match reconciler.handle_payload(payload, deadline()).await {
+        Ok(summary) => return Err(TestCaseError::fail(format!("accepted: {summary:?}"))),
+        Err(e) => e,
+    };
+    prop_assert!(matches!(err.error_type(), "InvalidInput" | "ClientNotFound"), "{err:?}");
+    prop_assert!(err.message().chars().count() <= shared::text::EXCERPT_CHARS + 1);
+    prop_assert!(!err.message().contains("SQLSTATE") && !err.message().contains("22021"), "{}", err.message());
+    prop_assert_eq!((fingerprint(client).await, count(client, CHECKED).await), before);
+    Ok(err)
+}
+
+/// The schedule's event, as EventBridge sends it.
+fn schedule() -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/reconcile-scheduled/schedule.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn backfill() -> Value {
+    json!({"mode": "backfill", "clientId": "client_1", "maxLeads": 5, "cursor": "lead_0"})
+}
+
+/// Whether a request with `field` set to `value` could run.
+fn accepted(field: &str, value: &Value) -> bool {
+    match field {
+        "mode" => value == "backfill",
+        "clientId" => value == "client_1",
+        "maxLeads" => value.is_null() || value.as_u64().is_some_and(|n| (1..=100_000).contains(&n)),
+        "cursor" => value.is_null() || value.as_str().is_some_and(|c| !c.trim().is_empty() && c.len() <= 512 && !c.contains('\0')),
+        "detail-type" => value == "Scheduled Event",
+        _ => false,
+    }
+}
+
+#[test]
+fn random_bytes_are_refused_and_write_nothing() {
+    let rt = runtime();
+    let (_db, client, reconciler) = rt.block_on(seeded());
+    TestRunner::new(config(48))
+        .run(&proptest::collection::vec(any::<u8>(), 0..512), |bytes| rt.block_on(refused(&reconciler, &client, &bytes)).map(drop))
+        .unwrap();
+}
+
+#[test]
+fn damaged_requests_are_refused_and_write_nothing() {
+    let rt = runtime();
+    let (_db, client, reconciler) = rt.block_on(seeded());
+    // A backfill request or the schedule's event, damaged.
+    let strategy = (any::<bool>(), 0..Damage::ALL.len(), any::<usize>(), 1u8..9, MUTATION_TEXT, any::<i64>());
+    TestRunner::new(config(64))
+        .run(&strategy, |(is_backfill, damage, target, op, text, number)| {
+            let doc = if is_backfill { backfill() } else { schedule() };
+            let fields: &[&str] = if is_backfill { &["mode", "clientId", "maxLeads", "cursor", "dryRun"] } else { &["detail-type"] };
+            let m = Mutation { target, op, text, number };
+            let Some(payload) = bad_input::damaged(&doc, Damage::ALL[damage], fields, accepted, target, m) else {
+                return Ok(());
+            };
+            rt.block_on(refused(&reconciler, &client, &payload)).map(drop)
+        })
+        .unwrap();
+}
+
+#[tokio::test]
+async fn huge_deep_and_non_utf8_payloads_are_refused() {
+    let (_db, client, reconciler) = seeded().await;
+    let mut huge_backfill = br#"{"mode":"backfill","clientId":"client_1","cursor":"#.to_vec();
+    huge_backfill.extend_from_slice(&bad_input::huge_object("x")[4..]);
+    let payloads = [
+        ("10 MB mode", bad_input::huge_object("mode")),
+        ("10 MB detail-type", bad_input::huge_object("detail-type")),
+        ("10 MB cursor object", huge_backfill),
+        ("100,000 arrays", bad_input::deeply_nested_arrays()),
+        ("100,000 objects", bad_input::deeply_nested_objects("detail")),
+        ("not UTF-8", bad_input::not_utf8(&backfill())),
+        ("empty", Vec::new()),
+    ];
+    for (name, payload) in payloads {
+        let err = refused(&reconciler, &client, &payload).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(err.error_type(), "InvalidInput", "{name}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_key_given_twice_is_refused_even_when_each_value_is_valid() {
+    let (_db, client, reconciler) = seeded().await;
+    let payloads: [&[u8]; 3] = [
+        br#"{"mode":"backfill","clientId":"client_1","clientId":"client_1"}"#,
+        br#"{"mode":"backfill","clientId":"client_1","maxLeads":1,"maxLeads":100}"#,
+        br#"{"detail-type":"Scheduled Event","detail-type":"Scheduled Event","source":"aws.events","time":"2026-03-04T09:15:00Z","detail":{}}"#,
+    ];
+    for payload in payloads {
+        let err = refused(&reconciler, &client, payload).await.unwrap();
+        assert!(err.to_string().starts_with("invalid input: the payload gives a key more than once"), "{err}");
+    }
+}
+
+/// A 100 KB input came back whole in `errorMessage` (and so in the runtime's log of it).
+#[tokio::test]
+async fn an_error_echoes_at_most_200_characters_of_the_input() {
+    let (_db, client, reconciler) = seeded().await;
+    let long = "x".repeat(100 * 1024);
+    let payloads = [
+        json!({"mode": long, "clientId": "client_1"}),
+        json!({"mode": "backfill", "clientId": long}),
+        json!({"mode": "backfill", "clientId": "client_1", long.as_str(): 1}),
+    ];
+    for payload in payloads {
+        let err = refused(&reconciler, &client, payload.to_string().as_bytes()).await.unwrap();
+        assert!(err.to_string().len() > 100 * 1024, "the error itself quotes the input");
+        let diagnostic = lambda_runtime::Diagnostic::from(err);
+        assert_eq!(diagnostic.error_message.chars().count(), shared::text::EXCERPT_CHARS + 1, "{}", diagnostic.error_message);
+        assert!(diagnostic.error_message.ends_with('…'));
+    }
+}

@@ -1,0 +1,309 @@
+//! Bad input for the property tests of every entry point: what is done to a valid body or event
+//! (a field removed or given a value of another type, bytes truncated or overwritten, a key given
+//! twice), and the single deterministic monsters (10 MB, 100,000 levels deep, not UTF-8). The
+//! tests draw the parameters with proptest and hand them here, so that every function's tests
+//! damage their input the same way.
+
+use serde_json::{Map, Value};
+
+/// The size of the huge bodies and events (10 MB).
+pub const HUGE_BYTES: usize = 10 * 1024 * 1024;
+/// The depth of the deeply nested ones.
+pub const DEEP_LEVELS: usize = 100_000;
+
+/// Every JSON pointer in a value, the root included (children before their parent).
+pub fn pointers(v: &Value) -> Vec<String> {
+    fn walk(v: &Value, at: String, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, child) in m {
+                    walk(child, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out);
+                }
+            }
+            Value::Array(a) => {
+                for (i, child) in a.iter().enumerate() {
+                    walk(child, format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+        out.push(at);
+    }
+    let mut out = Vec::new();
+    walk(v, String::new(), &mut out);
+    out
+}
+
+/// One edit of a JSON document: which value (`target`, modulo the document's values), what is
+/// done to it (`op`: 0 removes it, 1..=8 replace it with null, a number, `text`, a boolean, an
+/// empty object, an array, a fraction, or up to 700 `x`), and the material of the replacement.
+#[derive(Clone, Debug)]
+pub struct Mutation {
+    pub target: usize,
+    pub op: u8,
+    pub text: String,
+    pub number: i64,
+}
+
+/// Text replacements worth drawing: printable text with NUL, dates, URIs (a proptest regex).
+pub const MUTATION_TEXT: &str =
+    "[ -~\\x00]{0,24}|2026-0[1-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]Z|(0000|9999)-01-01T00:00:00Z|https://[a-z/\\x00]{0,20}";
+
+impl Mutation {
+    /// Applies the edit (the root can be replaced, not removed).
+    pub fn apply(&self, doc: &mut Value) {
+        let all = pointers(doc);
+        let path = &all[self.target % all.len()];
+        if self.op == 0 {
+            if let Some((parent, key)) = path.rsplit_once('/') {
+                match doc.pointer_mut(parent) {
+                    Some(Value::Object(map)) => {
+                        map.remove(&key.replace("~1", "/").replace("~0", "~"));
+                    }
+                    Some(Value::Array(a)) => {
+                        if let Ok(i) = key.parse::<usize>() {
+                            if i < a.len() {
+                                a.remove(i);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            return;
+        }
+        let replacement = match self.op {
+            1 => Value::Null,
+            2 => self.number.into(),
+            3 => self.text.clone().into(),
+            4 => (self.number % 2 == 0).into(),
+            5 => Value::Object(Map::new()),
+            6 => Value::Array(vec![self.text.clone().into()]),
+            7 => (self.number as f64 / 7.0).into(),
+            _ => "x".repeat((self.number.unsigned_abs() % 700) as usize).into(),
+        };
+        if let Some(slot) = doc.pointer_mut(path) {
+            *slot = replacement;
+        }
+    }
+}
+
+/// The ways a valid document is damaged by [`damaged`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Damage {
+    /// One of the named fields given a value of any type that the function does not accept.
+    WrongValue,
+    /// The text cut short (a strict prefix of a JSON object is never JSON).
+    Truncated,
+    /// One of its objects given its first key twice.
+    RepeatedKey,
+    /// An invalid UTF-8 sequence inside its first string.
+    NotUtf8,
+    /// The whole document replaced by another value (a number, a string, an array, `{}`, ...).
+    Replaced,
+}
+
+impl Damage {
+    pub const ALL: [Damage; 5] = [Damage::WrongValue, Damage::Truncated, Damage::RepeatedKey, Damage::NotUtf8, Damage::Replaced];
+}
+
+/// `doc` damaged as `damage` says, with `target` and `m` (drawn by the test) choosing where and
+/// what; `None` when the result is one the function accepts (`accepted(field, value)` for a
+/// [`Damage::WrongValue`]) or the damage does not apply to this document.
+pub fn damaged(
+    doc: &Value,
+    damage: Damage,
+    fields: &[&str],
+    accepted: impl Fn(&str, &Value) -> bool,
+    target: usize,
+    m: Mutation,
+) -> Option<Vec<u8>> {
+    match damage {
+        Damage::WrongValue => {
+            let field = fields[target % fields.len()];
+            let mut holder = serde_json::json!({ field: 0 });
+            Mutation { target: 0, op: m.op.max(1), ..m }.apply(&mut holder);
+            let value = holder[field].take();
+            if accepted(field, &value) {
+                return None;
+            }
+            let mut doc = doc.clone();
+            doc[field] = value;
+            Some(doc.to_string().into_bytes())
+        }
+        Damage::Truncated => Some(truncated(doc.to_string().as_bytes(), target)),
+        Damage::RepeatedKey => with_repeated_key(doc, target, &Value::String(m.text)),
+        Damage::NotUtf8 => Some(not_utf8(doc)),
+        Damage::Replaced => {
+            let mut doc = doc.clone();
+            let root = pointers(&doc).len() - 1;
+            Mutation { target: root, op: m.op.max(1), ..m }.apply(&mut doc);
+            Some(doc.to_string().into_bytes())
+        }
+    }
+}
+
+/// A signed webhook delivery's damage (`kind % 3`: truncated, not UTF-8, a key given twice) and the
+/// last part of the problem `type` both webhooks answer it with (`not-json`, `invalid-payload`).
+pub fn damaged_delivery(doc: &Value, kind: u8, at: usize, text: String) -> (Vec<u8>, &'static str) {
+    let damage = [Damage::Truncated, Damage::NotUtf8, Damage::RepeatedKey][usize::from(kind % 3)];
+    let body = damaged(doc, damage, &[], |_, _| false, at, Mutation { target: at, op: 3, text, number: 0 });
+    (body.expect("every delivery has an object"), if damage == Damage::RepeatedKey { "invalid-payload" } else { "not-json" })
+}
+
+/// Asserts that a webhook refused with `status`, as problem+json with that status in its body and
+/// the `problem_type` given.
+pub fn assert_refused(a: &super::WebhookAnswer, status: u16, problem_type: &str) {
+    assert_eq!(a.status.as_u16(), status, "{a:?}");
+    assert_eq!(a.content_type, "application/problem+json", "{a:?}");
+    assert_eq!(a.body["status"], status, "{a:?}");
+    assert_eq!(a.problem_type(), problem_type, "{a:?}");
+}
+
+/// One edit of the bytes of a body: cut at `at` (`truncate`), else `byte` written at `at`.
+pub fn damage(bytes: &mut Vec<u8>, at: usize, byte: u8, truncate: bool) {
+    if bytes.is_empty() {
+        return;
+    }
+    let at = at % bytes.len();
+    if truncate {
+        bytes.truncate(at);
+    } else {
+        bytes[at] = byte;
+    }
+}
+
+/// Every strict prefix of a JSON object's text is not JSON: the truncations worth trying.
+pub fn truncated(bytes: &[u8], at: usize) -> Vec<u8> {
+    bytes[..at % bytes.len().max(1)].to_vec()
+}
+
+/// The document's text with one of its objects (`target`, modulo the objects) given its first key
+/// twice, the second time with `value`; `None` when the document has no non-empty object.
+pub fn with_repeated_key(doc: &Value, target: usize, value: &Value) -> Option<Vec<u8>> {
+    let objects: Vec<String> =
+        pointers(doc).into_iter().filter(|p| matches!(doc.pointer(p), Some(Value::Object(m)) if !m.is_empty())).collect();
+    let chosen = objects.get(target % objects.len().max(1))?.clone();
+    fn write(v: &Value, at: &str, chosen: &str, extra: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => {
+                out.push('{');
+                for (i, (k, child)) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::to_string(k).expect("a key serializes"));
+                    out.push(':');
+                    write(child, &format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), chosen, extra, out);
+                }
+                if at == chosen {
+                    let first = m.keys().next().expect("a non-empty object");
+                    out.push(',');
+                    out.push_str(&serde_json::to_string(first).expect("a key serializes"));
+                    out.push(':');
+                    out.push_str(&extra.to_string());
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for (i, child) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(child, &format!("{at}/{i}"), chosen, extra, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(doc, "", &chosen, value, &mut out);
+    Some(out.into_bytes())
+}
+
+/// A JSON object of [`HUGE_BYTES`] whose `field` is a huge string (valid JSON, valid UTF-8).
+pub fn huge_object(field: &str) -> Vec<u8> {
+    let mut out = format!("{{\"{field}\":\"").into_bytes();
+    out.resize(HUGE_BYTES - 2, b'a');
+    out.extend_from_slice(b"\"}");
+    out
+}
+
+/// [`DEEP_LEVELS`] arrays, each in the next (valid JSON).
+pub fn deeply_nested_arrays() -> Vec<u8> {
+    let mut out = vec![b'['; DEEP_LEVELS];
+    out.resize(2 * DEEP_LEVELS, b']');
+    out
+}
+
+/// [`DEEP_LEVELS`] objects, each the value of `field` of the one around it (valid JSON).
+pub fn deeply_nested_objects(field: &str) -> Vec<u8> {
+    let open = format!("{{\"{field}\":");
+    let mut out = open.repeat(DEEP_LEVELS).into_bytes();
+    out.extend_from_slice(b"null");
+    out.resize(out.len() + DEEP_LEVELS, b'}');
+    out
+}
+
+/// A JSON text that is not UTF-8: the valid document with bytes 0xC3 0x28 (an invalid sequence)
+/// inside its first string.
+pub fn not_utf8(doc: &Value) -> Vec<u8> {
+    let text = doc.to_string().into_bytes();
+    match text.iter().position(|b| *b == b'"') {
+        Some(quote) => [&text[..=quote], &[0xC3, 0x28][..], &text[quote + 1..]].concat(),
+        None => [b"\"".as_slice(), &[0xC3, 0x28], b"\""].concat(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_monsters_are_what_they_say() {
+        assert_eq!(huge_object("clientId").len(), HUGE_BYTES);
+        assert!(serde_json::from_slice::<Value>(&huge_object("clientId")).is_ok());
+        assert_eq!(deeply_nested_arrays().len(), 2 * DEEP_LEVELS);
+        assert!(std::str::from_utf8(&not_utf8(&json!({"a": "b"}))).is_err());
+        assert!(std::str::from_utf8(&deeply_nested_objects("payload")).is_ok());
+    }
+
+    #[test]
+    fn a_repeated_key_is_added_where_chosen() {
+        let doc = json!({"mode": "dry-run", "inner": {"k": 1}});
+        let texts: Vec<String> = (0..2).map(|i| String::from_utf8(with_repeated_key(&doc, i, &json!("apply")).unwrap()).unwrap()).collect();
+        assert!(texts.contains(&r#"{"inner":{"k":1,"k":"apply"},"mode":"dry-run"}"#.to_string()), "{texts:?}");
+        assert!(texts.contains(&r#"{"inner":{"k":1},"mode":"dry-run","inner":"apply"}"#.to_string()), "{texts:?}");
+        assert_eq!(with_repeated_key(&json!([1, {}]), 0, &json!(1)), None);
+        for text in texts {
+            assert!(crate::json::is_duplicate_key(&crate::json::parse(text.as_bytes()).unwrap_err()));
+        }
+    }
+
+    #[test]
+    fn damage_is_what_it_says() {
+        let doc = json!({"mode": "apply", "batchSize": 5});
+        let m = |op: u8| Mutation { target: 0, op, text: "t".into(), number: 7 };
+        let none = |_: &str, _: &Value| false;
+        for op in 0..9 {
+            let replaced = damaged(&doc, Damage::Replaced, &["mode"], none, 0, m(op)).unwrap();
+            assert!(!serde_json::from_slice::<Value>(&replaced).unwrap().get("mode").is_some(), "{op}");
+            let wrong = damaged(&doc, Damage::WrongValue, &["batchSize"], none, 0, m(op)).unwrap();
+            assert_ne!(serde_json::from_slice::<Value>(&wrong).unwrap()["batchSize"], 5, "{op}");
+        }
+        assert_eq!(damaged(&doc, Damage::WrongValue, &["mode"], |_, _| true, 0, m(2)), None);
+        assert!(crate::json::parse(&damaged(&doc, Damage::RepeatedKey, &[], none, 0, m(1)).unwrap()).is_err());
+    }
+
+    #[test]
+    fn mutations_edit_one_value() {
+        let mut doc = json!({"a": {"b": 1}});
+        Mutation { target: 0, op: 0, text: String::new(), number: 0 }.apply(&mut doc);
+        assert_eq!(doc, json!({"a": {}}));
+        Mutation { target: 1, op: 3, text: "t".into(), number: 0 }.apply(&mut doc);
+        assert_eq!(doc, json!("t"));
+    }
+}

@@ -6,6 +6,7 @@ use soak::table::Table;
 async fn main() -> ExitCode {
     let mut table = Table::default();
     // Each section appends its rows; one that cannot run appends a failed row saying why.
+    soak::footprint::run(&mut table).await;
     print!("{}", table.render());
     table.exit_code()
 }

@@ -30,8 +30,11 @@ pub fn host_binary(target: &Path, function: &str) -> PathBuf {
     target.join("footprint-bin").join(function)
 }
 
-fn bins() -> Vec<String> {
-    FUNCTIONS.iter().flat_map(|f| ["--bin".to_owned(), f.to_string()]).collect()
+/// The five packages, selected with `-p`: `--bin` alone would select the whole workspace and
+/// build the functions with the features soak turns on in shared dependencies (tokio's
+/// `process`, shared's `embedded`), which is not what is deployed.
+fn packages() -> Vec<String> {
+    FUNCTIONS.iter().flat_map(|f| ["-p".to_owned(), f.to_string()]).collect()
 }
 
 /// Runs a build, its output on stderr (stdout is the table's), and times it.
@@ -62,14 +65,14 @@ pub async fn arm64(root: &Path, target: &Path) -> Result<Duration, String> {
         .map_err(|e| e.to_string())?;
     let mut build = cargo();
     build.current_dir(root).env("PATH", path).env("CARGO_TARGET_DIR", target);
-    build.args(["lambda", "build", "--release", "--arm64", "--locked"]).args(bins());
+    build.args(["lambda", "build", "--release", "--arm64", "--locked"]).args(packages());
     timed(build).await
 }
 
 /// All five host release binaries in one `cargo build`, copied to [`host_binary`].
 pub async fn host(root: &Path, target: &Path) -> Result<Duration, String> {
     let mut build = cargo();
-    build.current_dir(root).env("CARGO_TARGET_DIR", target).args(["build", "--release", "--locked"]).args(bins());
+    build.current_dir(root).env("CARGO_TARGET_DIR", target).args(["build", "--release", "--locked"]).args(packages());
     let took = timed(build).await?;
     for function in FUNCTIONS {
         let copy = host_binary(target, function);

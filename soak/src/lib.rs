@@ -1,4 +1,5 @@
 //! `make soak`: the service end to end under faults and load, its cold start, size and memory. Each
 //! section appends rows to one [`table::Table`]; `main` prints it and fails when any row missed.
 
+pub mod footprint;
 pub mod table;

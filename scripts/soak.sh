@@ -15,7 +15,7 @@ CARGO="${CARGO:-cargo}"
 export PATH="$ROOT/.tools/venv/bin:$PATH"
 
 began=$(date +%s)
-# The functions exactly as `cargo lambda watch --release` builds them (so that it finds them built),
+# The functions' release binaries (`cargo lambda watch` runs copies of these, see soak/src/stack.rs),
 # then the soak driver (its own build of the shared crate, with the embedded PostgreSQL).
 echo "== building the functions and the soak driver (release; the first time takes several minutes)" >&2
 "$CARGO" build --release --locked --bin calendly-webhook --bin ghl-webhook --bin appointment-history \

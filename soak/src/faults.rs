@@ -162,14 +162,18 @@ async fn migration_killed(table: &mut Table, stack: &Stack) {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         };
-        let (first, killed) = tokio::join!(invocation, killer);
+        // The kill must come before the run ends; the killed invocation then gets a little while
+        // to come back with its error.
+        tokio::pin!(invocation);
+        let killed = tokio::select! {
+            killed = killer => killed,
+            finished = &mut invocation => return Err(format!("the run ended before the kill: {finished:?}")),
+        };
         let (run_id, cursor_at_kill, processes) = killed?;
         if processes == 0 {
             return Err("no migrate-batch process to kill".to_string());
         }
-        if first.as_ref().is_ok_and(|o| o["done"] == json!(true)) {
-            return Err("the run finished before the kill".to_string());
-        }
+        let _ = tokio::time::timeout(Duration::from_secs(20), invocation).await;
         let done_at_kill = service
             .query_one(r#"SELECT "cursor", "done" FROM "AppointmentMigrationRun" WHERE "id" = $1"#, &[&run_id])
             .await
@@ -182,7 +186,7 @@ async fn migration_killed(table: &mut Table, stack: &Stack) {
         loop {
             resumes += 1;
             let output = stack
-                .invoke("migrate-batch", &json!({"mode": "apply", "resume": run_id}), Duration::from_secs(300))
+                .invoke("migrate-batch", &json!({"mode": "apply", "resume": run_id}), Duration::from_secs(120))
                 .await
                 .map_err(|e| format!("resume {resumes}: {e}"))?;
             if output["done"] == json!(true) {

@@ -51,12 +51,13 @@ impl Stack {
         let mock = ProviderMock::start().await;
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
-        let dir = std::env::temp_dir().join(format!("soak-{}", std::process::id()));
+        // Next to the soak binary (in the target directory), overwritten by every run.
+        let dir = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|p| p.join("soak-run"))).unwrap_or_else(std::env::temp_dir);
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let env_file = dir.join("functions.env");
         let log = dir.join("cargo-lambda-watch.log");
-        use base64::Engine;
-        let public = base64::engine::general_purpose::STANDARD.encode(ghl_key().verifying_key().as_bytes());
+        // Hex, as `make dev` passes the dev key (base64 trips cargo-lambda's env-file parser).
+        let public: String = ghl_key().verifying_key().as_bytes().iter().map(|b| format!("{b:02x}")).collect();
         std::fs::write(
             &env_file,
             format!(
@@ -68,9 +69,11 @@ impl Stack {
         )
         .map_err(|e| e.to_string())?;
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let cargo = run_prebuilt_functions(&dir)?;
         let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-        let watch = Command::new("cargo")
+        let watch = Command::new("cargo-lambda")
             .args(["lambda", "watch", "--release", "--locked", "--ignore-changes", "-A", "127.0.0.1", "-P", &port.to_string()])
+            .env("CARGO", cargo)
             .args(["--timeout", "900", "--env-file"])
             .arg(&env_file)
             .current_dir(&root)
@@ -81,7 +84,7 @@ impl Stack {
             .process_group(0)
             .spawn()
             .map_err(|e| format!("cargo lambda watch: {e} (is cargo-lambda on PATH? scripts/tools.sh installs it)"))?;
-        let stack = Stack {
+        let mut stack = Stack {
             pg,
             db,
             base,
@@ -94,6 +97,10 @@ impl Stack {
         stack.sample_memory_in_background();
         let began = Instant::now();
         while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            if let Ok(Some(status)) = stack.watch.try_wait() {
+                let log = std::fs::read_to_string(&stack.log).unwrap_or_default();
+                return Err(format!("cargo lambda watch exited ({status}): {}", log.lines().rev().take(4).collect::<Vec<_>>().join(" | ")));
+            }
             if began.elapsed() > Duration::from_secs(120) {
                 return Err(format!("cargo lambda watch did not listen within 2 minutes (log: {})", stack.log.display()));
             }
@@ -212,6 +219,33 @@ impl Drop for Stack {
         }
         let _ = self.watch.wait();
     }
+}
+
+/// `cargo lambda watch` starts each function with `$CARGO run --release --bin <name>`, which takes
+/// cargo's lock on the target directory (held for minutes by any other build sharing it) and could
+/// rebuild from sources changed since. So the soak hands it a `cargo` that runs a copy of the
+/// release binary built just before the soak (next to this one), and is plain cargo otherwise.
+/// Returns that `cargo`.
+fn run_prebuilt_functions(dir: &std::path::Path) -> Result<PathBuf, String> {
+    let built = std::env::current_exe().map_err(|e| e.to_string())?.parent().map(PathBuf::from).ok_or("no target directory")?;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
+    for function in FUNCTIONS {
+        std::fs::copy(built.join(function), bin.join(function))
+            .map_err(|e| format!("{function} is not built in {} (scripts/soak.sh builds it): {e}", built.display()))?;
+    }
+    let cargo = dir.join("cargo");
+    let script = format!(
+        "#!/bin/sh\n# Written by make soak: `cargo run ... --bin <function>` runs the prebuilt release binary.\n\
+         bin=; prev=\nfor a in \"$@\"; do [ \"$prev\" = --bin ] && bin=$a; prev=$a; done\n\
+         if [ \"$1\" = run ] && [ -n \"$bin\" ] && [ -x \"{dir}/$bin\" ]; then exec \"{dir}/$bin\"; fi\n\
+         exec cargo \"$@\"\n",
+        dir = bin.display()
+    );
+    std::fs::write(&cargo, script).map_err(|e| e.to_string())?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    Ok(cargo)
 }
 
 fn record_peaks(peaks: &Mutex<BTreeMap<String, u64>>, watch: i32) {

@@ -37,7 +37,8 @@ async fn database_crash(table: &mut Table, stack: &Stack) {
         Err(e) => return table.failed(SECTION, check, e),
     };
     // Each sender takes every 8th lead's story and sends it in order, a delivery at a time.
-    let stories: Vec<Vec<Delivery>> = calendly.stories().into_iter().chain(ghl.stories()).collect();
+    // Calendly and GHL stories alternate, so that both providers' deliveries meet the outage.
+    let stories: Vec<Vec<Delivery>> = calendly.stories().into_iter().zip(ghl.stories()).flat_map(|(c, g)| [c, g]).collect();
     let all: Vec<Delivery> = stories.iter().flatten().cloned().collect();
     let mut per_sender: Vec<Vec<Delivery>> = vec![Vec::new(); SENDERS];
     for (i, story) in stories.into_iter().enumerate() {
@@ -185,10 +186,16 @@ async fn migration_killed(table: &mut Table, stack: &Stack) {
         let mut resumes = 0;
         loop {
             resumes += 1;
-            let output = stack
-                .invoke("migrate-batch", &json!({"mode": "apply", "resume": run_id}), Duration::from_secs(120))
-                .await
-                .map_err(|e| format!("resume {resumes}: {e}"))?;
+            // The invocation right after the kill can meet the dead instance: try again.
+            let output = match stack.invoke("migrate-batch", &json!({"mode": "apply", "resume": run_id}), Duration::from_secs(120)).await {
+                Ok(output) => output,
+                Err(e) if resumes < 10 => {
+                    eprintln!("soak: resume {resumes}: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(e) => return Err(format!("resume {resumes}: {e}")),
+            };
             if output["done"] == json!(true) {
                 break;
             }

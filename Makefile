@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 CARGO ?= cargo
 
-.PHONY: help dev demo test lint bench build tools
+.PHONY: help dev demo test lint bench soak build tools
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ lint: ## sam validate --lint and cfn-lint on template.yaml (installs them into .
 
 bench: ## write-path benchmark: throughput, p50/p99, round trips, against pgbench replaying the same SQL
 	$(CARGO) bench -p shared --bench record --locked
+
+soak: ## the service under faults (database crash, killed migration, provider trouble) and load, through its function URLs; one table
+	CARGO=$(CARGO) scripts/soak.sh
 
 build: ## deployable artifacts: sam build (cargo-lambda + zig, arm64) into .aws-sam/build
 	scripts/build.sh

@@ -45,18 +45,37 @@ impl EmbeddedPostgres {
             "initdb",
             &["-D", &path(&data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"],
         )?;
-        let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=300 -c shared_buffers=256MB",
-            path(&pg.dir)
-        );
-        let log = path(&pg.dir.join("postgres.log"));
-        if let Err(e) = pg.run("pg_ctl", &["-D", &path(&data), "-l", &log, "-o", &options, "-w", "-t", "60", "start"]) {
-            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Err(e) = pg.start_server() {
             pg.stopped = true;
-            return Err(Error::Config(format!("{e}; server log: {}", tail.lines().rev().take(5).collect::<Vec<_>>().join(" | "))));
+            return Err(e);
         }
         Ok(pg)
+    }
+
+    fn start_server(&self) -> Result<()> {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+             -c full_page_writes=off -c max_connections=300 -c shared_buffers=256MB",
+            self.port,
+            path(&self.dir)
+        );
+        let log = path(&self.dir.join("postgres.log"));
+        let data = path(&self.dir.join("data"));
+        self.run("pg_ctl", &["-D", &data, "-l", &log, "-o", &options, "-w", "-t", "60", "start"]).map_err(|e| {
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            Error::Config(format!("{e}; server log: {}", tail.lines().rev().take(5).collect::<Vec<_>>().join(" | ")))
+        })
+    }
+
+    /// Crashes the server (`pg_ctl stop -m immediate`: no shutdown checkpoint, every connection
+    /// cut, crash recovery at the next start), keeping its data: for fault tests, with [`Self::restart`].
+    pub fn crash(&self) -> Result<()> {
+        self.run("pg_ctl", &["-D", &path(&self.dir.join("data")), "-m", "immediate", "-w", "stop"])
+    }
+
+    /// Starts the server again on the same port and data after [`Self::crash`].
+    pub fn restart(&self) -> Result<()> {
+        self.start_server()
     }
 
     /// URL of the `postgres` database of this cluster.

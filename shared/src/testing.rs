@@ -658,3 +658,48 @@ impl WebhookAnswer {
         self.body["type"].as_str().unwrap_or("")
     }
 }
+
+/// Phase 28 data as the migration meets it: 100 clients and `$N` leads (replace it) with mixed
+/// rollups (Calendly, GHL, keyless, none, some canceled, some without times), and for 5% of them a
+/// webhook appointment already present. Deterministic but for generated ids.
+pub const PHASE28_LEADS_SQL: &str = r#"
+INSERT INTO "Client" ("id", "name", "timezone", "meetingBookingProvider", "updatedAt")
+SELECT 'client_' || lpad(g::text, 3, '0'), 'Client ' || g, 'America/New_York',
+       (CASE g % 3 WHEN 0 THEN 'CALENDLY' WHEN 1 THEN 'GHL' END)::"MeetingBookingProvider", now()
+  FROM generate_series(1, 100) g;
+
+INSERT INTO "Lead" ("id", "clientId", "ghlAppointmentId", "calendlyInviteeUri", "calendlyScheduledEventUri",
+                    "appointmentStartAt", "appointmentEndAt", "appointmentStatus", "appointmentCanceledAt",
+                    "appointmentProvider", "updatedAt")
+SELECT 'lead_' || lpad(g::text, 8, '0'),
+       'client_' || lpad((1 + g % 100)::text, 3, '0'),
+       CASE WHEN k.kind = 'ghl' THEN 'ghl_appt_' || g END,
+       CASE WHEN k.kind = 'cal' THEN 'https://api.calendly.com/scheduled_events/ev' || g || '/invitees/inv' || g END,
+       CASE WHEN k.kind = 'cal' THEN 'https://api.calendly.com/scheduled_events/ev' || g END,
+       CASE WHEN k.kind <> 'none' AND g % 20 <> 7 THEN k.start END,
+       CASE WHEN k.kind <> 'none' AND g % 20 <> 7 THEN k.start + interval '30 minutes' END,
+       CASE WHEN k.kind = 'none' THEN NULL WHEN g % 5 = 0 THEN 'canceled' ELSE 'confirmed' END,
+       CASE WHEN k.kind <> 'none' AND g % 5 = 0 THEN k.start - interval '1 day' END,
+       (CASE WHEN k.kind = 'ghl' THEN 'GHL' WHEN k.kind = 'cal' THEN 'CALENDLY'
+             WHEN k.kind = 'keyless' AND g % 2 = 0 THEN 'GHL' END)::"MeetingBookingProvider",
+       now()
+  FROM generate_series(1, $N) g
+ CROSS JOIN LATERAL (SELECT CASE WHEN g % 10 = 0 THEN 'none'
+                                 WHEN g % 10 IN (1, 2, 3, 4) THEN 'cal'
+                                 WHEN g % 10 IN (5, 6, 7) THEN 'ghl'
+                                 ELSE 'keyless' END AS kind,
+                            timestamp '2024-01-01' + (g % 100000) * interval '17 minutes' AS start) k;
+
+-- Webhooks got there first for 5% of the leads (all Calendly ones with g % 20 = 1).
+INSERT INTO "Appointment" ("id", "leadId", "provider", "calendlyInviteeUri", "calendlyScheduledEventUri", "startAt", "endAt",
+                           "status", "statusChangedAt", "providerUpdatedAt", "source", "createdAt", "updatedAt")
+SELECT gen_random_uuid()::text, l."id", 'CALENDLY', l."calendlyInviteeUri", l."calendlyScheduledEventUri",
+       l."appointmentStartAt", l."appointmentEndAt", 'CONFIRMED', now(), now(), 'WEBHOOK', now(), now()
+  FROM "Lead" l
+ WHERE substr(l."id", 6)::int % 20 = 1;
+"#;
+
+/// The same rows, whatever their ids and write times.
+pub const APPOINTMENT_DIGEST_SQL: &str = r#"SELECT count(*), md5(string_agg(concat_ws('|', "leadId", "provider", "ghlAppointmentId", "calendlyInviteeUri",
+       "calendlyScheduledEventUri", "startAt", "endAt", "status", "canceledAt", "source"), ',' ORDER BY "leadId", "source"))
+  FROM "Appointment""#;

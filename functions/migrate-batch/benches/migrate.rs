@@ -18,46 +18,9 @@
 use std::time::{Duration, Instant};
 
 use migrate_batch::{invoke, Limits, Mode};
-use shared::testing::{server_url, with_database};
+use shared::testing::{server_url, with_database, APPOINTMENT_DIGEST_SQL, PHASE28_LEADS_SQL};
 use shared::write_path::migration_batch::INSERT_BATCH;
 use shared::DbSettings;
-
-const GENERATE: &str = r#"
-INSERT INTO "Client" ("id", "name", "timezone", "meetingBookingProvider", "updatedAt")
-SELECT 'client_' || lpad(g::text, 3, '0'), 'Client ' || g, 'America/New_York',
-       (CASE g % 3 WHEN 0 THEN 'CALENDLY' WHEN 1 THEN 'GHL' END)::"MeetingBookingProvider", now()
-  FROM generate_series(1, 100) g;
-
-INSERT INTO "Lead" ("id", "clientId", "ghlAppointmentId", "calendlyInviteeUri", "calendlyScheduledEventUri",
-                    "appointmentStartAt", "appointmentEndAt", "appointmentStatus", "appointmentCanceledAt",
-                    "appointmentProvider", "updatedAt")
-SELECT 'lead_' || lpad(g::text, 8, '0'),
-       'client_' || lpad((1 + g % 100)::text, 3, '0'),
-       CASE WHEN k.kind = 'ghl' THEN 'ghl_appt_' || g END,
-       CASE WHEN k.kind = 'cal' THEN 'https://api.calendly.com/scheduled_events/ev' || g || '/invitees/inv' || g END,
-       CASE WHEN k.kind = 'cal' THEN 'https://api.calendly.com/scheduled_events/ev' || g END,
-       CASE WHEN k.kind <> 'none' AND g % 20 <> 7 THEN k.start END,
-       CASE WHEN k.kind <> 'none' AND g % 20 <> 7 THEN k.start + interval '30 minutes' END,
-       CASE WHEN k.kind = 'none' THEN NULL WHEN g % 5 = 0 THEN 'canceled' ELSE 'confirmed' END,
-       CASE WHEN k.kind <> 'none' AND g % 5 = 0 THEN k.start - interval '1 day' END,
-       (CASE WHEN k.kind = 'ghl' THEN 'GHL' WHEN k.kind = 'cal' THEN 'CALENDLY'
-             WHEN k.kind = 'keyless' AND g % 2 = 0 THEN 'GHL' END)::"MeetingBookingProvider",
-       now()
-  FROM generate_series(1, $N) g
- CROSS JOIN LATERAL (SELECT CASE WHEN g % 10 = 0 THEN 'none'
-                                 WHEN g % 10 IN (1, 2, 3, 4) THEN 'cal'
-                                 WHEN g % 10 IN (5, 6, 7) THEN 'ghl'
-                                 ELSE 'keyless' END AS kind,
-                            timestamp '2024-01-01' + (g % 100000) * interval '17 minutes' AS start) k;
-
--- Webhooks got there first for 5% of the leads (all Calendly ones with g % 20 = 1).
-INSERT INTO "Appointment" ("id", "leadId", "provider", "calendlyInviteeUri", "calendlyScheduledEventUri", "startAt", "endAt",
-                           "status", "statusChangedAt", "providerUpdatedAt", "source", "createdAt", "updatedAt")
-SELECT gen_random_uuid()::text, l."id", 'CALENDLY', l."calendlyInviteeUri", l."calendlyScheduledEventUri",
-       l."appointmentStartAt", l."appointmentEndAt", 'CONFIRMED', now(), now(), 'WEBHOOK', now(), now()
-  FROM "Lead" l
- WHERE substr(l."id", 6)::int % 20 = 1;
-"#;
 
 /// A second, leaner anchor: the same inserts written as plainly as possible (same mapping and
 /// matching, no warnings, no counts, no dedupe of keys shared by two leads, which this data set
@@ -114,11 +77,6 @@ SELECT gen_random_uuid()::text, ins."id", ins."leadId", 'created', 'MIGRATION'::
   FROM ins
 "#;
 
-/// The same rows, whatever their ids and write times.
-const DIGEST: &str = r#"SELECT count(*), md5(string_agg(concat_ws('|', "leadId", "provider", "ghlAppointmentId", "calendlyInviteeUri",
-       "calendlyScheduledEventUri", "startAt", "endAt", "status", "canceledAt", "source"), ',' ORDER BY "leadId", "source"))
-  FROM "Appointment""#;
-
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
 }
@@ -135,7 +93,7 @@ async fn main() {
     {
         let db = source.client().await;
         let started = Instant::now();
-        db.batch_execute(&GENERATE.replace("$N", &leads.to_string())).await.expect("generate");
+        db.batch_execute(&PHASE28_LEADS_SQL.replace("$N", &leads.to_string())).await.expect("generate");
         db.batch_execute("VACUUM ANALYZE").await.unwrap();
         let (with_data, present): (i64, i64) = {
             let r = db
@@ -206,9 +164,9 @@ async fn main() {
 
     // Same rows.
     let batched_db = DbSettings::from_url(&copies[1]).unwrap().connect().await.unwrap();
-    let a = anchor_db.query_one(DIGEST, &[]).await.unwrap();
-    let b = batched_db.query_one(DIGEST, &[]).await.unwrap();
-    let c = lean_db.query_one(DIGEST, &[]).await.unwrap();
+    let a = anchor_db.query_one(APPOINTMENT_DIGEST_SQL, &[]).await.unwrap();
+    let b = batched_db.query_one(APPOINTMENT_DIGEST_SQL, &[]).await.unwrap();
+    let c = lean_db.query_one(APPOINTMENT_DIGEST_SQL, &[]).await.unwrap();
     let digest = |r: &tokio_postgres::Row| (r.get::<_, i64>(0), r.get::<_, Option<String>>(1));
     let same = digest(&a) == digest(&b);
     println!("same rows as the anchor: {same}; as the lean anchor: {} ({} appointments)", digest(&c) == digest(&b), b.get::<_, i64>(0));

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make soak`: the whole service on this machine under faults and load, through its function URLs,
+# as `make dev` runs it (embedded PostgreSQL, `cargo lambda watch`, here with release builds), and
+# one table of what was measured against its target (README "Reliability"). Exits non-zero when any
+# row missed. Installs what it needs (scripts/tools.sh; PostgreSQL through the embedded cluster).
+#
+# Settings (optional): CARGO_TARGET_DIR, CARGO.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+CARGO="${CARGO:-cargo}"
+
+"$ROOT/scripts/tools.sh" >/dev/null
+export PATH="$ROOT/.tools/venv/bin:$PATH"
+
+began=$(date +%s)
+# The functions' release binaries (`cargo lambda watch` runs copies of these, see soak/src/stack.rs),
+# then the soak driver (its own build of the shared crate, with the embedded PostgreSQL).
+echo "== building the functions and the soak driver (release; the first time takes several minutes)" >&2
+"$CARGO" build --release --locked --bin calendly-webhook --bin ghl-webhook --bin appointment-history \
+    --bin migrate-batch --bin reconcile-scheduled
+"$CARGO" build --release --locked -p soak --bin soak
+built=$(date +%s)
+echo "== built in $((built - began)) s" >&2
+
+status=0
+"${CARGO_TARGET_DIR:-$ROOT/target}/release/soak" || status=$?
+ended=$(date +%s)
+echo "make soak: $((ended - began)) s in all, of which $((built - began)) s building" >&2
+exit "$status"

@@ -1,0 +1,427 @@
+//! Webhook deliveries as the providers send them: each lead's story built from the functions'
+//! fixtures, signed the providers' ways, sent to the function URLs and redelivered by each
+//! provider's rule; and the in-order, once-only reference the database must end up equal to.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use http::{HeaderMap, HeaderValue};
+use tokio_postgres::Client;
+
+use crate::stack::{ghl_key, Stack};
+
+/// Every soak client's Calendly signing key.
+pub const CALENDLY_KEY: &str = "whsec-soak-0123456789abcdef";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Provider {
+    Calendly,
+    Ghl,
+}
+
+/// Whether the provider sends a delivery again after this answer (`None`: no answer at all).
+/// Calendly retries anything but a 2xx; GHL retries a 429 and nothing else.
+pub fn redelivers(provider: Provider, status: Option<u16>) -> bool {
+    match provider {
+        Provider::Calendly => !status.is_some_and(|s| (200..300).contains(&s)),
+        Provider::Ghl => status == Some(429),
+    }
+}
+
+/// The pause before redelivery number `attempt` (1-based): the providers' backoff, compressed from
+/// minutes to at most a second so that a soak run stays short.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(50u64.saturating_mul(1 << attempt.min(5))).min(Duration::from_secs(1))
+}
+
+/// Attempts after which a sender gives a delivery up (about three minutes of redeliveries).
+pub const MAX_ATTEMPTS: u32 = 200;
+
+/// One delivery: which lead's story, its place in it, and the body as the provider signs it.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub provider: Provider,
+    pub client_id: String,
+    pub lead: String,
+    pub step: usize,
+    pub body: Arc<Vec<u8>>,
+}
+
+/// The deliveries a database must reflect: each once, each lead's in story order, a list per lead.
+pub fn in_order(deliveries: &[Delivery]) -> Vec<Vec<Delivery>> {
+    let mut by_lead: BTreeMap<(Provider, &str), BTreeMap<usize, &Delivery>> = BTreeMap::new();
+    for d in deliveries {
+        by_lead.entry((d.provider, &d.lead)).or_default().entry(d.step).or_insert(d);
+    }
+    by_lead.into_values().map(|steps| steps.into_values().cloned().collect()).collect()
+}
+
+// The calendly-webhook fixtures' ids, replaced by each lead's own.
+const OLD_INVITEE: &str = "6a1f0c2e-5b7d-4e38-9c0a-71d2e4f8b3a9";
+const NEW_INVITEE: &str = "e4c2a9b7-1f3d-4e6a-8c5b-0d9f7a3e1b26";
+const OLD_INVITEE_URI: &str = "scheduled_events/3c9e7b21-8a4f-4d6e-b0c2-5f1a9d7e2c40/invitees/6a1f0c2e-5b7d-4e38-9c0a-71d2e4f8b3a9";
+const NEW_INVITEE_URI: &str = "scheduled_events/9b7d1e45-2c6a-4f83-a0e9-d3b5c7f1e268/invitees/e4c2a9b7-1f3d-4e6a-8c5b-0d9f7a3e1b26";
+const NO_SHOW: &str = "5e8a2c7d-9f1b-4a36-b7e0-c4d2f9a1e853";
+const EMAIL: &str = "dana.whitfield@example.com";
+
+/// Calendly stories: even leads are booked, canceled by the host, marked no-show and unmarked;
+/// odd leads are booked, rescheduled (cancel + new booking) and the new booking marked no-show.
+const CALENDLY_STORIES: [[&str; 4]; 2] = [
+    ["invitee-created.json", "invitee-canceled-by-host.json", "invitee-no-show-created.json", "invitee-no-show-deleted.json"],
+    [
+        "invitee-created.json",
+        "invitee-canceled-rescheduled.json",
+        "invitee-created-after-reschedule.json",
+        "no-show-of-new:invitee-no-show-created.json",
+    ],
+];
+
+// The ghl-webhook fixtures' ids.
+const GHL_STORY: [&str; 4] = [
+    "webhook-appointment-create.json",
+    "webhook-appointment-update-time.json",
+    "webhook-appointment-update-cancelled.json",
+    "webhook-appointment-delete.json",
+];
+const GHL_APPOINTMENT: &str = "Yq3FpL8wV2nR6tKc9sDx";
+const GHL_CONTACT: &str = "cnt_8Hj3Kd9Lm";
+const GHL_LOCATION: &str = "loc_Rt5vB2nQ";
+
+fn fixture(function: &str, name: &str) -> String {
+    let path = format!("{}/../functions/{function}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A Calendly client of `leads` leads, `{prefix}_{n}`, each with its own email and invitees.
+pub struct CalendlyWorld {
+    pub client_id: String,
+    pub prefix: String,
+    pub leads: usize,
+}
+
+impl CalendlyWorld {
+    pub fn lead(&self, n: usize) -> String {
+        format!("{}_{n}", self.prefix)
+    }
+
+    fn email(&self, n: usize) -> String {
+        format!("{}{n}@example.com", self.prefix)
+    }
+
+    pub fn lead_ids(&self) -> Vec<String> {
+        (0..self.leads).map(|n| self.lead(n)).collect()
+    }
+
+    pub async fn seed(&self, db: &Client) -> shared::Result<()> {
+        shared::testing::seed_client(db, &self.client_id, Some(CALENDLY_KEY)).await?;
+        for n in 0..self.leads {
+            shared::testing::seed_lead(db, &self.client_id, &self.lead(n), Some(&self.email(n))).await?;
+        }
+        Ok(())
+    }
+
+    /// Each lead's story, a list per lead, in order.
+    pub fn stories(&self) -> Vec<Vec<Delivery>> {
+        let templates: Vec<Vec<String>> = CALENDLY_STORIES
+            .iter()
+            .map(|story| {
+                story
+                    .iter()
+                    .map(|name| match name.strip_prefix("no-show-of-new:") {
+                        Some(name) => fixture("calendly-webhook", name).replace(OLD_INVITEE_URI, NEW_INVITEE_URI),
+                        None => fixture("calendly-webhook", name),
+                    })
+                    .collect()
+            })
+            .collect();
+        (0..self.leads)
+            .map(|n| {
+                templates[n % 2]
+                    .iter()
+                    .enumerate()
+                    .map(|(step, t)| Delivery {
+                        provider: Provider::Calendly,
+                        client_id: self.client_id.clone(),
+                        lead: self.lead(n),
+                        step,
+                        body: Arc::new(
+                            t.replace(OLD_INVITEE, &format!("{}-old-{n}", self.prefix))
+                                .replace(NEW_INVITEE, &format!("{}-new-{n}", self.prefix))
+                                .replace(NO_SHOW, &format!("{}-no-show-{n}", self.prefix))
+                                .replace(EMAIL, &self.email(n))
+                                .into_bytes(),
+                        ),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// A GHL workspace of `leads` leads, each of its own contact with one appointment's story, the
+/// bodies stamped now (GHL's signed timestamp must be within 5 minutes of the delivery).
+pub struct GhlWorld {
+    pub client_id: String,
+    pub location: String,
+    pub prefix: String,
+    pub leads: usize,
+}
+
+impl GhlWorld {
+    pub fn lead(&self, n: usize) -> String {
+        format!("{}_{n}", self.prefix)
+    }
+
+    fn contact(&self, n: usize) -> String {
+        format!("cnt_{}_{n}", self.prefix)
+    }
+
+    pub fn lead_ids(&self) -> Vec<String> {
+        (0..self.leads).map(|n| self.lead(n)).collect()
+    }
+
+    pub async fn seed(&self, db: &Client) -> shared::Result<()> {
+        shared::testing::seed_client(db, &self.client_id, None).await?;
+        db.execute(r#"UPDATE "Client" SET "ghlLocationId" = $2 WHERE "id" = $1"#, &[&self.client_id, &self.location]).await?;
+        for n in 0..self.leads {
+            shared::testing::seed_lead(db, &self.client_id, &self.lead(n), None).await?;
+            db.execute(r#"UPDATE "Lead" SET "ghlContactId" = $2 WHERE "id" = $1"#, &[&self.lead(n), &self.contact(n)]).await?;
+        }
+        Ok(())
+    }
+
+    pub fn stories(&self) -> Vec<Vec<Delivery>> {
+        let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let templates: Vec<String> = GHL_STORY.iter().map(|name| fixture("ghl-webhook", name)).collect();
+        (0..self.leads)
+            .map(|n| {
+                templates
+                    .iter()
+                    .enumerate()
+                    .map(|(step, t)| {
+                        let text = t
+                            .replace(GHL_APPOINTMENT, &format!("{}appt{n}", self.prefix))
+                            .replace(GHL_CONTACT, &self.contact(n))
+                            .replace(GHL_LOCATION, &self.location);
+                        let mut body: serde_json::Value = serde_json::from_str(&text).expect("fixture JSON");
+                        body["timestamp"] = now.clone().into();
+                        body["webhookId"] = format!("{}-{}-{n}-{step}", body["webhookId"].as_str().unwrap_or("wh"), self.prefix).into();
+                        Delivery {
+                            provider: Provider::Ghl,
+                            client_id: self.client_id.clone(),
+                            lead: self.lead(n),
+                            step,
+                            body: Arc::new(serde_json::to_vec(&body).expect("JSON")),
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// What the senders saw.
+#[derive(Default)]
+pub struct Seen {
+    /// Answers by status (0: no answer).
+    pub answers: BTreeMap<u16, u64>,
+    /// Each attempt: when it was answered and whether it was taken (2xx).
+    pub attempts: Vec<(Instant, bool)>,
+    /// Time from sending a delivery to its first answer, per attempt.
+    pub latencies: Vec<Duration>,
+    /// Deliveries whose last answer was not a 2xx (lost, unless the refusal was right).
+    pub not_taken: Vec<(String, usize, u16)>,
+}
+
+impl Seen {
+    pub fn count(&self, status: u16) -> u64 {
+        self.answers.get(&status).copied().unwrap_or(0)
+    }
+
+    pub fn summary(&self) -> String {
+        self.answers
+            .iter()
+            .map(|(s, n)| if *s == 0 { format!("{n} x no answer") } else { format!("{n} x {s}") })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Sends one delivery once, signed now; the answer's status, or `None` when none came.
+pub async fn send_once(stack: &Stack, d: &Delivery) -> Option<u16> {
+    let request = match d.provider {
+        Provider::Calendly => stack.http.post(stack.url("calendly-webhook", &format!("/webhooks/calendly/{}", d.client_id))).header(
+            calendly_webhook::signature::HEADER,
+            calendly_webhook::signature::header_value(CALENDLY_KEY.as_bytes(), Utc::now().timestamp(), &d.body),
+        ),
+        Provider::Ghl => stack
+            .http
+            .post(stack.url("ghl-webhook", "/webhooks/ghl"))
+            .header(ghl_webhook::signature::HEADER, ghl_webhook::signature::sign(&ghl_key(), &d.body)),
+    };
+    let response = request.header("content-type", "application/json").body(d.body.to_vec()).timeout(Duration::from_secs(60)).send().await;
+    response.ok().map(|r| r.status().as_u16())
+}
+
+/// Delivers until the provider's rule says stop; records every attempt in `seen`.
+pub async fn deliver(stack: &Stack, d: &Delivery, seen: &Mutex<Seen>) {
+    for attempt in 1..=MAX_ATTEMPTS {
+        let sent = Instant::now();
+        let status = send_once(stack, d).await;
+        let answered = Instant::now();
+        let taken = status.is_some_and(|s| (200..300).contains(&s));
+        {
+            let mut seen = seen.lock().unwrap();
+            *seen.answers.entry(status.unwrap_or(0)).or_default() += 1;
+            seen.attempts.push((answered, taken));
+            seen.latencies.push(answered - sent);
+            if !redelivers(d.provider, status) || attempt == MAX_ATTEMPTS {
+                if !taken {
+                    seen.not_taken.push((d.lead.clone(), d.step, status.unwrap_or(0)));
+                }
+                return;
+            }
+        }
+        tokio::time::sleep(backoff(attempt)).await;
+    }
+}
+
+/// Feeds `leads` (each lead's deliveries in order) once each, in order, straight through the
+/// webhook handlers into `db`, as 8 workers sharing the leads.
+pub async fn replay_in_order(db: &shared::testing::TestDb, leads: Vec<Vec<Delivery>>) {
+    let leads = Arc::new(Mutex::new(leads));
+    let workers = (0..8).map(|_| {
+        let leads = leads.clone();
+        async move {
+            let calendly = calendly_webhook::App::new(db.store().await);
+            let ghl = ghl_webhook::App::new(db.store().await, ghl_key().verifying_key());
+            loop {
+                let Some(story) = leads.lock().unwrap().pop() else { break };
+                for d in story {
+                    let mut headers = HeaderMap::new();
+                    headers.insert("content-type", HeaderValue::from_static("application/json"));
+                    let now = Utc::now();
+                    let status = match d.provider {
+                        Provider::Calendly => {
+                            let sig = calendly_webhook::signature::header_value(CALENDLY_KEY.as_bytes(), now.timestamp(), &d.body);
+                            headers.insert(calendly_webhook::signature::HEADER, HeaderValue::from_str(&sig).expect("header"));
+                            calendly_webhook::handle(&calendly, &d.client_id, &headers, &d.body, now).await.status()
+                        }
+                        Provider::Ghl => {
+                            let sig = ghl_webhook::signature::sign(&ghl_key(), &d.body);
+                            headers.insert(ghl_webhook::signature::HEADER, HeaderValue::from_str(&sig).expect("header"));
+                            ghl_webhook::handle(&ghl, &headers, &d.body, now).await.status()
+                        }
+                    };
+                    assert!(status.is_success(), "the in-order reference refused {} step {}: {status}", d.lead, d.step);
+                }
+            }
+        }
+    });
+    futures::future::join_all(workers).await;
+}
+
+/// The leads whose appointments, rollup or tasks differ between two databases (by
+/// `shared::testing::snapshot`, which ignores generated ids and write times), and the two
+/// databases' appointment / event / task counts for these leads when those differ.
+pub async fn differences(actual: &Client, expected: &Client, leads: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for lead in leads {
+        if shared::testing::snapshot(actual, lead).await != shared::testing::snapshot(expected, lead).await {
+            out.push(lead.clone());
+        }
+    }
+    let (a, b) = (lead_counts(actual, leads).await, lead_counts(expected, leads).await);
+    if a != b {
+        out.push(format!("appointments/events/tasks {a:?} vs in-order {b:?}"));
+    }
+    out
+}
+
+/// Appointments, events and tasks of these leads.
+async fn lead_counts(db: &Client, leads: &[String]) -> Vec<i64> {
+    let mut counts = Vec::new();
+    for table in ["Appointment", "AppointmentEvent", "FollowUpTask"] {
+        let sql = format!(r#"SELECT count(*) FROM "{table}" WHERE "leadId" = ANY($1)"#);
+        counts.push(db.query_one(&sql, &[&leads]).await.map(|r| r.get::<_, i64>(0)).unwrap_or(-1));
+    }
+    counts
+}
+
+/// "equal" or what differs, shortly.
+pub fn verdict(differences: &[String]) -> String {
+    match differences.len() {
+        0 => "equal".into(),
+        n => format!("{n} differ, e.g. {}", differences.iter().rev().take(3).cloned().collect::<Vec<_>>().join("; ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(provider: Provider, lead: &str, step: usize, body: &str) -> Delivery {
+        Delivery { provider, client_id: "c".into(), lead: lead.into(), step, body: Arc::new(body.as_bytes().to_vec()) }
+    }
+
+    #[test]
+    fn the_reference_takes_each_delivery_once_in_story_order() {
+        let shuffled = vec![
+            d(Provider::Calendly, "b", 1, "b1"),
+            d(Provider::Calendly, "a", 2, "a2"),
+            d(Provider::Calendly, "b", 0, "b0"),
+            d(Provider::Calendly, "a", 0, "a0"),
+            d(Provider::Calendly, "a", 2, "a2"),
+            d(Provider::Ghl, "a", 0, "g0"),
+            d(Provider::Calendly, "a", 1, "a1"),
+            d(Provider::Calendly, "b", 1, "b1"),
+        ];
+        let bodies: Vec<Vec<String>> =
+            in_order(&shuffled).iter().map(|lead| lead.iter().map(|d| String::from_utf8(d.body.to_vec()).unwrap()).collect()).collect();
+        assert_eq!(bodies, vec![vec!["a0", "a1", "a2"], vec!["b0", "b1"], vec!["g0"]]);
+    }
+
+    #[test]
+    fn each_provider_redelivers_by_its_own_rule() {
+        // (status, Calendly redelivers, GHL redelivers)
+        let table = [
+            (Some(200), false, false),
+            (Some(204), false, false),
+            (Some(400), true, false),
+            (Some(401), true, false),
+            (Some(429), true, true),
+            (Some(500), true, false),
+            (Some(503), true, false),
+            (None, true, false),
+        ];
+        for (status, calendly, ghl) in table {
+            assert_eq!(redelivers(Provider::Calendly, status), calendly, "calendly {status:?}");
+            assert_eq!(redelivers(Provider::Ghl, status), ghl, "ghl {status:?}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_then_stays_at_a_second() {
+        assert_eq!(backoff(1), Duration::from_millis(100));
+        assert_eq!(backoff(2), Duration::from_millis(200));
+        assert_eq!(backoff(5), Duration::from_secs(1));
+        assert_eq!(backoff(60), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn every_lead_gets_its_own_ids() {
+        let world = CalendlyWorld { client_id: "c".into(), prefix: "t".into(), leads: 2 };
+        let stories = world.stories();
+        assert_eq!(stories.iter().map(Vec::len).collect::<Vec<_>>(), vec![4, 4]);
+        let text = |lead: usize, step: usize| String::from_utf8(stories[lead][step].body.to_vec()).unwrap();
+        assert!(text(0, 0).contains("t0@example.com") && text(0, 0).contains("invitees/t-old-0"));
+        assert!(!text(1, 0).contains(EMAIL) && !text(1, 1).contains(OLD_INVITEE));
+        // The odd lead's last step marks the new booking (after the reschedule) a no-show.
+        assert!(text(1, 3).contains("invitees/t-new-1") && text(1, 3).contains("9b7d1e45"));
+        let ghl = GhlWorld { client_id: "g".into(), location: "loc_t".into(), prefix: "gt".into(), leads: 1 }.stories();
+        let body: serde_json::Value = serde_json::from_slice(&ghl[0][2].body).unwrap();
+        assert_eq!((body["locationId"].as_str(), body["appointment"]["contactId"].as_str()), (Some("loc_t"), Some("cnt_gt_0")));
+    }
+}

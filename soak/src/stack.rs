@@ -47,6 +47,14 @@ impl Stack {
         let pg = tokio::task::spawn_blocking(EmbeddedPostgres::start).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
         // shared::testing's databases (the service's and the in-order references) live on this cluster.
         std::env::set_var("DATABASE_URL", pg.url());
+        // The embedded cluster trades durability for speed (synchronous_commit off: a commit is
+        // answered before its WAL is flushed), which a crash test must not: with it off, an
+        // immediate stop loses transactions whose success the functions already answered. A
+        // production server commits synchronously, so every session of the soak does too (a role
+        // setting outranks the server's command line and survives the restarts).
+        let admin = shared::store::DbSettings::from_url(&pg.url()).map_err(|e| e.to_string())?.connect().await.map_err(|e| e.to_string())?;
+        admin.batch_execute("ALTER ROLE CURRENT_USER SET synchronous_commit = on").await.map_err(|e| format!("synchronous_commit: {e}"))?;
+        drop(admin);
         let db = shared::testing::try_test_database().await.map_err(|e| format!("service database: {e}"))?;
         let mock = ProviderMock::start().await;
         let port = free_port();

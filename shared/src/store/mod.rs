@@ -3,7 +3,6 @@
 
 mod tls;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,24 +126,57 @@ async fn drive<C: std::future::Future<Output = std::result::Result<(), tokio_pos
 /// One open connection with its prepared statements and a count of round trips.
 pub struct Connection {
     pub client: Client,
-    statements: HashMap<&'static str, Statement>,
+    statements: StatementCache,
     round_trips: Arc<AtomicU64>,
+}
+
+/// Prepared statements by their SQL text, found by address first.
+///
+/// Every statement the service runs is a `&'static str` constant, so a lookup almost always finds
+/// its entry by address; the text is compared only when addresses differ (a constant's text may
+/// be emitted more than once), and a length mismatch ends that comparison at once. A hash map
+/// hashed the whole text (the write statement is kilobytes long) on every lookup, which showed in
+/// the write path's profile. A connection holds a few dozen statements, so a scan is enough.
+#[derive(Default)]
+struct StatementCache(Vec<(&'static str, Statement)>);
+
+impl StatementCache {
+    fn get(&self, sql: &str) -> Option<&Statement> {
+        self.0
+            .iter()
+            .find(|(known, _)| std::ptr::eq(*known, sql))
+            .or_else(|| self.0.iter().find(|(known, _)| *known == sql))
+            .map(|(_, s)| s)
+    }
+
+    fn insert(&mut self, sql: &'static str, statement: Statement) {
+        if self.get(sql).is_none() {
+            self.0.push((sql, statement));
+        }
+    }
 }
 
 impl Connection {
     pub fn new(client: Client, round_trips: Arc<AtomicU64>) -> Self {
-        Connection { client, statements: HashMap::new(), round_trips }
+        Connection { client, statements: StatementCache::default(), round_trips }
     }
 
     /// Prepares statements not yet prepared on this connection, all in one round trip.
     pub async fn prepare_all(&mut self, sqls: &[&'static str]) -> Result<()> {
-        let missing: Vec<&'static str> = sqls.iter().copied().filter(|s| !self.statements.contains_key(s)).collect();
+        let mut missing: Vec<&'static str> = Vec::new();
+        for &sql in sqls {
+            if self.statements.get(sql).is_none() && !missing.contains(&sql) {
+                missing.push(sql);
+            }
+        }
         if missing.is_empty() {
             return Ok(());
         }
         self.count_round_trip();
         let prepared = futures::future::try_join_all(missing.iter().map(|sql| self.client.prepare(sql))).await?;
-        self.statements.extend(missing.into_iter().zip(prepared));
+        for (sql, statement) in missing.into_iter().zip(prepared) {
+            self.statements.insert(sql, statement);
+        }
         Ok(())
     }
 
@@ -154,7 +186,7 @@ impl Connection {
             return Ok(s.clone());
         }
         self.prepare_all(&[sql]).await?;
-        Ok(self.statements[sql].clone())
+        self.prepared(sql)
     }
 
     /// Statements that must already be prepared (for hot paths, which never prepare).

@@ -1,8 +1,8 @@
 //! `make bench` (`cargo bench -p shared --bench record`): the write path's throughput, p50/p99
 //! latency and round trips per call, on one connection and on 8 concurrent ones, for new
 //! appointments, duplicate deliveries and status changes, against the anchor: `pgbench` replaying
-//! the same statements with the same pipelining (`shared/benches/pgbench/*.sql`, written from the
-//! write path's own SQL constants; the bench fails if the committed copies are stale).
+//! the same statements with the same pipelining (scripts written at each run from the write path's
+//! own SQL constants into `target/tmp/pgbench/`, whose paths the bench prints).
 //!
 //! A verdict that holds on a shared machine:
 //! - every run starts from a fresh copy of one template database (leads only for `new`; leads with
@@ -15,7 +15,7 @@
 //!   row misses it.
 //!
 //! Environment: `DATABASE_URL` (else an embedded cluster), `BENCH_LEADS` (default 4000),
-//! `BENCH_ROUNDS` (default 5), `BENCH_WRITE_SCRIPTS=1` to rewrite the committed pgbench scripts.
+//! `BENCH_ROUNDS` (default 5).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use shared::domain::*;
-use shared::testing::bench::{check_script, copy_of, drop_database, pgbench, Bound, Verdict};
+use shared::testing::bench::{copy_of, drop_database, pgbench, write_script, Bound, Verdict};
 use shared::testing::TestDb;
 use shared::write_path as wp;
 use shared::{Change, Store};
@@ -204,7 +204,7 @@ fn pgbench_script(workload: Workload) -> String {
     let lead = "('L' || :lead)";
     let key = "('https://api.calendly.com/scheduled_events/ev' || :lead || '/invitees/inv' || :lead)";
     let mut s = format!(
-        "-- {} — generated from shared::write_path's SQL by benches/record.rs; do not edit.\n{NEXT_LEAD}\\startpipeline\n{}\n{}\n{}\n\\endpipeline\n\\startpipeline\n",
+        "-- {} — written from shared::write_path's SQL by benches/record.rs at each run.\n{NEXT_LEAD}\\startpipeline\n{}\n{}\n{}\n\\endpipeline\n\\startpipeline\n",
         workload.name(),
         bind(wp::BEGIN, &[]),
         bind(wp::LOCK_BY_ID, &[lead]),
@@ -289,7 +289,7 @@ fn pgbench_script(workload: Workload) -> String {
 }
 
 fn script_path(workload: Workload) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("benches/pgbench/{}.sql", workload.name()))
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("pgbench").join(format!("{}.sql", workload.name()))
 }
 
 /// A database of `leads` leads of one workspace; with `appointments`, each lead also has the
@@ -304,10 +304,7 @@ async fn template(leads: usize, appointments: bool) -> TestDb {
         }
         drop(store);
         let client = db.client().await;
-        client
-            .batch_execute(r#"UPDATE "Appointment" SET "id" = 'a' || lpad(substring("leadId" from 2), 35, '0')"#)
-            .await
-            .unwrap();
+        client.batch_execute(r#"UPDATE "Appointment" SET "id" = 'a' || lpad(substring("leadId" from 2), 35, '0')"#).await.unwrap();
         client.batch_execute("VACUUM ANALYZE").await.unwrap();
     }
     db
@@ -368,7 +365,9 @@ fn main() {
     assert!(leads % CONCURRENCY == 0, "BENCH_LEADS must be a multiple of {CONCURRENCY}");
     let workloads = [Workload::New, Workload::Duplicate, Workload::StatusChange];
     for w in workloads {
-        check_script(&script_path(w), &pgbench_script(w));
+        let path = write_script(Path::new(env!("CARGO_TARGET_TMPDIR")), w.name(), &pgbench_script(w));
+        assert_eq!(path, script_path(w));
+        println!("pgbench script: {}", path.display());
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
@@ -413,7 +412,9 @@ fn main() {
                 );
                 if let Some((generic, custom)) = ours.plans {
                     if generic + custom > 0 {
-                        println!("    ours' write statement: {generic} generic plans, {custom} custom plans (first connection of each thread)");
+                        println!(
+                            "    ours' write statement: {generic} generic plans, {custom} custom plans (first connection of each thread)"
+                        );
                     }
                 }
                 if ours.round_trips > 2.0 {

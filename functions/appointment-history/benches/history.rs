@@ -5,9 +5,9 @@
 //! - handler: the `lambda_http` request of an API Gateway v2 event → the router → JSON body bytes,
 //!   on one warm connection, as a warm Lambda runs it (also shown: plus the runtime's parsing of
 //!   the event text);
-//! - anchors: `pgbench` replaying the handler's statements with the same pipelining
-//!   (`benches/pgbench/timeline.sql`, written from `history::SELECT_*`; the bench fails when the
-//!   committed copy is stale), and the same prepared statements on a bare tokio-postgres client,
+//! - anchors: `pgbench` replaying the handler's statement (`target/tmp/pgbench/timeline.sql`,
+//!   written at each run from `history::SELECT_LEAD_AND_APPOINTMENTS`), and the same prepared
+//!   statement on a bare tokio-postgres client,
 //!   timed interleaved with the handler's requests so that both see the same machine load.
 //! - the verdict: five rounds (`BENCH_ROUNDS`), each timing the handler and pgbench back to back
 //!   (alternating which goes first) on the same, unchanging data; each round's ratio is handler
@@ -17,8 +17,7 @@
 //!   statement.
 //!
 //! Environment: `DATABASE_URL` (else an embedded cluster), `BENCH_LEADS` (200000),
-//! `BENCH_APPOINTMENTS` (1000000), `BENCH_ITERATIONS` (2000 per round), `BENCH_ROUNDS` (5),
-//! `BENCH_WRITE_SCRIPTS=1` to rewrite the committed pgbench script.
+//! `BENCH_APPOINTMENTS` (1000000), `BENCH_ITERATIONS` (2000 per round), `BENCH_ROUNDS` (5).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,15 +25,14 @@ use std::time::{Duration, Instant};
 
 use appointment_history::auth::{sign, Claims};
 use appointment_history::generate::{generate, Sizes, PROBE_APPOINTMENTS, PROBE_CLIENT, PROBE_LEAD};
-use appointment_history::history::{SELECT_APPOINTMENTS, SELECT_EVENTS, SELECT_LEAD};
+use appointment_history::history::{SELECT_EVENTS, SELECT_LEAD_AND_APPOINTMENTS};
 use appointment_history::{router, App, AppConfig};
-use shared::testing::bench::{check_script, pgbench, Bound, Verdict};
 use axum::body::Body;
+use shared::testing::bench::{pgbench, write_script, Bound, Verdict};
 use tower::ServiceExt;
 
 const SECRET: &str = "bench-jwt-secret-0123456789abcdef0123456789";
 const TARGET_RATIO: f64 = 1.5;
-
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
@@ -146,16 +144,15 @@ async fn time_interleaved(
 }
 
 fn script_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/pgbench/timeline.sql")
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("pgbench/timeline.sql")
 }
 
-/// The handler's two statements in one pipeline, the lead id as a pgbench variable (`-D lead=...`),
-/// which in prepared mode is sent as a parameter like ours.
+/// The handler's statement, the lead id as a pgbench variable (`-D lead=...`), which in prepared
+/// mode is sent as a parameter like ours.
 fn pgbench_script() -> String {
     format!(
-        "-- The timeline read of appointment-history, generated from src/history.rs by benches/history.rs; do not edit.\n\\startpipeline\n{};\n{};\n\\endpipeline\n",
-        SELECT_LEAD.replace("$1", ":lead"),
-        SELECT_APPOINTMENTS.replace("$1", ":lead")
+        "-- The timeline read of appointment-history, written from src/history.rs by benches/history.rs at each run.\n{};\n",
+        SELECT_LEAD_AND_APPOINTMENTS.replace("$1", ":lead")
     )
 }
 
@@ -168,7 +165,7 @@ fn run_pgbench(url: &str, transactions: usize) -> Stats {
 }
 
 async fn explain(client: &tokio_postgres::Client) {
-    for (name, sql) in [("lead", SELECT_LEAD), ("appointments", SELECT_APPOINTMENTS), ("changes", SELECT_EVENTS)] {
+    for (name, sql) in [("timeline", SELECT_LEAD_AND_APPOINTMENTS), ("changes", SELECT_EVENTS)] {
         // A prepared statement's plan, as the handler runs it (EXPLAIN EXECUTE of a PREPARE).
         client.batch_execute(&format!("PREPARE bench_{name}(text) AS {sql}")).await.unwrap();
         let rows = client.query(&format!("EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_{name}('{PROBE_LEAD}')"), &[]).await.unwrap();
@@ -184,7 +181,9 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    check_script(&script_path(), &pgbench_script());
+    let script = write_script(Path::new(env!("CARGO_TARGET_TMPDIR")), "timeline", &pgbench_script());
+    assert_eq!(script, script_path());
+    println!("pgbench script: {}", script.display());
     let sizes = Sizes {
         leads: env_number("BENCH_LEADS", 200_000) as i32,
         appointments: env_number("BENCH_APPOINTMENTS", 1_000_000) as i32,
@@ -209,7 +208,9 @@ fn main() {
             .await
             .unwrap();
         let (leads, appointments, events, probe): (i64, i64, i64, i64) = (counts.get(0), counts.get(1), counts.get(2), counts.get(3));
-        println!("data set: {leads} leads, {appointments} appointments, {events} change-log rows; probe lead {PROBE_LEAD}: {probe} appointments");
+        println!(
+            "data set: {leads} leads, {appointments} appointments, {events} change-log rows; probe lead {PROBE_LEAD}: {probe} appointments"
+        );
         assert_eq!(probe, i64::from(PROBE_APPOINTMENTS));
 
         let app = Arc::new(App::new(AppConfig::new(db.settings(), SECRET.as_bytes().to_vec()).unwrap()));
@@ -233,11 +234,11 @@ fn main() {
             let url = db.url.clone();
             let anchor = || async { tokio::task::spawn_blocking(move || run_pgbench(&url, iterations)).await.unwrap() };
             let (timed, pgbench) = if ours_first {
-                let timed = time_interleaved(&router, &plain, &sql, &[SELECT_LEAD, SELECT_APPOINTMENTS], iterations).await;
+                let timed = time_interleaved(&router, &plain, &sql, &[SELECT_LEAD_AND_APPOINTMENTS], iterations).await;
                 (timed, anchor().await)
             } else {
                 let pgbench = anchor().await;
-                (time_interleaved(&router, &plain, &sql, &[SELECT_LEAD, SELECT_APPOINTMENTS], iterations).await, pgbench)
+                (time_interleaved(&router, &plain, &sql, &[SELECT_LEAD_AND_APPOINTMENTS], iterations).await, pgbench)
             };
             let ratio = timed.0.p50.as_secs_f64() / pgbench.p50.as_secs_f64();
             println!(
@@ -254,20 +255,23 @@ fn main() {
         let round_trips = (app.store.round_trips() - before) as f64 / (rounds * (iterations + iterations / 10)) as f64;
         let changes_event = event(&token, &path, "limit=50&include=changes");
         let (with_changes, _, bare_changes) =
-            time_interleaved(&router, &changes_event, &sql, &[SELECT_LEAD, SELECT_APPOINTMENTS, SELECT_EVENTS], iterations).await;
+            time_interleaved(&router, &changes_event, &sql, &[SELECT_LEAD_AND_APPOINTMENTS, SELECT_EVENTS], iterations).await;
         let booking_event = event(&token, &format!("/leads/{PROBE_LEAD}/booking-status"), "");
-        let (booking, _, _) = time_interleaved(&router, &booking_event, &sql, &[SELECT_LEAD, SELECT_APPOINTMENTS], iterations).await;
+        let (booking, _, _) = time_interleaved(&router, &booking_event, &sql, &[SELECT_LEAD_AND_APPOINTMENTS], iterations).await;
 
-        println!("\np50 / p90 / p99 in ms over {iterations} requests (after {} warm-up), one warm connection each; the last round", iterations / 10);
+        println!(
+            "\np50 / p90 / p99 in ms over {iterations} requests (after {} warm-up), one warm connection each; the last round",
+            iterations / 10
+        );
         println!("{:<50} {:>8} {:>8} {:>8}", "", "p50", "p90", "p99");
         let row = |name: &str, s: &Stats| println!("{name:<50} {:>8} {:>8} {:>8}", ms(s.p50), ms(s.p90), ms(s.p99));
         row("handler: timeline, 50 appointments", &ours);
         row("  the same plus parsing the API Gateway event", &ours_with_event);
-        row("  SQL alone: tokio-postgres, same 2 statements (*)", &bare);
-        row("  SQL alone: pgbench, same 2 statements", &pgbench);
+        row("  SQL alone: tokio-postgres, same statement (*)", &bare);
+        row("  SQL alone: pgbench, same statement", &pgbench);
         row("handler: timeline + include=changes", &with_changes);
-        row("  SQL alone: tokio-postgres, same 3 statements (*)", &bare_changes);
-        row("handler: booking-status (same 2 statements)", &booking);
+        row("  SQL alone: tokio-postgres, same 2 statements (*)", &bare_changes);
+        row("handler: booking-status (same statement)", &booking);
         println!("(*) interleaved with the handler's requests");
         println!("round trips per timeline request: {round_trips:.2}");
         if round_trips > 1.0 {

@@ -1,5 +1,6 @@
-//! Reading a lead's history: the lead's rollup and all its appointments (and, on request, its change
-//! log and its cancel / reschedule follow-up tasks), in ONE round trip of pipelined prepared statements.
+//! Reading a lead's history: the lead's rollup and all its appointments (one statement, so one
+//! snapshot), and on request its change log and its cancel / reschedule follow-up tasks, in ONE
+//! round trip of pipelined prepared statements.
 //!
 //! All of a lead's rows are read, not one page of them: the primary appointment is chosen by the
 //! rollup rule over the whole set (`shared::rollup::select_primary`, the one place the rule lives),
@@ -9,18 +10,29 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use futures::future::try_join4;
+use futures::future::try_join3;
 use shared::appointment_columns;
 use shared::write_path::{appointment_from_row, from_db, rollup_from_row};
 use shared::{AppointmentRow, AppointmentSource, Result, Rollup, Store};
 
-/// The lead row: its workspace, the six rule-computed rollups and the reconciler's last check.
-pub const SELECT_LEAD: &str = r#"SELECT "clientId", "appointmentStartAt", "appointmentEndAt", "appointmentStatus",
-       "appointmentCanceledAt", "appointmentProvider"::text, "appointmentSource", "appointmentLastCheckedAt"
-  FROM "Lead" WHERE "id" = $1"#;
+/// The lead and every appointment of it, in one statement so that the rollup and the rows come
+/// from one snapshot: one row per appointment (the appointment's columns first, as
+/// [`appointment_columns!`] lists them, then the lead's), or one row with null appointment columns
+/// for a lead without appointments, or no row when there is no such lead.
+///
+/// The lead's columns after the appointment's: its workspace, the six rule-computed rollups and the
+/// reconciler's last check.
+pub const SELECT_LEAD_AND_APPOINTMENTS: &str = concat!(
+    r#"SELECT a.*, l."clientId", l."appointmentStartAt", l."appointmentEndAt", l."appointmentStatus",
+       l."appointmentCanceledAt", l."appointmentProvider"::text, l."appointmentSource", l."appointmentLastCheckedAt"
+  FROM "Lead" l LEFT JOIN LATERAL (SELECT "#,
+    appointment_columns!(),
+    r#" FROM "Appointment" WHERE "leadId" = l."id") a ON true
+ WHERE l."id" = $1"#
+);
 
-/// Every appointment of the lead.
-pub const SELECT_APPOINTMENTS: &str = concat!("SELECT ", appointment_columns!(), r#" FROM "Appointment" WHERE "leadId" = $1"#);
+/// Where the lead's columns start in a row of [`SELECT_LEAD_AND_APPOINTMENTS`].
+const LEAD_COLUMNS: usize = 24;
 
 /// The lead's change log, oldest first (uuid v7 ids order events recorded in the same millisecond).
 pub const SELECT_EVENTS: &str = r#"SELECT "appointmentId", "kind", "source"::text, "oldValue", "newValue", "providerAt", "recordedAt"
@@ -117,12 +129,11 @@ pub async fn load(store: &Store, lead_id: &str, include: Include) -> Result<Opti
     // The tasks' statement is only prepared and sent when asked for: the plain timeline does the
     // same work as before it existed.
     if include.tasks {
-        conn.prepare_all(&[SELECT_LEAD, SELECT_APPOINTMENTS, SELECT_EVENTS, SELECT_TASKS]).await?;
+        conn.prepare_all(&[SELECT_LEAD_AND_APPOINTMENTS, SELECT_EVENTS, SELECT_TASKS]).await?;
     } else {
-        conn.prepare_all(&[SELECT_LEAD, SELECT_APPOINTMENTS, SELECT_EVENTS]).await?;
+        conn.prepare_all(&[SELECT_LEAD_AND_APPOINTMENTS, SELECT_EVENTS]).await?;
     }
-    let lead_stmt = conn.prepared(SELECT_LEAD)?;
-    let rows_stmt = conn.prepared(SELECT_APPOINTMENTS)?;
+    let rows_stmt = conn.prepared(SELECT_LEAD_AND_APPOINTMENTS)?;
     let events_stmt = conn.prepared(SELECT_EVENTS)?;
     let tasks_stmt = if include.tasks { Some(conn.prepared(SELECT_TASKS)?) } else { None };
     conn.count_round_trip();
@@ -140,11 +151,10 @@ pub async fn load(store: &Store, lead_id: &str, include: Include) -> Result<Opti
             None => Ok(None),
         }
     };
-    let (lead, rows, events, tasks) =
-        try_join4(client.query_opt(&lead_stmt, &[&lead_id]), client.query(&rows_stmt, &[&lead_id]), events, tasks).await?;
-    let Some(lead) = lead else { return Ok(None) };
+    let (rows, events, tasks) = try_join3(client.query(&rows_stmt, &[&lead_id]), events, tasks).await?;
+    let Some(lead) = rows.first() else { return Ok(None) };
 
-    let rollup = rollup_from_row(&lead, 1)?;
+    let rollup = rollup_from_row(lead, LEAD_COLUMNS + 1)?;
     let changes = match events {
         None => None,
         Some(events) => {
@@ -185,10 +195,18 @@ pub async fn load(store: &Store, lead_id: &str, include: Include) -> Result<Opti
     };
     Ok(Some(LeadHistory {
         lead_id: lead_id.to_string(),
-        client_id: lead.try_get(0)?,
+        client_id: lead.try_get(LEAD_COLUMNS)?,
         rollup,
-        last_checked_at: from_db(lead.try_get(7)?),
-        rows: rows.iter().map(appointment_from_row).collect::<Result<Vec<_>>>()?,
+        last_checked_at: from_db(lead.try_get(LEAD_COLUMNS + 7)?),
+        // A lead without appointments gives one row whose appointment columns are null.
+        rows: rows
+            .iter()
+            .filter_map(|row| match row.try_get::<_, Option<&str>>(0) {
+                Ok(Some(_)) => Some(appointment_from_row(row)),
+                Ok(None) => None,
+                Err(e) => Some(Err(e.into())),
+            })
+            .collect::<Result<Vec<_>>>()?,
         changes,
         tasks,
     }))

@@ -1,6 +1,6 @@
 //! What the benchmarks share: the anchor (`pgbench` replaying the same statements, the database's
-//! floor), copies of a prepared database so that every round starts from the same table state, the
-//! committed pgbench scripts' staleness check, and the verdict over rounds.
+//! floor) with its scripts written from the code's SQL, copies of a prepared database so that every
+//! round starts from the same table state, and the verdict over rounds.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -56,15 +56,14 @@ pub fn pgbench(url: &str, script: &Path, clients: usize, transactions: usize, de
     Pgbench { tps, latencies }
 }
 
-/// A committed pgbench script must be what the code's SQL gives today (`BENCH_WRITE_SCRIPTS=1`
-/// rewrites it), so that the anchor never replays statements the service no longer sends.
-pub fn check_script(path: &Path, fresh: &str) {
-    if std::env::var("BENCH_WRITE_SCRIPTS").is_ok_and(|v| v == "1") {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, fresh).unwrap();
-    }
-    let committed = std::fs::read_to_string(path).unwrap_or_default();
-    assert_eq!(committed, fresh, "{} is stale: rerun the bench with BENCH_WRITE_SCRIPTS=1", path.display());
+/// Writes a pgbench script from the code's SQL of today, so the anchor never replays statements the
+/// service no longer sends, and returns its path (under the bench's `target/tmp`, `dir`; the
+/// bench prints it, for a reader who wants to replay it by hand).
+pub fn write_script(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join("pgbench").join(format!("{name}.sql"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 /// A new database copied from `template`, which nobody may be connected to: every round of a

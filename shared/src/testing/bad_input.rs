@@ -202,6 +202,40 @@ pub fn signed_damaged_deliveries_are_refused<Fut>(
         .unwrap();
 }
 
+/// Each of `bodies`, handed to `deliver` (which signs and posts it), is refused as a 400 of the
+/// problem type `{type_prefix}invalid-payload` (with `detail`, when given) and writes nothing.
+pub async fn invalid_deliveries_are_refused<Fut>(
+    client: &Client,
+    type_prefix: &str,
+    detail: Option<&str>,
+    bodies: Vec<Vec<u8>>,
+    deliver: impl Fn(Vec<u8>) -> Fut,
+) where
+    Fut: Future<Output = super::WebhookAnswer>,
+{
+    let before = super::fingerprint(client).await;
+    for (i, body) in bodies.into_iter().enumerate() {
+        let a = deliver(body).await;
+        assert_refused(&a, 400, &format!("{type_prefix}invalid-payload"));
+        if let Some(detail) = detail {
+            assert_eq!(a.body["detail"], detail, "body {i}");
+        }
+        assert_eq!(super::fingerprint(client).await, before, "body {i}");
+    }
+}
+
+/// `doc` with the value at a JSON pointer replaced, a body per edit (`pointer`, `value`).
+pub fn with_values(doc: &Value, edits: &[(&str, Value)]) -> Vec<Vec<u8>> {
+    edits
+        .iter()
+        .map(|(pointer, value)| {
+            let mut doc = doc.clone();
+            *doc.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer} is in the document")) = value.clone();
+            doc.to_string().into_bytes()
+        })
+        .collect()
+}
+
 /// 48 payloads of up to 512 random bytes, each handed to `refused` (the entry point's check that
 /// it refused the payload and wrote nothing).
 pub fn random_payloads_are_refused(refused: impl Fn(&[u8]) -> Result<(), TestCaseError>) {

@@ -32,16 +32,14 @@ async fn invalid_deliveries_are_refused(app: &App, client: &Client, detail: Opti
 #[test]
 fn signed_truncated_non_utf8_and_repeated_key_bodies_are_refused() {
     let rt = bad_input::runtime();
-    let (db, client) = rt.block_on(seeded());
-    let app = rt.block_on(common::app(&db));
+    let (_db, client, app) = rt.block_on(seeded_app());
     let docs: Vec<Value> = FIXTURES.iter().map(|f| serde_json::from_slice(&fixture(f)).unwrap()).collect();
     bad_input::signed_damaged_deliveries_are_refused(&rt, &client, &docs, CalendlyRefusal::TYPE_PREFIX, |body| post_signed(&app, body));
 }
 
 #[tokio::test]
 async fn huge_and_deeply_nested_bodies_are_refused() {
-    let (db, client) = seeded().await;
-    let app = common::app(&db).await;
+    let (_db, client, app) = seeded_app().await;
     let before = fingerprint(&client).await;
     let huge = bad_input::huge_object("event");
     // Refused by size before anything else, signed or not.
@@ -58,8 +56,7 @@ async fn huge_and_deeply_nested_bodies_are_refused() {
 /// key won), while any reader keeping the first saw a booking.
 #[tokio::test]
 async fn a_key_given_twice_is_refused() {
-    let (db, client) = seeded().await;
-    let app = common::app(&db).await;
+    let (_db, client, app) = seeded_app().await;
     let created = String::from_utf8(fixture("invitee-created.json")).unwrap();
     let bodies = [
         created.replacen("{", r#"{"event": "invitee.canceled", "#, 1),
@@ -75,8 +72,7 @@ async fn a_key_given_twice_is_refused() {
 /// Year 0000 was stored as 1 BC, and 9999 accepted as an upcoming booking.
 #[tokio::test]
 async fn times_outside_the_window_are_refused() {
-    let (db, client) = seeded().await;
-    let app = common::app(&db).await;
+    let (_db, client, app) = seeded_app().await;
     let created: Value = serde_json::from_slice(&fixture("invitee-created.json")).unwrap();
     let edits = [
         ("/payload/scheduled_event/start_time", json!("0000-01-01T00:00:00Z")),

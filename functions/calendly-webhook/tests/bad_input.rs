@@ -9,7 +9,7 @@ mod common;
 use calendly_webhook::answer::CalendlyRefusal;
 use calendly_webhook::App;
 use common::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 use shared::testing::bad_input;
 use shared::webhook::Provider as _;
 use tokio_postgres::Client;
@@ -74,13 +74,13 @@ async fn a_key_given_twice_is_refused() {
 async fn times_outside_the_window_are_refused() {
     let (_db, client, app) = seeded_app().await;
     let created: Value = serde_json::from_slice(&fixture("invitee-created.json")).unwrap();
-    let edits = [
-        ("/payload/scheduled_event/start_time", json!("0000-01-01T00:00:00Z")),
-        ("/payload/scheduled_event/end_time", json!("9999-12-31T23:59:59Z")),
-        ("/payload/scheduled_event/start_time", json!("1999-12-31T23:59:59Z")),
-        ("/payload/created_at", json!("0000-03-02T15:04:05Z")),
-        ("/payload/updated_at", json!("9999-03-02T15:04:05Z")),
-        ("/payload/scheduled_event/end_time", json!("2100-01-01T00:00:00Z")),
+    let edits: [(&str, &str); 6] = [
+        ("/payload/scheduled_event/start_time", "0000-01-01T00:00:00Z"),
+        ("/payload/scheduled_event/end_time", "9999-12-31T23:59:59Z"),
+        ("/payload/scheduled_event/start_time", "1999-12-31T23:59:59Z"),
+        ("/payload/created_at", "0000-03-02T15:04:05Z"),
+        ("/payload/updated_at", "9999-03-02T15:04:05Z"),
+        ("/payload/scheduled_event/end_time", "2100-01-01T00:00:00Z"),
     ];
     invalid_deliveries_are_refused(&app, &client, None, bad_input::with_values(&created, &edits)).await;
 }

@@ -225,12 +225,12 @@ pub async fn invalid_deliveries_are_refused<Fut>(
 }
 
 /// `doc` with the value at a JSON pointer replaced, a body per edit (`pointer`, `value`).
-pub fn with_values(doc: &Value, edits: &[(&str, Value)]) -> Vec<Vec<u8>> {
+pub fn with_values<V: Clone + Into<Value>>(doc: &Value, edits: &[(&str, V)]) -> Vec<Vec<u8>> {
     edits
         .iter()
         .map(|(pointer, value)| {
             let mut doc = doc.clone();
-            *doc.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer} is in the document")) = value.clone();
+            *doc.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer} is in the document")) = value.clone().into();
             doc.to_string().into_bytes()
         })
         .collect()

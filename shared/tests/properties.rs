@@ -214,13 +214,13 @@ proptest! {
         let again = RUNTIME.block_on(async {
             let db = DB.get().unwrap();
             let client = db.client().await;
-            let before: i64 = client.query_one(r#"SELECT count(*) FROM "AppointmentEvent""#, &[]).await.unwrap().get(0);
+            let before = count(&client, r#"SELECT count(*) FROM "AppointmentEvent""#).await;
             let store = db.store().await;
             for o in &in_order {
                 let outcome = store.record(o.clone()).await.unwrap();
                 assert_eq!(outcome.change, shared::Change::Unchanged, "redelivery changed something");
             }
-            let after: i64 = client.query_one(r#"SELECT count(*) FROM "AppointmentEvent""#, &[]).await.unwrap().get(0);
+            let after = count(&client, r#"SELECT count(*) FROM "AppointmentEvent""#).await;
             (before, after)
         });
         prop_assert_eq!(again.0, again.1);

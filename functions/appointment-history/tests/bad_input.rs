@@ -13,27 +13,9 @@ use base64::Engine as _;
 use chrono::Utc;
 use common::*;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::TestRunner;
 use serde_json::{json, Value};
 use shared::testing::bad_input::{self, Mutation, MUTATION_TEXT};
-
-const WRITTEN: &str = r#"SELECT (SELECT count(*) FROM "Appointment") + (SELECT count(*) FROM "AppointmentEvent")
-     + (SELECT count(*) FROM "AppointmentIdempotencyKey") + (SELECT count(*) FROM "FollowUpTask")"#;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-}
-
-fn config(cases: u32) -> Config {
-    Config { cases, failure_persistence: None, ..Config::default() }
-}
-
-fn body() -> Value {
-    json!({
-        "source": "MANUAL", "provider": "GHL", "providerAppointmentId": "ghl-appt-1", "startAt": "2031-03-20T17:00:00Z",
-        "endAt": "2031-03-20T17:30:00Z", "timezone": "America/New_York", "status": "CONFIRMED"
-    })
-}
 
 /// POSTs raw bytes to lead_a1 (workspace A's token, an idempotency key when `key`).
 async fn post_bytes(h: &Harness, bytes: &[u8], key: Option<&str>) -> Reply {
@@ -58,14 +40,14 @@ fn refused(r: &Reply, written_before: i64, written_after: i64) -> Result<(), Tes
 
 #[test]
 fn damaged_post_bodies_are_refused_and_write_nothing() {
-    let rt = runtime();
+    let rt = bad_input::runtime();
     let h = rt.block_on(Harness::new());
     // 0 random bytes, 1 a mutated body, 2 truncated, 3 a key given twice, 4 not UTF-8.
     let strategy =
         (0u8..5, proptest::collection::vec(any::<u8>(), 0..256), any::<usize>(), 0u8..9, MUTATION_TEXT, any::<i64>(), any::<bool>());
-    TestRunner::new(config(64))
+    TestRunner::new(bad_input::config(64))
         .run(&strategy, |(damage, random, target, op, text, number, with_key)| {
-            let doc = body();
+            let doc = valid_body();
             let bytes = match damage {
                 0 => random,
                 1 => {
@@ -92,7 +74,7 @@ fn damaged_post_bodies_are_refused_and_write_nothing() {
 
 #[test]
 fn odd_lead_ids_queries_and_tokens_are_refused() {
-    let rt = runtime();
+    let rt = bad_input::runtime();
     let h = rt.block_on(Harness::new());
     let token = h.token();
     // A lead id of random bytes (percent-encoded: NUL, non-UTF-8, very long), a random query,
@@ -100,7 +82,7 @@ fn odd_lead_ids_queries_and_tokens_are_refused() {
     // describes, yet the route matches and authentication answers first, with a 401.)
     let strategy =
         (proptest::collection::vec(any::<u8>(), 1..300), "[ -~]{0,60}", proptest::option::of((any::<usize>(), any::<u8>())), 0u8..3);
-    TestRunner::new(config(48))
+    TestRunner::new(bad_input::config(48))
         .run(&strategy, |(id, query, token_edit, route)| {
             let id: String = id.iter().map(|b| format!("%{b:02X}")).collect();
             let query: String = query
@@ -158,7 +140,7 @@ async fn huge_and_deeply_nested_bodies_are_refused() {
 #[tokio::test]
 async fn a_key_given_twice_is_refused() {
     let h = Harness::new().await;
-    let text = body().to_string();
+    let text = valid_body().to_string();
     let bodies = [
         text.replacen(r#""status":"CONFIRMED""#, r#""status":"CONFIRMED","status":"CANCELED""#, 1),
         text.replacen('{', r#"{"provider":"CALENDLY","#, 1),
@@ -187,7 +169,7 @@ async fn times_outside_the_window_are_a_422_naming_the_field() {
         (json!({"status": "CANCELED", "canceledAt": "0000-06-01T00:00:00+02:00"}), vec!["canceledAt"]),
     ];
     for (edit, names) in cases {
-        let mut b = body();
+        let mut b = valid_body();
         for (k, v) in edit.as_object().unwrap() {
             b[k] = v.clone();
         }
@@ -204,7 +186,7 @@ async fn times_outside_the_window_are_a_422_naming_the_field() {
     }
     assert_eq!(h.count(WRITTEN).await, 0);
     // The window's own ends.
-    let mut b = body();
+    let mut b = valid_body();
     (b["startAt"], b["endAt"]) = (json!("2000-01-01T00:00:00Z"), json!("2099-12-31T23:59:59.999Z"));
     assert_eq!(h.post("/leads/lead_a1/appointments", Some(&h.token()), None, &b).await.status, 201);
 }

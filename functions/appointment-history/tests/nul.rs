@@ -7,16 +7,6 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-const WRITTEN: &str = r#"SELECT (SELECT count(*) FROM "Appointment") + (SELECT count(*) FROM "AppointmentEvent")
-     + (SELECT count(*) FROM "AppointmentIdempotencyKey") + (SELECT count(*) FROM "FollowUpTask")"#;
-
-fn body() -> Value {
-    json!({
-        "source": "MANUAL", "provider": "GHL", "providerAppointmentId": "ghl-appt-1", "startAt": "2031-03-20T17:00:00Z",
-        "endAt": "2031-03-20T17:30:00Z", "timezone": "America/New_York", "status": "CONFIRMED"
-    })
-}
-
 #[tokio::test]
 async fn a_lead_id_with_nul_in_the_path_is_a_400_naming_the_path() {
     let h = Harness::new().await;
@@ -34,7 +24,7 @@ async fn a_lead_id_with_nul_in_the_path_is_a_400_naming_the_path() {
         }
         let uri = format!("/leads/{id}/appointments");
         for key in [None, Some("nul-path-key")] {
-            let r = h.post(&uri, Some(&token), key, &body()).await;
+            let r = h.post(&uri, Some(&token), key, &valid_body()).await;
             assert_eq!(r.status, 400, "POST {uri} (key {key:?}): {}", r.body);
             assert_eq!(r.error_names(), ["leadId"], "POST {uri}");
         }
@@ -72,7 +62,7 @@ async fn nul_in_a_body_field_is_a_4xx_and_writes_nothing() {
         ("field\u{0}", json!("x")),
     ];
     for (i, (field, value)) in cases.iter().enumerate() {
-        let mut b = body();
+        let mut b = valid_body();
         b[field] = value.clone();
         let key = format!("nul-body-{i}");
         for key in [None, Some(key.as_str())] {
@@ -83,5 +73,5 @@ async fn nul_in_a_body_field_is_a_4xx_and_writes_nothing() {
     }
     assert_eq!(h.count(WRITTEN).await, 0);
     // The same body without the NULs is recorded.
-    assert_eq!(h.post("/leads/lead_a1/appointments", Some(&token), None, &body()).await.status, 201);
+    assert_eq!(h.post("/leads/lead_a1/appointments", Some(&token), None, &valid_body()).await.status, 201);
 }

@@ -7,17 +7,9 @@ mod common;
 use calendly_webhook::{calendly, mapping};
 use common::*;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::TestRunner;
 use serde_json::Value;
-use shared::testing::bad_input::{Mutation, MUTATION_TEXT};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-}
-
-fn config() -> Config {
-    Config { cases: 64, failure_persistence: None, ..Config::default() }
-}
+use shared::testing::bad_input::{self, Mutation, MUTATION_TEXT};
 
 /// Text replacements include NUL, which PostgreSQL refuses in text: free text loses it, an id
 /// holding it is a 400.
@@ -27,11 +19,10 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 
 #[test]
 fn random_bytes_are_refused_and_write_nothing() {
-    let rt = runtime();
-    let (db, client) = rt.block_on(seeded());
-    let app = rt.block_on(common::app(&db));
+    let rt = bad_input::runtime();
+    let (_db, client, app) = rt.block_on(seeded_app());
     let strategy = (proptest::collection::vec(any::<u8>(), 0..2048), any::<bool>());
-    TestRunner::new(config())
+    TestRunner::new(bad_input::config(64))
         .run(&strategy, |(bytes, sign)| {
             rt.block_on(async {
                 let before = fingerprint(&client).await;
@@ -46,14 +37,13 @@ fn random_bytes_are_refused_and_write_nothing() {
 
 #[test]
 fn mutated_fixtures_never_5xx_and_write_only_when_recorded() {
-    let rt = runtime();
-    let (db, client) = rt.block_on(seeded());
-    let app = rt.block_on(common::app(&db));
+    let rt = bad_input::runtime();
+    let (_db, client, app) = rt.block_on(seeded_app());
     let docs: Vec<Value> = FIXTURES.iter().map(|f| serde_json::from_slice(&fixture(f)).unwrap()).collect();
     let strategy =
         (0..docs.len(), proptest::collection::vec(mutation(), 1..4), proptest::option::of((any::<usize>(), any::<u8>(), any::<bool>())));
     let outcomes = std::cell::RefCell::new(std::collections::BTreeMap::<String, usize>::new());
-    TestRunner::new(config())
+    TestRunner::new(bad_input::config(64))
         .run(&strategy, |(which, mutations, byte_edit)| {
             let mut doc = docs[which].clone();
             for m in &mutations {

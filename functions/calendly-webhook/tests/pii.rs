@@ -10,8 +10,20 @@ use shared::testing::{stored_text, webhook_metric_lines, LogCapture};
 
 /// The values of the fixtures that are PII or free text, plus the obvious pieces of them.
 fn needles() -> Vec<String> {
-    const PII_FIELDS: [&str; 12] =
-        ["email", "name", "first_name", "last_name", "text_reminder_number", "answer", "question", "reason", "canceled_by", "user_email", "user_name", "join_url"];
+    const PII_FIELDS: [&str; 12] = [
+        "email",
+        "name",
+        "first_name",
+        "last_name",
+        "text_reminder_number",
+        "answer",
+        "question",
+        "reason",
+        "canceled_by",
+        "user_email",
+        "user_name",
+        "join_url",
+    ];
     fn walk(v: &Value, out: &mut Vec<String>) {
         match v {
             Value::Object(m) => {
@@ -32,8 +44,21 @@ fn needles() -> Vec<String> {
     }
     // Event type names ("Discovery call") are the host's, not the invitee's, but free text still.
     out.extend(
-        ["Dana", "Whitfield", "Okafor", "Riley", "dana.whitfield", "sam.okafor", "555-0134", "555 0134", "5550134", "c2VjcmV0", "Travelling", "premium plan"]
-            .map(String::from),
+        [
+            "Dana",
+            "Whitfield",
+            "Okafor",
+            "Riley",
+            "dana.whitfield",
+            "sam.okafor",
+            "555-0134",
+            "555 0134",
+            "5550134",
+            "c2VjcmV0",
+            "Travelling",
+            "premium plan",
+        ]
+        .map(String::from),
     );
     out.retain(|n| n != "Discovery call");
     shared::testing::needles(out)
@@ -76,8 +101,7 @@ async fn no_pii_in_logs_answers_or_storage() {
         &["invitee-created.json", "invitee-canceled-by-host.json", "invitee-canceled-by-host.json"],
     ];
     for (i, story) in stories.into_iter().enumerate() {
-        let (db, client) = seeded().await;
-        let app = app(&db).await;
+        let (db, client, app) = seeded_app().await;
         for name in story {
             answers.push(deliver(&app, name).await);
         }

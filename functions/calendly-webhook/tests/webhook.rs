@@ -13,11 +13,11 @@ const PROBLEM: &str = "urn:problem-type:calendly-webhook:";
 /// the answer and what the database holds after each.
 #[tokio::test]
 async fn every_fixture_through_the_handler() {
-    let (db, client) = seeded().await;
-    let app = app(&db).await;
+    let (_db, client, app) = seeded_app().await;
 
     // Not recorded: a routing form, and a no-show for an invitee nobody has booked yet.
-    for (name, reason) in [("routing-form-submission.json", "event type not recorded"), ("invitee-no-show-created.json", "unknown invitee")] {
+    for (name, reason) in [("routing-form-submission.json", "event type not recorded"), ("invitee-no-show-created.json", "unknown invitee")]
+    {
         let before = fingerprint(&client).await;
         let a = deliver(&app, name).await;
         assert_eq!((a.status.as_u16(), a.taken(), a.body["reason"].as_str()), (200, Some("ignored"), Some(reason)), "{name}");
@@ -62,8 +62,7 @@ async fn every_fixture_through_the_handler() {
 
     // Another week: the host cancels Dana's booking (on a fresh database, since the no-show
     // above happened after the meeting, which a cancel days before it cannot follow).
-    let (db, client) = seeded().await;
-    let app = common::app(&db).await;
+    let (_db, client, app) = seeded_app().await;
     assert_eq!(deliver(&app, "invitee-created.json").await.taken(), Some("recorded"));
     assert_eq!(deliver(&app, "invitee-created-group-second.json").await.taken(), Some("recorded"));
     // The host cancels: canceler type only, the reason masked, one urgent task.
@@ -80,7 +79,10 @@ async fn every_fixture_through_the_handler() {
     let dana_rollup = s.rollups.iter().find(|r| r[0].as_deref() == Some(DANA)).unwrap();
     assert_eq!(dana_rollup[3].as_deref(), Some("canceled"));
     let sam_rollup = s.rollups.iter().find(|r| r[0].as_deref() == Some(SAM_HINTED)).unwrap();
-    assert_eq!((sam_rollup[3].as_deref(), sam_rollup[5].as_deref(), sam_rollup[6].as_deref()), (Some("confirmed"), Some("CALENDLY"), Some("webhook")));
+    assert_eq!(
+        (sam_rollup[3].as_deref(), sam_rollup[5].as_deref(), sam_rollup[6].as_deref()),
+        (Some("confirmed"), Some("CALENDLY"), Some("webhook"))
+    );
 
     // A client with no matching lead: taken, ignored, nothing written.
     let before = fingerprint(&client).await;
@@ -102,8 +104,7 @@ async fn reschedule_story_in_all_six_orders_with_duplicates() {
     let orders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
     let mut finals: Vec<State> = Vec::new();
     for order in orders {
-        let (db, client) = seeded().await;
-        let app = app(&db).await;
+        let (_db, client, app) = seeded_app().await;
         for &i in &order {
             let first = deliver(&app, story[i]).await;
             assert_eq!(first.status, 200, "{order:?} {}", story[i]);
@@ -136,7 +137,10 @@ async fn reschedule_story_in_all_six_orders_with_duplicates() {
         let rollup = s.rollups.iter().find(|r| r[0].as_deref() == Some(DANA)).unwrap();
         assert_eq!(rollup[1].as_deref(), Some("2026-03-12 16:00:00"), "{order:?}: the new booking is the primary");
         assert_eq!(rollup[3].as_deref(), Some("confirmed"), "{order:?}");
-        assert_eq!(s.tasks, vec![(DANA.to_string(), Some(OLD.to_string()), "meeting-rescheduled".to_string(), true, "pending".to_string())]);
+        assert_eq!(
+            s.tasks,
+            vec![(DANA.to_string(), Some(OLD.to_string()), "meeting-rescheduled".to_string(), true, "pending".to_string())]
+        );
         finals.push(s);
     }
     for (order, s) in orders.iter().zip(&finals).skip(1) {
@@ -147,8 +151,7 @@ async fn reschedule_story_in_all_six_orders_with_duplicates() {
 /// Signatures through the handler: only the good one is recorded; nothing else writes.
 #[tokio::test]
 async fn signatures() {
-    let (db, client) = seeded().await;
-    let app = app(&db).await;
+    let (_db, client, app) = seeded_app().await;
     let body = fixture("invitee-created.json");
     let now = chrono::Utc::now().timestamp();
     let mut tampered = body.clone();
@@ -184,8 +187,7 @@ fn reserialized(body: &[u8]) -> Vec<u8> {
 #[tokio::test]
 #[allow(clippy::type_complexity)] // a table reads best inline
 async fn refusals() {
-    let (db, client) = seeded().await;
-    let app = app(&db).await;
+    let (_db, client, app) = seeded_app().await;
     let good = fixture("invitee-created.json");
     let big = {
         let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
@@ -193,9 +195,14 @@ async fn refusals() {
         serde_json::to_vec(&v).unwrap()
     };
     let not_json = b"event=invitee.created&email=dana.whitfield@example.com".to_vec();
-    let wrong_shape = br#"{"event":"invitee.created","created_at":"2026-03-02T15:04:07Z","payload":{"email":"dana.whitfield@example.com"}}"#.to_vec();
-    let bad_uri = String::from_utf8(good.clone()).unwrap().replace("\"uri\": \"https://api.calendly.com/scheduled_events/3c9e", "\"uri\": \"ftp://x/3c9e").into_bytes();
-    let ends_before = String::from_utf8(good.clone()).unwrap().replace("2026-03-10T17:30:00.000000Z", "2026-03-10T16:30:00.000000Z").into_bytes();
+    let wrong_shape =
+        br#"{"event":"invitee.created","created_at":"2026-03-02T15:04:07Z","payload":{"email":"dana.whitfield@example.com"}}"#.to_vec();
+    let bad_uri = String::from_utf8(good.clone())
+        .unwrap()
+        .replace("\"uri\": \"https://api.calendly.com/scheduled_events/3c9e", "\"uri\": \"ftp://x/3c9e")
+        .into_bytes();
+    let ends_before =
+        String::from_utf8(good.clone()).unwrap().replace("2026-03-10T17:30:00.000000Z", "2026-03-10T16:30:00.000000Z").into_bytes();
     let cases: Vec<(&str, &str, &[u8], Option<String>, u16, &str)> = vec![
         ("over 1 MiB, even signed", CLIENT, &big, Some(signed(KEY, &big)), 413, "payload-too-large"),
         ("over 1 MiB, unknown client", "client_nobody", &big, None, 413, "payload-too-large"),

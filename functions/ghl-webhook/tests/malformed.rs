@@ -67,8 +67,7 @@ proptest! {
     ) {
         let rt = runtime();
         rt.block_on(async {
-            let (db, client) = seeded().await;
-            let app = app(&db).await;
+            let (_db, client, app) = seeded_app().await;
             let now = sent_at(&fixture(STORY[0]));
             let before = fingerprint(&client).await;
             // Random bytes, signed or not.

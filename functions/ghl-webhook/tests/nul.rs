@@ -28,8 +28,7 @@ async fn nul_in_a_signed_delivery_is_never_a_5xx() {
         ),
     ];
     for (what, edit, status) in cases {
-        let (db, client) = seeded().await;
-        let app = app(&db).await;
+        let (_db, client, app) = seeded_app().await;
         let mut doc: Value = serde_json::from_slice(&fixture("webhook-appointment-create.json")).unwrap();
         edit(&mut doc);
         let body = serde_json::to_vec(&doc).unwrap();

@@ -73,7 +73,10 @@ async fn no_pii_in_logs_answers_or_storage() {
         .map(|d| (d["Outcome"].as_str().unwrap().to_string(), d["Reason"].as_str().unwrap().to_string()))
         .collect();
     assert_eq!(outcomes.len(), STORY.len() * 2 + 3, "one line per delivery: {outcomes:?}");
-    assert!(outcomes.contains(&("recorded".into(), "none".into())) && outcomes.contains(&("duplicate".into(), "none".into())), "{outcomes:?}");
+    assert!(
+        outcomes.contains(&("recorded".into(), "none".into())) && outcomes.contains(&("duplicate".into(), "none".into())),
+        "{outcomes:?}"
+    );
     assert!(outcomes.contains(&("refused".into(), "signature".into())), "the unsigned post: {outcomes:?}");
     assert!(lines.iter().any(|d| d["Writes"] == 1 && d["RecordLatency"].is_number()), "the write path's lines");
     for needle in needles().iter().map(String::as_str).chain([LOCATION, CONTACT, APPOINTMENT, CLIENT, LEAD]) {

@@ -11,8 +11,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 async fn delivered(order: &[usize]) -> (Vec<String>, Vec<u16>) {
-    let (db, client) = seeded().await;
-    let app = app(&db).await;
+    let (_db, client, app) = seeded_app().await;
     let mut statuses = Vec::new();
     for &i in order {
         statuses.push(deliver(&app, STORY[i]).await.status.as_u16());

@@ -12,8 +12,7 @@ use shared::webhook::Ignored as _;
 
 #[tokio::test]
 async fn the_story_in_order_ends_canceled_and_redeliveries_write_nothing() {
-    let (db, client) = seeded().await;
-    let app = app(&db).await;
+    let (_db, client, app) = seeded_app().await;
     let mut answers = Vec::new();
     for name in STORY {
         let a = deliver(&app, name).await;
@@ -52,8 +51,7 @@ async fn the_story_in_order_ends_canceled_and_redeliveries_write_nothing() {
 
 #[tokio::test]
 async fn a_delete_reads_canceled_after_one_delivery() {
-    let (db, client) = seeded().await;
-    let app = app(&db).await;
+    let (_db, client, app) = seeded_app().await;
     deliver(&app, STORY[0]).await;
     let a = deliver(&app, "webhook-appointment-delete.json").await;
     assert_eq!(a.taken(), Some("recorded"), "{:?}", a.body);
@@ -61,8 +59,7 @@ async fn a_delete_reads_canceled_after_one_delivery() {
     assert!(s[0].contains(" CANCELED "), "{s:?}");
     assert!(s.iter().any(|l| l.starts_with(&format!("{LEAD} ")) && l.contains("canceled")), "{s:?}");
     // A delete alone, of an appointment never seen, is recorded canceled too.
-    let (db, client) = seeded().await;
-    let app = common::app(&db).await;
+    let (_db, client, app) = seeded_app().await;
     assert_eq!(deliver(&app, "webhook-appointment-delete.json").await.taken(), Some("recorded"));
     assert!(state(&client).await[0].contains(" CANCELED "));
 }
@@ -70,8 +67,7 @@ async fn a_delete_reads_canceled_after_one_delivery() {
 #[tokio::test]
 #[allow(clippy::type_complexity)] // a table reads best inline
 async fn bad_signatures_write_nothing() {
-    let (db, client) = seeded().await;
-    let app = app(&db).await;
+    let (_db, client, app) = seeded_app().await;
     let body = fixture(STORY[0]);
     let now = sent_at(&body) + TimeDelta::seconds(1);
     let good = signature::sign(&ghl_key(), &body);
@@ -118,8 +114,7 @@ async fn bad_signatures_write_nothing() {
 
 #[tokio::test]
 async fn a_signed_body_without_a_timestamp_is_refused() {
-    let (db, client) = seeded().await;
-    let app = app(&db).await;
+    let (_db, client, app) = seeded_app().await;
     let mut v: serde_json::Value = serde_json::from_slice(&fixture(STORY[0])).unwrap();
     v.as_object_mut().unwrap().remove("timestamp");
     let body = serde_json::to_vec(&v).unwrap();
@@ -131,8 +126,7 @@ async fn a_signed_body_without_a_timestamp_is_refused() {
 
 #[tokio::test]
 async fn unknown_locations_contacts_and_types_are_ignored_and_counted() {
-    let (db, client) = seeded().await;
-    let app = app(&db).await;
+    let (_db, client, app) = seeded_app().await;
     let edit = |f: &dyn Fn(&mut serde_json::Value)| {
         let mut v: serde_json::Value = serde_json::from_slice(&fixture(STORY[0])).unwrap();
         f(&mut v);
@@ -157,8 +151,7 @@ async fn unknown_locations_contacts_and_types_are_ignored_and_counted() {
 
 #[tokio::test]
 async fn times_without_an_offset_are_read_in_the_clients_zone() {
-    let (db, client) = seeded().await;
-    let app = app(&db).await;
+    let (db, client, app) = seeded_app().await;
     let mut v: serde_json::Value = serde_json::from_slice(&fixture(STORY[0])).unwrap();
     v["appointment"]["startTime"] = "2026-03-11 15:00:00".into();
     v["appointment"]["endTime"] = "2026-03-11 15:30:00".into();
@@ -180,8 +173,7 @@ async fn times_without_an_offset_are_read_in_the_clients_zone() {
 
 #[tokio::test]
 async fn answers_for_bad_input() {
-    let (db, client) = seeded().await;
-    let app = app(&db).await;
+    let (_db, client, app) = seeded_app().await;
     let now = Utc::now();
     let signed = |body: &[u8]| vec![(signature::HEADER, signature::sign(&ghl_key(), body))];
     let huge = vec![b' '; ghl_webhook::MAX_BODY_BYTES + 1];

@@ -7,23 +7,13 @@ mod common;
 
 use common::*;
 use migrate_batch::{handle_payload, MigrateError, Mode};
-use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::TestCaseError;
 use serde_json::{json, Value};
-use shared::testing::bad_input::{self, Damage, Mutation, MUTATION_TEXT};
-use shared::testing::fingerprint;
+use shared::testing::bad_input;
 use shared::Provider;
 use tokio_postgres::Client;
 
 const RUNS: &str = r#"SELECT count(*) FROM "AppointmentMigrationRun""#;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-}
-
-fn config(cases: u32) -> Config {
-    Config { cases, failure_persistence: None, ..Config::default() }
-}
 
 /// A client `c` with a lead that an apply would migrate.
 async fn seeded() -> (shared::testing::TestDb, Client, shared::Store) {
@@ -34,29 +24,13 @@ async fn seeded() -> (shared::testing::TestDb, Client, shared::Store) {
     (db, client, store)
 }
 
-/// The payload is refused cleanly and nothing was written; the error, for more checks.
+/// The payload is refused cleanly and nothing was written (no run either); the error, for more checks.
 async fn refused(store: &shared::Store, client: &Client, payload: &[u8]) -> Result<MigrateError, TestCaseError> {
-    let before = (fingerprint(client).await, count(client, RUNS).await);
-    let err = match handle_payload(store, payload, None).await {
-        Ok(out) => return Err(TestCaseError::fail(format!("accepted: {out:?}"))),
-        Err(e) => e,
-    };
-    prop_assert!(matches!(err.error_type(), "InvalidInput" | "ClientNotFound"), "{err:?}");
-    let message = err.message();
-    prop_assert!(message.chars().count() <= shared::text::EXCERPT_CHARS + 1, "{}", message.len());
-    for database_words in ["22021", "SQLSTATE", "0x00", "byte sequence"] {
-        prop_assert!(!message.contains(database_words), "{}", message);
-    }
-    prop_assert_eq!((fingerprint(client).await, count(client, RUNS).await), before);
-    Ok(err)
+    bad_input::refused_cleanly(client, RUNS, handle_payload(store, payload, None), |e| (e.error_type(), e.message())).await
 }
 
 fn valid(mode: Mode) -> Value {
     json!({"mode": mode.as_str(), "clientId": "c", "batchSize": 5, "maxLeads": 10})
-}
-
-fn mode() -> impl Strategy<Value = Mode> {
-    prop_oneof![Just(Mode::DryRun), Just(Mode::Apply), Just(Mode::Verify), Just(Mode::RepairRollups)]
 }
 
 /// Whether `value` is one the field accepts (a payload with it could run).
@@ -75,28 +49,18 @@ fn accepted(field: &str, value: &Value) -> bool {
 
 #[test]
 fn random_bytes_are_refused_and_write_nothing() {
-    let rt = runtime();
+    let rt = bad_input::runtime();
     let (_db, client, store) = rt.block_on(seeded());
-    TestRunner::new(config(48))
-        .run(&proptest::collection::vec(any::<u8>(), 0..512), |bytes| rt.block_on(refused(&store, &client, &bytes)).map(drop))
-        .unwrap();
+    bad_input::random_payloads_are_refused(|bytes| rt.block_on(refused(&store, &client, bytes)).map(drop));
 }
 
 #[test]
 fn damaged_payloads_are_refused_and_write_nothing() {
-    let rt = runtime();
+    let rt = bad_input::runtime();
     let (_db, client, store) = rt.block_on(seeded());
-    let strategy = (mode(), 0..Damage::ALL.len(), any::<usize>(), 1u8..9, MUTATION_TEXT, any::<i64>());
-    TestRunner::new(config(64))
-        .run(&strategy, |(mode, damage, target, op, text, number)| {
-            let fields = ["mode", "clientId", "batchSize", "maxLeads", "resume", "dryRun"];
-            let m = Mutation { target, op, text, number };
-            let Some(payload) = bad_input::damaged(&valid(mode), Damage::ALL[damage], &fields, accepted, target, m) else {
-                return Ok(());
-            };
-            rt.block_on(refused(&store, &client, &payload)).map(drop)
-        })
-        .unwrap();
+    let fields: &[&str] = &["mode", "clientId", "batchSize", "maxLeads", "resume", "dryRun"];
+    let docs = [Mode::DryRun, Mode::Apply, Mode::Verify, Mode::RepairRollups].map(|mode| (valid(mode), fields));
+    bad_input::damaged_payloads_are_refused(&docs, accepted, |payload| rt.block_on(refused(&store, &client, payload)).map(drop));
 }
 
 #[tokio::test]

@@ -30,10 +30,6 @@ async fn ids_with_nul_are_invalid_input_and_write_nothing() {
             assert!(!diagnostic.error_message.contains(database_words), "{payload}: {}", diagnostic.error_message);
         }
     }
-    let written: i64 = client
-        .query_one(r#"SELECT (SELECT count(*) FROM "AppointmentMigrationRun") + (SELECT count(*) FROM "Appointment")"#, &[])
-        .await
-        .unwrap()
-        .get(0);
+    let written = count(&client, r#"SELECT (SELECT count(*) FROM "AppointmentMigrationRun") + (SELECT count(*) FROM "Appointment")"#).await;
     assert_eq!(written, 0);
 }

@@ -7,24 +7,14 @@
 mod common;
 
 use common::*;
-use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::TestCaseError;
 use reconcile_scheduled::{Reconciler, RunError};
 use serde_json::{json, Value};
-use shared::testing::bad_input::{self, Damage, Mutation, MUTATION_TEXT};
-use shared::testing::fingerprint;
+use shared::testing::bad_input;
 use tokio_postgres::Client;
 
 /// Also what only reconciliation writes.
 const CHECKED: &str = r#"SELECT count(*) FROM "Lead" WHERE "appointmentLastCheckedAt" IS NOT NULL"#;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-}
-
-fn config(cases: u32) -> Config {
-    Config { cases, failure_persistence: None, ..Config::default() }
-}
 
 /// A Calendly client with a lead; no provider behind the reconciler's address: a request that got
 /// as far as asking one would fail the test by writing or by succeeding.
@@ -37,16 +27,7 @@ async fn seeded() -> (shared::testing::TestDb, Client, Reconciler) {
 }
 
 async fn refused(reconciler: &Reconciler, client: &Client, payload: &[u8]) -> Result<RunError, TestCaseError> {
-    let before = (fingerprint(client).await, count(client, CHECKED).await);
-    let err = match reconciler.handle_payload(payload, deadline()).await {
-        Ok(summary) => return Err(TestCaseError::fail(format!("accepted: {summary:?}"))),
-        Err(e) => e,
-    };
-    prop_assert!(matches!(err.error_type(), "InvalidInput" | "ClientNotFound"), "{err:?}");
-    prop_assert!(err.message().chars().count() <= shared::text::EXCERPT_CHARS + 1);
-    prop_assert!(!err.message().contains("SQLSTATE") && !err.message().contains("22021"), "{}", err.message());
-    prop_assert_eq!((fingerprint(client).await, count(client, CHECKED).await), before);
-    Ok(err)
+    bad_input::refused_cleanly(client, CHECKED, reconciler.handle_payload(payload, deadline()), |e| (e.error_type(), e.message())).await
 }
 
 /// The schedule's event, as EventBridge sends it.
@@ -73,30 +54,18 @@ fn accepted(field: &str, value: &Value) -> bool {
 
 #[test]
 fn random_bytes_are_refused_and_write_nothing() {
-    let rt = runtime();
+    let rt = bad_input::runtime();
     let (_db, client, reconciler) = rt.block_on(seeded());
-    TestRunner::new(config(48))
-        .run(&proptest::collection::vec(any::<u8>(), 0..512), |bytes| rt.block_on(refused(&reconciler, &client, &bytes)).map(drop))
-        .unwrap();
+    bad_input::random_payloads_are_refused(|bytes| rt.block_on(refused(&reconciler, &client, bytes)).map(drop));
 }
 
 #[test]
 fn damaged_requests_are_refused_and_write_nothing() {
-    let rt = runtime();
+    let rt = bad_input::runtime();
     let (_db, client, reconciler) = rt.block_on(seeded());
     // A backfill request or the schedule's event, damaged.
-    let strategy = (any::<bool>(), 0..Damage::ALL.len(), any::<usize>(), 1u8..9, MUTATION_TEXT, any::<i64>());
-    TestRunner::new(config(64))
-        .run(&strategy, |(is_backfill, damage, target, op, text, number)| {
-            let doc = if is_backfill { backfill() } else { schedule() };
-            let fields: &[&str] = if is_backfill { &["mode", "clientId", "maxLeads", "cursor", "dryRun"] } else { &["detail-type"] };
-            let m = Mutation { target, op, text, number };
-            let Some(payload) = bad_input::damaged(&doc, Damage::ALL[damage], fields, accepted, target, m) else {
-                return Ok(());
-            };
-            rt.block_on(refused(&reconciler, &client, &payload)).map(drop)
-        })
-        .unwrap();
+    let docs: [(Value, &[&str]); 2] = [(backfill(), &["mode", "clientId", "maxLeads", "cursor", "dryRun"]), (schedule(), &["detail-type"])];
+    bad_input::damaged_payloads_are_refused(&docs, accepted, |payload| rt.block_on(refused(&reconciler, &client, payload)).map(drop));
 }
 
 #[tokio::test]

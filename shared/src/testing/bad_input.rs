@@ -2,9 +2,15 @@
 //! (a field removed or given a value of another type, bytes truncated or overwritten, a key given
 //! twice), and the single deterministic monsters (10 MB, 100,000 levels deep, not UTF-8). The
 //! tests draw the parameters with proptest and hand them here, so that every function's tests
-//! damage their input the same way.
+//! damage their input the same way. The properties every entry point states alike (random bytes
+//! and damaged payloads are refused and write nothing) run here, on the entry point's own check.
 
+use std::future::Future;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Map, Value};
+use tokio_postgres::Client;
 
 /// The size of the huge bodies and events (10 MB).
 pub const HUGE_BYTES: usize = 10 * 1024 * 1024;
@@ -158,6 +164,129 @@ pub fn assert_refused(a: &super::WebhookAnswer, status: u16, problem_type: &str)
     assert_eq!(a.content_type, "application/problem+json", "{a:?}");
     assert_eq!(a.body["status"], status, "{a:?}");
     assert_eq!(a.problem_type(), problem_type, "{a:?}");
+}
+
+/// The runtime the property tests block on: two workers, as the machine running them has cores.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime")
+}
+
+/// `cases` cases, and no file of failures written next to the tests.
+pub fn config(cases: u32) -> Config {
+    Config { cases, failure_persistence: None, ..Config::default() }
+}
+
+/// 48 signed deliveries, each one of `docs` damaged by [`damaged_delivery`], handed to `deliver`
+/// (which signs and posts it): each is refused as a 400 of the problem type
+/// `{type_prefix}{not-json|invalid-payload}` and writes nothing.
+pub fn signed_damaged_deliveries_are_refused<Fut>(
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    docs: &[Value],
+    type_prefix: &str,
+    deliver: impl Fn(Vec<u8>) -> Fut,
+) where
+    Fut: Future<Output = super::WebhookAnswer>,
+{
+    let strategy = (0..docs.len(), 0u8..3, any::<usize>(), "[ -~]{0,12}");
+    TestRunner::new(config(48))
+        .run(&strategy, |(which, damage, at, text)| {
+            let (body, slug) = damaged_delivery(&docs[which], damage, at, text);
+            rt.block_on(async {
+                let before = super::fingerprint(client).await;
+                assert_refused(&deliver(body).await, 400, &format!("{type_prefix}{slug}"));
+                prop_assert_eq!(super::fingerprint(client).await, before);
+                Ok(())
+            })
+        })
+        .unwrap();
+}
+
+/// Each of `bodies`, handed to `deliver` (which signs and posts it), is refused as a 400 of the
+/// problem type `{type_prefix}invalid-payload` (with `detail`, when given) and writes nothing.
+pub async fn invalid_deliveries_are_refused<Fut>(
+    client: &Client,
+    type_prefix: &str,
+    detail: Option<&str>,
+    bodies: Vec<Vec<u8>>,
+    deliver: impl Fn(Vec<u8>) -> Fut,
+) where
+    Fut: Future<Output = super::WebhookAnswer>,
+{
+    let before = super::fingerprint(client).await;
+    for (i, body) in bodies.into_iter().enumerate() {
+        let a = deliver(body).await;
+        assert_refused(&a, 400, &format!("{type_prefix}invalid-payload"));
+        if let Some(detail) = detail {
+            assert_eq!(a.body["detail"], detail, "body {i}");
+        }
+        assert_eq!(super::fingerprint(client).await, before, "body {i}");
+    }
+}
+
+/// `doc` with the value at a JSON pointer replaced, a body per edit (`pointer`, `value`).
+pub fn with_values<V: Clone + Into<Value>>(doc: &Value, edits: &[(&str, V)]) -> Vec<Vec<u8>> {
+    edits
+        .iter()
+        .map(|(pointer, value)| {
+            let mut doc = doc.clone();
+            *doc.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer} is in the document")) = value.clone().into();
+            doc.to_string().into_bytes()
+        })
+        .collect()
+}
+
+/// 48 payloads of up to 512 random bytes, each handed to `refused` (the entry point's check that
+/// it refused the payload and wrote nothing).
+pub fn random_payloads_are_refused(refused: impl Fn(&[u8]) -> Result<(), TestCaseError>) {
+    TestRunner::new(config(48)).run(&proptest::collection::vec(any::<u8>(), 0..512), |bytes| refused(&bytes)).unwrap();
+}
+
+/// 64 payloads, each a valid one of `docs` damaged by [`damaged`] (any [`Damage`], a wrong value
+/// only in the document's named fields), handed to `refused`. A damage that leaves a payload the
+/// entry point accepts (`accepted(field, value)`) is no case.
+pub fn damaged_payloads_are_refused(
+    docs: &[(Value, &[&str])],
+    accepted: impl Fn(&str, &Value) -> bool,
+    refused: impl Fn(&[u8]) -> Result<(), TestCaseError>,
+) {
+    let strategy = (0..docs.len(), 0..Damage::ALL.len(), any::<usize>(), 1u8..9, MUTATION_TEXT, any::<i64>());
+    TestRunner::new(config(64))
+        .run(&strategy, |(which, damage, target, op, text, number)| {
+            let (doc, fields) = &docs[which];
+            let m = Mutation { target, op, text, number };
+            match damaged(doc, Damage::ALL[damage], fields, &accepted, target, m) {
+                Some(payload) => refused(&payload),
+                None => Ok(()),
+            }
+        })
+        .unwrap();
+}
+
+/// What an operator entry point (a Lambda invoked with a JSON payload) must do with a bad one:
+/// fail with `InvalidInput` or `ClientNotFound` (`describe` gives an error's type and message), in
+/// a message of at most [`crate::text::EXCERPT_CHARS`] characters and without the database's words,
+/// and write nothing (the fingerprint and `written`, a count of what only this entry point writes,
+/// unchanged). The error, for more checks.
+pub async fn refused_cleanly<T: std::fmt::Debug, E: std::fmt::Debug>(
+    client: &Client,
+    written: &str,
+    invocation: impl Future<Output = Result<T, E>>,
+    describe: impl Fn(&E) -> (&'static str, String),
+) -> Result<E, TestCaseError> {
+    let before = (super::fingerprint(client).await, super::count(client, written).await);
+    let err = match invocation.await {
+        Ok(out) => return Err(TestCaseError::fail(format!("accepted: {out:?}"))),
+        Err(e) => e,
+    };
+    let (error_type, message) = describe(&err);
+    prop_assert!(matches!(error_type, "InvalidInput" | "ClientNotFound"), "{err:?}");
+    prop_assert!(message.chars().count() <= crate::text::EXCERPT_CHARS + 1, "{}", message.len());
+    for database_words in ["22021", "SQLSTATE", "0x00", "byte sequence"] {
+        prop_assert!(!message.contains(database_words), "{}", message);
+    }
+    prop_assert_eq!((super::fingerprint(client).await, super::count(client, written).await), before);
+    Ok(err)
 }
 
 /// One edit of the bytes of a body: cut at `at` (`truncate`), else `byte` written at `at`.

@@ -48,6 +48,18 @@ pub fn calendly_booking(
     o
 }
 
+/// Every row a POST can write, counted: unchanged means a request wrote nothing.
+pub const WRITTEN: &str = r#"SELECT (SELECT count(*) FROM "Appointment") + (SELECT count(*) FROM "AppointmentEvent")
+     + (SELECT count(*) FROM "AppointmentIdempotencyKey") + (SELECT count(*) FROM "FollowUpTask")"#;
+
+/// A valid POST body: a manual GHL appointment with its provider id.
+pub fn valid_body() -> Value {
+    serde_json::json!({
+        "source": "MANUAL", "provider": "GHL", "providerAppointmentId": "ghl-appt-1", "startAt": "2031-03-20T17:00:00Z",
+        "endAt": "2031-03-20T17:30:00Z", "timezone": "America/New_York", "status": "CONFIRMED"
+    })
+}
+
 pub struct Harness {
     pub db: TestDb,
     pub sql: tokio_postgres::Client,

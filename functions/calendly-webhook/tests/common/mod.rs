@@ -59,6 +59,13 @@ pub async fn app(db: &TestDb) -> App {
     App::new(db.store().await)
 }
 
+/// The seeded database (as [`seeded`]) and the function on it.
+pub async fn seeded_app() -> (TestDb, Client, App) {
+    let (db, client) = seeded().await;
+    let app = app(&db).await;
+    (db, client, app)
+}
+
 /// The API Gateway HTTP API (payload 2.0) event of a request to the webhook's route.
 pub fn apigw_event(path: &str, method: &str, body: &[u8], headers: &[(&str, String)]) -> String {
     let mut all = vec![("content-type", "application/json".to_string()), ("user-agent", "Calendly-Webhooks".to_string())];

@@ -64,6 +64,13 @@ pub async fn app(db: &TestDb) -> App {
     App::new(db.store().await, ghl_key().verifying_key())
 }
 
+/// The seeded database (as [`seeded`]) and the function on it.
+pub async fn seeded_app() -> (TestDb, Client, App) {
+    let (db, client) = seeded().await;
+    let app = app(&db).await;
+    (db, client, app)
+}
+
 /// What the function answered.
 pub use shared::testing::WebhookAnswer as Answer;
 

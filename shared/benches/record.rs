@@ -15,7 +15,8 @@
 //!   row misses it.
 //!
 //! Environment: `DATABASE_URL` (else an embedded cluster), `BENCH_LEADS` (default 4000),
-//! `BENCH_ROUNDS` (default 5).
+//! `BENCH_ROUNDS` (default 7: the shortest rows, duplicates on 8 connections, last under half a
+//! second, so single rounds swing widely on a shared machine and the median needs more of them).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -361,7 +362,7 @@ fn main() {
         return;
     }
     let leads: usize = std::env::var("BENCH_LEADS").ok().and_then(|v| v.parse().ok()).unwrap_or(4000);
-    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(7);
     assert!(leads % CONCURRENCY == 0, "BENCH_LEADS must be a multiple of {CONCURRENCY}");
     let workloads = [Workload::New, Workload::Duplicate, Workload::StatusChange];
     for w in workloads {

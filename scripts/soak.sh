@@ -15,17 +15,22 @@ CARGO="${CARGO:-cargo}"
 export PATH="$ROOT/.tools/venv/bin:$PATH"
 
 began=$(date +%s)
-# The functions' release binaries (`cargo lambda watch` runs copies of these, see soak/src/stack.rs),
-# then the soak driver (its own build of the shared crate, with the embedded PostgreSQL).
+# The functions' release binaries, built once: `cargo lambda watch` runs copies of them (see
+# soak/src/stack.rs), the soak starts them itself on a local Runtime API for the cold starts and
+# the killed migration, and the footprint section's own `cargo build` of the same packages finds
+# them fresh. `-p` (not `--bin`): the same packages and features as that build, so nothing is
+# built twice. Then the soak driver (its own build of the shared crate, with the embedded PostgreSQL).
 echo "== building the functions and the soak driver (release; the first time takes several minutes)" >&2
-"$CARGO" build --release --locked --bin calendly-webhook --bin ghl-webhook --bin appointment-history \
-    --bin migrate-batch --bin reconcile-scheduled
+"$CARGO" build --release --locked -p calendly-webhook -p ghl-webhook -p appointment-history \
+    -p reconcile-scheduled -p migrate-batch
+functions_built=$(date +%s)
 "$CARGO" build --release --locked -p soak --bin soak
 built=$(date +%s)
 echo "== built in $((built - began)) s" >&2
+export SOAK_BUILD_TIMES="build: functions (x86_64 release) $((functions_built - began)) s, soak driver $((built - functions_built)) s"
 
 status=0
 "${CARGO_TARGET_DIR:-$ROOT/target}/release/soak" || status=$?
 ended=$(date +%s)
-echo "make soak: $((ended - began)) s in all, of which $((built - began)) s building" >&2
+echo "make soak: $((ended - began)) s in all, of which $((built - began)) s building before the soak started" >&2
 exit "$status"

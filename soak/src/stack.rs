@@ -38,6 +38,8 @@ pub struct Stack {
     watch: Child,
     peaks: Arc<Mutex<BTreeMap<String, u64>>>,
     log: PathBuf,
+    /// This run's files (the env file, logs, the functions' binaries in `bin/`).
+    dir: PathBuf,
 }
 
 impl Stack {
@@ -52,7 +54,8 @@ impl Stack {
         // immediate stop loses transactions whose success the functions already answered. A
         // production server commits synchronously, so every session of the soak does too (a role
         // setting outranks the server's command line and survives the restarts).
-        let admin = shared::store::DbSettings::from_url(&pg.url()).map_err(|e| e.to_string())?.connect().await.map_err(|e| e.to_string())?;
+        let admin =
+            shared::store::DbSettings::from_url(&pg.url()).map_err(|e| e.to_string())?.connect().await.map_err(|e| e.to_string())?;
         admin.batch_execute("ALTER ROLE CURRENT_USER SET synchronous_commit = on").await.map_err(|e| format!("synchronous_commit: {e}"))?;
         drop(admin);
         let db = shared::testing::try_test_database().await.map_err(|e| format!("service database: {e}"))?;
@@ -101,6 +104,7 @@ impl Stack {
             watch,
             peaks: Arc::default(),
             log,
+            dir,
         };
         stack.sample_memory_in_background();
         let began = Instant::now();
@@ -199,6 +203,22 @@ impl Stack {
         pids.len()
     }
 
+    /// The release binary of `function` this run serves (a copy made at the start).
+    pub fn binary(&self, function: &str) -> PathBuf {
+        self.dir.join("bin").join(function)
+    }
+
+    /// Where a process the soak starts itself writes its output.
+    pub fn log_file(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.log"))
+    }
+
+    /// Counts the peak resident set of a function process the soak started itself (not under
+    /// `cargo lambda watch`) with the ones watched.
+    pub fn note_peak(&self, function: &str, pid: u32) {
+        raise_peak(&self.peaks, function, pid as i32);
+    }
+
     /// The highest VmHWM (peak resident set, kB) seen for each function's processes so far.
     pub fn peak_memory(&self) -> BTreeMap<String, u64> {
         record_peaks(&self.peaks, self.watch.id() as i32);
@@ -259,12 +279,16 @@ fn run_prebuilt_functions(dir: &std::path::Path) -> Result<PathBuf, String> {
 fn record_peaks(peaks: &Mutex<BTreeMap<String, u64>>, watch: i32) {
     for (function, pids) in function_processes(watch) {
         for pid in pids {
-            if let Some(kb) = vm_hwm_kb(pid) {
-                let mut peaks = peaks.lock().unwrap();
-                let peak = peaks.entry(function.clone()).or_default();
-                *peak = (*peak).max(kb);
-            }
+            raise_peak(peaks, &function, pid);
         }
+    }
+}
+
+fn raise_peak(peaks: &Mutex<BTreeMap<String, u64>>, function: &str, pid: i32) {
+    if let Some(kb) = vm_hwm_kb(pid) {
+        let mut peaks = peaks.lock().unwrap();
+        let peak = peaks.entry(function.to_owned()).or_default();
+        *peak = (*peak).max(kb);
     }
 }
 

@@ -69,7 +69,7 @@ fn ghl_key() -> ed25519_dalek::SigningKey {
 
 /// The environment of `function` with its database at `database_url` and its providers at
 /// `providers` (a closed port: no run may reach Calendly or GHL).
-fn env(function: &str, database_url: &str, providers: &str) -> Vec<(String, String)> {
+pub fn env(function: &str, database_url: &str, providers: &str) -> Vec<(String, String)> {
     let mut env = deployed_env(function, database_url);
     let own: Vec<(&str, String)> = match function {
         "ghl-webhook" => vec![("GHL_WEBHOOK_PUBLIC_KEY", hex::encode(ghl_key().verifying_key().as_bytes()))],
@@ -83,7 +83,8 @@ fn env(function: &str, database_url: &str, providers: &str) -> Vec<(String, Stri
     env
 }
 
-fn timeout(function: &str) -> Duration {
+/// The function's timeout in template.yaml.
+pub fn timeout(function: &str) -> Duration {
     Duration::from_secs(match function {
         "reconcile-scheduled" => 300,
         "migrate-batch" => 900,

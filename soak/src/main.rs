@@ -1,4 +1,3 @@
-use futures::future::{FutureExt, LocalBoxFuture};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -19,15 +18,15 @@ async fn main() -> ExitCode {
     // Each section appends its rows; one that cannot run, or does not end within its limit,
     // appends a failed row saying why, and the next section runs.
     if only.as_deref().is_none_or(|s| s == "footprint") {
-        times.run(&mut table, "footprint", "cold start and size", 900, |t| soak::footprint::run(t).boxed_local()).await;
+        let (started, limit) = times.start("cold start and size", 900);
+        let finished = tokio::time::timeout(limit, soak::footprint::run(&mut table)).await.is_ok();
+        times.ended(&mut table, "cold start and size", started, limit, finished);
     }
     if only.as_deref() != Some("footprint") {
-        eprintln!("soak: starting PostgreSQL, the provider mock and cargo lambda watch (release builds)");
-        let started = Instant::now();
-        let stack = tokio::time::timeout(Duration::from_secs(300), Stack::start()).await;
-        times.0.push(format!("stack {:.0} s", started.elapsed().as_secs_f64()));
-        match stack {
+        let (started, limit) = times.start("stack: PostgreSQL, the provider mock and cargo lambda watch (release builds)", 300);
+        match tokio::time::timeout(limit, Stack::start()).await {
             Ok(Ok((stack, warm))) => {
+                times.ended(&mut table, "stack", started, limit, true);
                 table.push(
                     "stack",
                     "cargo lambda watch --release: every function answering",
@@ -35,31 +34,32 @@ async fn main() -> ExitCode {
                     "runs",
                     true,
                 );
-                let stack = &stack;
-                times
-                    .run(&mut table, "migration", "migrate-batch killed mid-run", 300, |t| {
-                        soak::faults::migration_killed(t, stack).boxed_local()
-                    })
-                    .await;
-                times
-                    .run(&mut table, "crash", "database crash during webhooks", 300, |t| {
-                        soak::faults::database_crash(t, stack).boxed_local()
-                    })
-                    .await;
-                times
-                    .run(&mut table, "reconcile", "reconcile-scheduled under trouble", 300, |t| {
-                        soak::faults::reconcile_under_trouble(t, stack).boxed_local()
-                    })
-                    .await;
-                times.run(&mut table, "load", "load", 600, |t| soak::load::run(t, stack).boxed_local()).await;
-                soak::memory::run(&mut table, stack).await;
+                let (started, limit) = times.start("migration: migrate-batch killed mid-run", 300);
+                let finished = tokio::time::timeout(limit, soak::faults::migration_killed(&mut table, &stack)).await.is_ok();
+                times.ended(&mut table, "migration", started, limit, finished);
+
+                let (started, limit) = times.start("crash: database crash during webhooks", 300);
+                let finished = tokio::time::timeout(limit, soak::faults::database_crash(&mut table, &stack)).await.is_ok();
+                times.ended(&mut table, "crash", started, limit, finished);
+
+                let (started, limit) = times.start("reconcile: reconcile-scheduled under trouble", 300);
+                let finished = tokio::time::timeout(limit, soak::faults::reconcile_under_trouble(&mut table, &stack)).await.is_ok();
+                times.ended(&mut table, "reconcile", started, limit, finished);
+
+                let (started, limit) = times.start("load", 600);
+                let finished = tokio::time::timeout(limit, soak::load::run(&mut table, &stack)).await.is_ok();
+                times.ended(&mut table, "load", started, limit, finished);
+
+                soak::memory::run(&mut table, &stack).await;
             }
             Ok(Err(e)) => table.failed("stack", "PostgreSQL, provider mock, cargo lambda watch", e),
-            Err(_) => table.failed("stack", "PostgreSQL, provider mock, cargo lambda watch", "not up within 300 s"),
+            Err(_) => {
+                table.failed("stack", "PostgreSQL, provider mock, cargo lambda watch", format!("not up within {} s", limit.as_secs()))
+            }
         }
     }
     times.0.push(format!("this process {:.0} s", began.elapsed().as_secs_f64()));
-    table.push("time", "wall time per part (builds by scripts/soak.sh)", times.0.join("; "), "reported", true);
+    table.push("time", "wall time per part (the builds are scripts/soak.sh's)", times.0.join("; "), "reported", true);
     print!("{}", table.render());
     println!("\nsoak wall time: {:.0} s", began.elapsed().as_secs_f64());
     table.exit_code()
@@ -70,17 +70,17 @@ async fn main() -> ExitCode {
 struct Times(Vec<String>);
 
 impl Times {
-    /// Runs a section within `limit_s` seconds; past it, the section is stopped where it is (its
-    /// rows so far kept) and a failed row says so.
-    async fn run<F>(&mut self, table: &mut Table, name: &str, check: &str, limit_s: u64, section: F)
-    where
-        F: for<'t> FnOnce(&'t mut Table) -> LocalBoxFuture<'t, ()>,
-    {
-        eprintln!("soak: {check}");
-        let started = Instant::now();
-        let finished = tokio::time::timeout(Duration::from_secs(limit_s), section(table)).await.is_ok();
+    /// A section begins: its start and its time limit.
+    fn start(&self, what: &str, limit_s: u64) -> (Instant, Duration) {
+        eprintln!("soak: {what}");
+        (Instant::now(), Duration::from_secs(limit_s))
+    }
+
+    /// A section ended, or was stopped where it was at its limit (its rows so far kept): then a
+    /// failed row says so.
+    fn ended(&mut self, table: &mut Table, name: &str, started: Instant, limit: Duration, finished: bool) {
         if !finished {
-            table.failed(name, check, format!("did not end within {limit_s} s (stopped there)"));
+            table.failed(name, "the section", format!("did not end within {} s (stopped there)", limit.as_secs()));
         }
         self.0.push(format!("{name} {:.0} s", started.elapsed().as_secs_f64()));
     }

@@ -406,11 +406,13 @@ pub async fn differences(actual: &Client, expected: &Client, leads: &[String]) -
 }
 
 /// Appointments of these leads whose last status word in `AppointmentEvent` is not their status.
+/// `recordedAt` has milliseconds: within one, the ids (UUID v7, increasing within a process) order
+/// the events.
 async fn history_astray(db: &Client, leads: &[String]) -> i64 {
     const SQL: &str = r#"SELECT count(*) FROM "Appointment" a WHERE a."leadId" = ANY($1) AND a."status"::text IS DISTINCT FROM (
         SELECT e."newValue" FROM "AppointmentEvent" e
          WHERE e."appointmentId" = a."id" AND e."kind" IN ('created', 'adopted', 'status_changed')
-         ORDER BY e."recordedAt" DESC, e."kind" = 'status_changed' DESC LIMIT 1)"#;
+         ORDER BY e."recordedAt" DESC, e."id" DESC LIMIT 1)"#;
     db.query_one(SQL, &[&leads]).await.map(|r| r.get::<_, i64>(0)).unwrap_or(-1)
 }
 

@@ -46,8 +46,13 @@ pub async fn database_crash(table: &mut Table, stack: &Stack) {
             }
         }
     }));
+    // The crash comes once a quarter of the deliveries are answered (not after a fixed time: on a
+    // quiet machine the senders can be done in a second or two), so that most meet it or follow it.
     let crash = async {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let answered = || seen.iter().map(|s| s.lock().unwrap().attempts.len()).sum::<usize>();
+        while answered() < all.len() / 4 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let crashed = Instant::now();
         let result = stack.crash_database(DOWN).await;
         (crashed, Instant::now(), result)

@@ -255,7 +255,10 @@ impl Drop for Stack {
 /// release binary built just before the soak (next to this one), and is plain cargo otherwise.
 /// Returns that `cargo`.
 fn run_prebuilt_functions(dir: &std::path::Path) -> Result<PathBuf, String> {
-    let built = std::env::current_exe().map_err(|e| e.to_string())?.parent().map(PathBuf::from).ok_or("no target directory")?;
+    let built = match crate::footprint::build::prebuilt() {
+        Some(dir) => dir,
+        None => std::env::current_exe().map_err(|e| e.to_string())?.parent().map(PathBuf::from).ok_or("no target directory")?,
+    };
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
     for function in FUNCTIONS {

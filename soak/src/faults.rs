@@ -53,12 +53,12 @@ pub async fn database_crash(table: &mut Table, stack: &Stack) {
         while answered() < all.len() / 4 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let crashed = Instant::now();
+        let (crashed, answered_at_crash) = (Instant::now(), answered());
         let result = stack.crash_database(DOWN).await;
-        (crashed, Instant::now(), result)
+        (crashed, Instant::now(), result, answered_at_crash, answered())
     };
     let began = Instant::now();
-    let (_, (crashed, back, crash_result)) = tokio::join!(senders, crash);
+    let (_, (crashed, back, crash_result, answered_at_crash, answered_when_back)) = tokio::join!(senders, crash);
     let took = began.elapsed();
     if let Err(e) = crash_result {
         return table.failed(SECTION, check, format!("could not crash and restart PostgreSQL: {e}"));
@@ -76,7 +76,7 @@ pub async fn database_crash(table: &mut Table, stack: &Stack) {
         SECTION,
         check,
         format!(
-            "{} deliveries in {:.1} s; down {:.0} s; Calendly answers: {}; GHL answers: {}; refused after the crash: {} Calendly, {} GHL; \
+            "{} deliveries in {:.1} s; down {:.0} s, from the {answered_at_crash}th answer ({answered_when_back} answers when back); Calendly answers: {}; GHL answers: {}; refused after the crash: {} Calendly, {} GHL; \
              first delivery taken {} after PostgreSQL was back; not taken in the end: {}; acknowledged unrecorded: {}; \
              database vs in-order once-only: {}",
             all_len(&calendly, &ghl),

@@ -15,6 +15,11 @@ async fn main() -> ExitCode {
         // scripts/soak.sh's builds, before this process started.
         times.0.push(built);
     }
+    // The stack's PostgreSQL first: every database of the run is made on it.
+    let cluster = match only.as_deref() {
+        Some("footprint") => None,
+        _ => Some(Stack::start_cluster().await),
+    };
     // Each section appends its rows; one that cannot run, or does not end within its limit,
     // appends a failed row saying why, and the next section runs.
     if only.as_deref().is_none_or(|s| s == "footprint") {
@@ -22,9 +27,10 @@ async fn main() -> ExitCode {
         let finished = tokio::time::timeout(limit, soak::footprint::run(&mut table)).await.is_ok();
         times.ended(&mut table, "cold start and size", started, limit, finished);
     }
-    if only.as_deref() != Some("footprint") {
+    if let Some(cluster) = cluster {
         let (started, limit) = times.start("stack: PostgreSQL, the provider mock and cargo lambda watch (release builds)", 300);
-        match tokio::time::timeout(limit, Stack::start()).await {
+        let stack = async { Stack::start(cluster?).await };
+        match tokio::time::timeout(limit, stack).await {
             Ok(Ok((stack, warm))) => {
                 times.ended(&mut table, "stack", started, limit, true);
                 table.push(

@@ -43,12 +43,18 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Starts everything; `warmed` is how long the first request of every function took (their
-    /// start, and any build `cargo lambda watch` still had to do).
-    pub async fn start() -> Result<(Stack, Duration), String> {
+    /// The cluster the stack runs on, started before anything else of the soak: shared::testing's
+    /// databases (the service's, the in-order references, the cold starts') live on the first
+    /// cluster it meets, which must be this one, the one the database crash stops.
+    pub async fn start_cluster() -> Result<EmbeddedPostgres, String> {
         let pg = tokio::task::spawn_blocking(EmbeddedPostgres::start).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
-        // shared::testing's databases (the service's and the in-order references) live on this cluster.
         std::env::set_var("DATABASE_URL", pg.url());
+        Ok(pg)
+    }
+
+    /// Starts everything on `pg` ([`Stack::start_cluster`]); `warmed` is how long the first request of every function took (their
+    /// start, and any build `cargo lambda watch` still had to do).
+    pub async fn start(pg: EmbeddedPostgres) -> Result<(Stack, Duration), String> {
         // The embedded cluster trades durability for speed (synchronous_commit off: a commit is
         // answered before its WAL is flushed), which a crash test must not: with it off, an
         // immediate stop loses transactions whose success the functions already answered. A

@@ -4,6 +4,16 @@ use std::time::{Duration, Instant};
 use soak::stack::Stack;
 use soak::table::Table;
 
+/// Runs a section (`$run`, a future appending to `$table`) within `$limit` seconds; past it, the
+/// section is stopped where it is (its rows so far kept) and a failed row says so.
+macro_rules! section {
+    ($times:ident, $table:ident, $name:literal, $what:literal, $limit:literal, $run:expr) => {{
+        let (started, limit) = $times.start(concat!($name, ": ", $what), $limit);
+        let finished = tokio::time::timeout(limit, $run).await.is_ok();
+        $times.ended(&mut $table, $name, started, limit, finished);
+    }};
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let began = Instant::now();
@@ -23,9 +33,7 @@ async fn main() -> ExitCode {
     // Each section appends its rows; one that cannot run, or does not end within its limit,
     // appends a failed row saying why, and the next section runs.
     if only.as_deref().is_none_or(|s| s == "footprint") {
-        let (started, limit) = times.start("cold start and size", 900);
-        let finished = tokio::time::timeout(limit, soak::footprint::run(&mut table)).await.is_ok();
-        times.ended(&mut table, "cold start and size", started, limit, finished);
+        section!(times, table, "cold start and size", "builds, sizes, cold starts", 900, soak::footprint::run(&mut table));
     }
     if let Some(cluster) = cluster {
         let (started, limit) = times.start("stack: PostgreSQL, the provider mock and cargo lambda watch (release builds)", 300);
@@ -40,22 +48,24 @@ async fn main() -> ExitCode {
                     "runs",
                     true,
                 );
-                let (started, limit) = times.start("migration: migrate-batch killed mid-run", 300);
-                let finished = tokio::time::timeout(limit, soak::faults::migration_killed(&mut table, &stack)).await.is_ok();
-                times.ended(&mut table, "migration", started, limit, finished);
-
-                let (started, limit) = times.start("crash: database crash during webhooks", 300);
-                let finished = tokio::time::timeout(limit, soak::faults::database_crash(&mut table, &stack)).await.is_ok();
-                times.ended(&mut table, "crash", started, limit, finished);
-
-                let (started, limit) = times.start("reconcile: reconcile-scheduled under trouble", 300);
-                let finished = tokio::time::timeout(limit, soak::faults::reconcile_under_trouble(&mut table, &stack)).await.is_ok();
-                times.ended(&mut table, "reconcile", started, limit, finished);
-
-                let (started, limit) = times.start("load", 600);
-                let finished = tokio::time::timeout(limit, soak::load::run(&mut table, &stack)).await.is_ok();
-                times.ended(&mut table, "load", started, limit, finished);
-
+                section!(
+                    times,
+                    table,
+                    "migration",
+                    "migrate-batch killed mid-run",
+                    300,
+                    soak::faults::migration_killed(&mut table, &stack)
+                );
+                section!(times, table, "crash", "database crash during webhooks", 300, soak::faults::database_crash(&mut table, &stack));
+                section!(
+                    times,
+                    table,
+                    "reconcile",
+                    "reconcile-scheduled under trouble",
+                    300,
+                    soak::faults::reconcile_under_trouble(&mut table, &stack)
+                );
+                section!(times, table, "load", "10,000 deliveries with reads", 600, soak::load::run(&mut table, &stack));
                 soak::memory::run(&mut table, &stack).await;
             }
             Ok(Err(e)) => table.failed("stack", "PostgreSQL, provider mock, cargo lambda watch", e),

@@ -30,7 +30,9 @@ static CASE: AtomicUsize = AtomicUsize::new(0);
 #[derive(Clone, Debug)]
 struct Chain {
     len: usize,
-    /// 0: stays booked, 1: canceled, 2: no-show, 3: no-show then cleared.
+    /// 0: stays booked, 1: canceled, 2: no-show, 3: no-show then cleared, 4: canceled, then
+    /// (words Calendly should not send, but the write path must not depend on their order) marked
+    /// no-show and cleared.
     end: u8,
     offset_minutes: i64,
     past: bool,
@@ -49,7 +51,7 @@ const GHL_STATUSES: [AppointmentStatus; 4] =
     [AppointmentStatus::Confirmed, AppointmentStatus::Canceled, AppointmentStatus::Showed, AppointmentStatus::NoShow];
 
 fn chain() -> impl Strategy<Value = Chain> {
-    (1usize..=3, 0u8..4, 0i64..600, any::<bool>()).prop_map(|(len, end, offset_minutes, past)| Chain { len, end, offset_minutes, past })
+    (1usize..=3, 0u8..5, 0i64..600, any::<bool>()).prop_map(|(len, end, offset_minutes, past)| Chain { len, end, offset_minutes, past })
 }
 
 fn ghl_appt() -> impl Strategy<Value = GhlAppt> {
@@ -109,6 +111,14 @@ fn observations(lead: &str, chains: &[Chain], ghls: &[GhlAppt]) -> Vec<Observati
                     }
                     2 => out.push(no_show(later(ObservedStatus::Is(AppointmentStatus::NoShow), 7))),
                     3 => {
+                        out.push(no_show(later(ObservedStatus::Is(AppointmentStatus::NoShow), 7)));
+                        out.push(no_show(later(ObservedStatus::NoShowCleared, 8)));
+                    }
+                    4 => {
+                        let mut canceled = later(ObservedStatus::Is(AppointmentStatus::Canceled), 5);
+                        canceled.canceled_at = canceled.provider_updated_at;
+                        canceled.canceled_by = Some(Canceler::Host);
+                        out.push(canceled);
                         out.push(no_show(later(ObservedStatus::Is(AppointmentStatus::NoShow), 7)));
                         out.push(no_show(later(ObservedStatus::NoShowCleared, 8)));
                     }

@@ -6,16 +6,16 @@
 //! The cold starts are of the x86_64 host release binaries: the arm64 ones cannot run on an x86_64
 //! machine without an emulator, which would measure the emulator.
 
-mod build;
-mod cases;
-mod runtime_api;
+pub mod build;
+pub mod cases;
+pub mod runtime_api;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::table::Table;
 use cases::{Case, FUNCTIONS};
-use runtime_api::{Invocation, RuntimeApi};
+use runtime_api::{Invocation, Running};
 
 pub const SECTION: &str = "cold start and size";
 /// Decimal megabytes, the stricter reading of "10 MB".
@@ -38,7 +38,9 @@ pub async fn run(table: &mut Table) {
         Err(e) => FUNCTIONS.iter().for_each(|f| table.failed(SECTION, format!("{f} stripped arm64 size"), e)),
     }
 
-    eprintln!("{SECTION}: cargo build --release (host binaries)");
+    if build::prebuilt().is_none() {
+        eprintln!("{SECTION}: cargo build --release (host binaries)");
+    }
     let host = build::host(&root, &target).await;
     let cold_started = Instant::now();
     match &host {
@@ -51,7 +53,7 @@ pub async fn run(table: &mut Table) {
         "{:.0} s: arm64 build {}, host build {}, cold starts {:.0} s",
         started.elapsed().as_secs_f64(),
         took(&arm64),
-        took(&host),
+        if build::prebuilt().is_some() { "none (scripts/soak.sh's binaries)".to_owned() } else { took(&host) },
         cold_started.elapsed().as_secs_f64()
     );
     table.push(SECTION, "section wall time, builds included", measured, "reported", true);
@@ -167,31 +169,12 @@ pub struct Timing {
 
 /// Starts the function on a Runtime API of its own, with the case's event, and times it.
 async fn start_once(binary: &Path, case: &Case, log: &Path) -> Result<Timing, String> {
-    let mut api = RuntimeApi::start(Invocation::new(case.function, case.event.clone(), case.timeout))
-        .await
-        .map_err(|e| format!("runtime API: {e}"))?;
-    let log = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let mut command = tokio::process::Command::new(binary);
-    command
-        .env_clear()
-        .envs(case.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log)
-        .kill_on_drop(true);
-
-    let spawned = Instant::now();
-    let mut child = command.spawn().map_err(|e| format!("{}: {e}", binary.display()))?;
-    let answer = tokio::select! {
-        answer = api.answer() => answer.ok_or("the runtime API stopped without an answer")?,
-        status = child.wait() => return Err(format!("the function exited ({}) without answering", status.map_or_else(|e| e.to_string(), |s| s.to_string()))),
-        _ = tokio::time::sleep(ANSWER_WITHIN) => return Err(format!("no answer within {} s", ANSWER_WITHIN.as_secs())),
-    };
-    let _ = child.kill().await;
+    let invocation = Invocation::new(case.function, case.event.clone(), case.timeout);
+    let mut running = Running::spawn(binary, &case.env, invocation, log).await?;
+    let answer = running.answer(ANSWER_WITHIN).await?;
     cases::check(case.expect, answer.kind, &answer.body)?;
     let polled = answer.polled_at.ok_or("answered without asking for the event")?;
-    Ok(Timing { init: polled - spawned, total: answer.at - spawned })
+    Ok(Timing { init: polled - running.spawned, total: answer.at - running.spawned })
 }
 
 /// Medians of the runs (each part on its own) and the range of the totals.

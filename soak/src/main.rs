@@ -1,7 +1,18 @@
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use soak::stack::Stack;
 use soak::table::Table;
+
+/// Runs a section (`$run`, a future appending to `$table`) within `$limit` seconds; past it, the
+/// section is stopped where it is (its rows so far kept) and a failed row says so.
+macro_rules! section {
+    ($times:ident, $table:ident, $name:literal, $what:literal, $limit:literal, $run:expr) => {{
+        let (started, limit) = $times.start(concat!($name, ": ", $what), $limit);
+        let finished = tokio::time::timeout(limit, $run).await.is_ok();
+        $times.ended(&mut $table, $name, started, limit, finished);
+    }};
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -9,15 +20,27 @@ async fn main() -> ExitCode {
     let mut table = Table::default();
     // `cargo run --release -p soak -- <section>` runs that section alone (footprint: cold start and size).
     let only = std::env::args().nth(1);
-    let wanted = |section: &str| only.as_deref().is_none_or(|s| s == section);
-    // Each section appends its rows; one that cannot run appends a failed row saying why.
-    if wanted("footprint") {
-        soak::footprint::run(&mut table).await;
+    let mut times = Times::default();
+    if let Ok(built) = std::env::var("SOAK_BUILD_TIMES") {
+        // scripts/soak.sh's builds, before this process started.
+        times.0.push(built);
     }
-    if only.as_deref() != Some("footprint") {
-        eprintln!("soak: starting PostgreSQL, the provider mock and cargo lambda watch (release builds)");
-        match soak::stack::Stack::start().await {
-            Ok((stack, warm)) => {
+    // The stack's PostgreSQL first: every database of the run is made on it.
+    let cluster = match only.as_deref() {
+        Some("footprint") => None,
+        _ => Some(Stack::start_cluster().await),
+    };
+    // Each section appends its rows; one that cannot run, or does not end within its limit,
+    // appends a failed row saying why, and the next section runs.
+    if only.as_deref().is_none_or(|s| s == "footprint") {
+        section!(times, table, "cold start and size", "builds, sizes, cold starts", 900, soak::footprint::run(&mut table));
+    }
+    if let Some(cluster) = cluster {
+        let (started, limit) = times.start("stack: PostgreSQL, the provider mock and cargo lambda watch (release builds)", 300);
+        let stack = async { Stack::start(cluster?).await };
+        match tokio::time::timeout(limit, stack).await {
+            Ok(Ok((stack, warm))) => {
+                times.ended(&mut table, "stack", started, limit, true);
                 table.push(
                     "stack",
                     "cargo lambda watch --release: every function answering",
@@ -25,14 +48,56 @@ async fn main() -> ExitCode {
                     "runs",
                     true,
                 );
-                soak::faults::run(&mut table, &stack).await;
-                soak::load::run(&mut table, &stack).await;
+                section!(
+                    times,
+                    table,
+                    "migration",
+                    "migrate-batch killed mid-run",
+                    300,
+                    soak::faults::migration_killed(&mut table, &stack)
+                );
+                section!(times, table, "crash", "database crash during webhooks", 300, soak::faults::database_crash(&mut table, &stack));
+                section!(
+                    times,
+                    table,
+                    "reconcile",
+                    "reconcile-scheduled under trouble",
+                    300,
+                    soak::faults::reconcile_under_trouble(&mut table, &stack)
+                );
+                section!(times, table, "load", "10,000 deliveries with reads", 600, soak::load::run(&mut table, &stack));
                 soak::memory::run(&mut table, &stack).await;
             }
-            Err(e) => table.failed("stack", "PostgreSQL, provider mock, cargo lambda watch", e),
+            Ok(Err(e)) => table.failed("stack", "PostgreSQL, provider mock, cargo lambda watch", e),
+            Err(_) => {
+                table.failed("stack", "PostgreSQL, provider mock, cargo lambda watch", format!("not up within {} s", limit.as_secs()))
+            }
         }
     }
+    times.0.push(format!("this process {:.0} s", began.elapsed().as_secs_f64()));
+    table.push("time", "wall time per part (the builds are scripts/soak.sh's)", times.0.join("; "), "reported", true);
     print!("{}", table.render());
     println!("\nsoak wall time: {:.0} s", began.elapsed().as_secs_f64());
     table.exit_code()
+}
+
+/// Each part's wall time, for the table's last row.
+#[derive(Default)]
+struct Times(Vec<String>);
+
+impl Times {
+    /// A section begins: its start and its time limit.
+    fn start(&self, what: &str, limit_s: u64) -> (Instant, Duration) {
+        eprintln!("soak: {what}");
+        (Instant::now(), Duration::from_secs(limit_s))
+    }
+
+    /// A section ended, or was stopped where it was at its limit (its rows so far kept): then a
+    /// failed row says so.
+    fn ended(&mut self, table: &mut Table, name: &str, started: Instant, limit: Duration, finished: bool) {
+        if !finished {
+            table.failed(name, "the section", format!("did not end within {} s (stopped there)", limit.as_secs()));
+        }
+        self.0.push(format!("{name} {:.0} s", started.elapsed().as_secs_f64()));
+    }
 }

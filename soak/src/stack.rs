@@ -38,21 +38,30 @@ pub struct Stack {
     watch: Child,
     peaks: Arc<Mutex<BTreeMap<String, u64>>>,
     log: PathBuf,
+    /// This run's files (the env file, logs, the functions' binaries in `bin/`).
+    dir: PathBuf,
 }
 
 impl Stack {
-    /// Starts everything; `warmed` is how long the first request of every function took (their
-    /// start, and any build `cargo lambda watch` still had to do).
-    pub async fn start() -> Result<(Stack, Duration), String> {
+    /// The cluster the stack runs on, started before anything else of the soak: shared::testing's
+    /// databases (the service's, the in-order references, the cold starts') live on the first
+    /// cluster it meets, which must be this one, the one the database crash stops.
+    pub async fn start_cluster() -> Result<EmbeddedPostgres, String> {
         let pg = tokio::task::spawn_blocking(EmbeddedPostgres::start).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
-        // shared::testing's databases (the service's and the in-order references) live on this cluster.
         std::env::set_var("DATABASE_URL", pg.url());
+        Ok(pg)
+    }
+
+    /// Starts everything on `pg` ([`Stack::start_cluster`]); `warmed` is how long the first request of every function took (their
+    /// start, and any build `cargo lambda watch` still had to do).
+    pub async fn start(pg: EmbeddedPostgres) -> Result<(Stack, Duration), String> {
         // The embedded cluster trades durability for speed (synchronous_commit off: a commit is
         // answered before its WAL is flushed), which a crash test must not: with it off, an
         // immediate stop loses transactions whose success the functions already answered. A
         // production server commits synchronously, so every session of the soak does too (a role
         // setting outranks the server's command line and survives the restarts).
-        let admin = shared::store::DbSettings::from_url(&pg.url()).map_err(|e| e.to_string())?.connect().await.map_err(|e| e.to_string())?;
+        let admin =
+            shared::store::DbSettings::from_url(&pg.url()).map_err(|e| e.to_string())?.connect().await.map_err(|e| e.to_string())?;
         admin.batch_execute("ALTER ROLE CURRENT_USER SET synchronous_commit = on").await.map_err(|e| format!("synchronous_commit: {e}"))?;
         drop(admin);
         let db = shared::testing::try_test_database().await.map_err(|e| format!("service database: {e}"))?;
@@ -101,6 +110,7 @@ impl Stack {
             watch,
             peaks: Arc::default(),
             log,
+            dir,
         };
         stack.sample_memory_in_background();
         let began = Instant::now();
@@ -199,6 +209,22 @@ impl Stack {
         pids.len()
     }
 
+    /// The release binary of `function` this run serves (a copy made at the start).
+    pub fn binary(&self, function: &str) -> PathBuf {
+        self.dir.join("bin").join(function)
+    }
+
+    /// Where a process the soak starts itself writes its output.
+    pub fn log_file(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.log"))
+    }
+
+    /// Counts the peak resident set of a function process the soak started itself (not under
+    /// `cargo lambda watch`) with the ones watched.
+    pub fn note_peak(&self, function: &str, pid: u32) {
+        raise_peak(&self.peaks, function, pid as i32);
+    }
+
     /// The highest VmHWM (peak resident set, kB) seen for each function's processes so far.
     pub fn peak_memory(&self) -> BTreeMap<String, u64> {
         record_peaks(&self.peaks, self.watch.id() as i32);
@@ -235,7 +261,10 @@ impl Drop for Stack {
 /// release binary built just before the soak (next to this one), and is plain cargo otherwise.
 /// Returns that `cargo`.
 fn run_prebuilt_functions(dir: &std::path::Path) -> Result<PathBuf, String> {
-    let built = std::env::current_exe().map_err(|e| e.to_string())?.parent().map(PathBuf::from).ok_or("no target directory")?;
+    let built = match crate::footprint::build::prebuilt() {
+        Some(dir) => dir,
+        None => std::env::current_exe().map_err(|e| e.to_string())?.parent().map(PathBuf::from).ok_or("no target directory")?,
+    };
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
     for function in FUNCTIONS {
@@ -259,12 +288,16 @@ fn run_prebuilt_functions(dir: &std::path::Path) -> Result<PathBuf, String> {
 fn record_peaks(peaks: &Mutex<BTreeMap<String, u64>>, watch: i32) {
     for (function, pids) in function_processes(watch) {
         for pid in pids {
-            if let Some(kb) = vm_hwm_kb(pid) {
-                let mut peaks = peaks.lock().unwrap();
-                let peak = peaks.entry(function.clone()).or_default();
-                *peak = (*peak).max(kb);
-            }
+            raise_peak(peaks, &function, pid);
         }
+    }
+}
+
+fn raise_peak(peaks: &Mutex<BTreeMap<String, u64>>, function: &str, pid: i32) {
+    if let Some(kb) = vm_hwm_kb(pid) {
+        let mut peaks = peaks.lock().unwrap();
+        let peak = peaks.entry(function.to_owned()).or_default();
+        *peak = (*peak).max(kb);
     }
 }
 

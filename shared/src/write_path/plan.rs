@@ -321,6 +321,9 @@ pub fn merge(row: &AppointmentRow, obs: &Observation, now: DateTime<Utc>) -> App
         ObservedStatus::NoShowCleared => row.status,
         ObservedStatus::Deleted => AppointmentStatus::Canceled,
     };
+    // What the observation itself says called the booking off (a no-show cleared on a canceled row
+    // says nothing about the cancellation).
+    let calls_off = deleted || matches!(obs.status, ObservedStatus::Is(s) if s.is_terminal());
     let calendly_canceled = row.provider == Provider::Calendly && row.key().is_some() && row.status.is_terminal();
     let is_final = calendly_canceled || (row.provider_deleted_at.is_some() && row.status.is_terminal());
     let status = if is_final && observed.is_active() { row.status } else { observed };
@@ -338,7 +341,7 @@ pub fn merge(row: &AppointmentRow, obs: &Observation, now: DateTime<Utc>) -> App
         }
         carry_booking(&mut r, obs, Word::Newer);
         if r.status.is_terminal() {
-            if observed.is_terminal() {
+            if calls_off {
                 // Without the provider's own cancellation time (GHL), the time of the newest word
                 // that it is canceled: the same whatever order the words arrive in.
                 replace(&mut r.canceled_at, &obs.canceled_at.or(obs.provider_updated_at));
@@ -355,6 +358,12 @@ pub fn merge(row: &AppointmentRow, obs: &Observation, now: DateTime<Utc>) -> App
         }
     } else {
         carry_booking(&mut r, obs, Word::Older);
+        if calls_off && obs.provider == Provider::Calendly && obs.key.is_some() && r.status.is_active() {
+            // A Calendly cancel is final in any order of arrival: one older than the row's newest
+            // (active) word still ends the booking, with its own time and details.
+            r.status = observed;
+            r.status_changed_at = obs.provider_updated_at.unwrap_or(now);
+        }
         if r.status.is_terminal() && observed.is_terminal() {
             fill(&mut r.canceled_at, &obs.canceled_at);
             fill(&mut r.canceled_by, &obs.canceled_by);
@@ -818,6 +827,38 @@ mod tests {
             });
         }
         current
+    }
+
+    #[test]
+    fn a_canceled_calendly_invitee_ends_canceled_at_its_cancellation_in_any_order() {
+        // Booked, canceled by the host, then marked a no-show and unmarked: whatever order the four
+        // words arrive in, the row ends canceled, with the cancellation's own time and canceler (a
+        // no-show word is not a cancellation, and an older cancel still ends the booking).
+        let at = |hour: u32| Some(t(10, hour));
+        let mut created = obs("k", ObservedStatus::Is(Confirmed), at(1));
+        created.start_at = Some(t(20, 15));
+        let mut canceled = created.clone();
+        canceled.status = ObservedStatus::Is(Canceled);
+        canceled.provider_updated_at = at(2);
+        canceled.canceled_at = at(2);
+        canceled.canceled_by = Some(Canceler::Host);
+        let no_show = obs("k", ObservedStatus::Is(NoShow), at(5));
+        let cleared = obs("k", ObservedStatus::NoShowCleared, at(6));
+        let words = [created, canceled, no_show, cleared];
+        let mut results = Vec::new();
+        for first in 0..words.len() {
+            for second in 0..words.len() {
+                let mut order: Vec<Observation> = words.to_vec();
+                order.swap(0, first);
+                order.swap(1, second);
+                let mut row = apply_all(&order).unwrap();
+                let name = format!("{:?}", order.iter().map(|o| o.status).collect::<Vec<_>>());
+                assert_eq!((row.status, row.canceled_at, row.canceled_by), (Canceled, at(2), Some(Canceler::Host)), "{name}");
+                row.status_changed_at = t(1, 0);
+                results.push(row);
+            }
+        }
+        assert!(results.windows(2).all(|w| w[0] == w[1]), "the order changed the row: {results:#?}");
     }
 
     #[test]

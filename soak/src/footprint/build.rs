@@ -69,15 +69,27 @@ pub async fn arm64(root: &Path, target: &Path) -> Result<Duration, String> {
     timed(build).await
 }
 
-/// All five host release binaries in one `cargo build`, copied to [`host_binary`].
+/// The functions' release binaries scripts/soak.sh built and copied out just before the soak
+/// (`SOAK_BIN_DIR`), if it did.
+pub fn prebuilt() -> Option<PathBuf> {
+    std::env::var_os("SOAK_BIN_DIR").filter(|dir| !dir.is_empty()).map(PathBuf::from)
+}
+
+/// The five host release binaries, copied to [`host_binary`]: scripts/soak.sh's ([`prebuilt`]),
+/// or else built here in one `cargo build` (when this section runs alone).
 pub async fn host(root: &Path, target: &Path) -> Result<Duration, String> {
-    let mut build = cargo();
-    build.current_dir(root).env("CARGO_TARGET_DIR", target).args(["build", "--release", "--locked"]).args(packages());
-    let took = timed(build).await?;
+    let (took, from) = match prebuilt() {
+        Some(dir) => (Duration::ZERO, dir),
+        None => {
+            let mut build = cargo();
+            build.current_dir(root).env("CARGO_TARGET_DIR", target).args(["build", "--release", "--locked"]).args(packages());
+            (timed(build).await?, target.join("release"))
+        }
+    };
     for function in FUNCTIONS {
         let copy = host_binary(target, function);
         std::fs::create_dir_all(copy.parent().expect("a directory")).map_err(|e| e.to_string())?;
-        std::fs::copy(target.join("release").join(function), &copy).map_err(|e| format!("copy {function}: {e}"))?;
+        std::fs::copy(from.join(function), &copy).map_err(|e| format!("copy {function} from {}: {e}", from.display()))?;
     }
     Ok(took)
 }

@@ -69,7 +69,7 @@ fn ghl_key() -> ed25519_dalek::SigningKey {
 
 /// The environment of `function` with its database at `database_url` and its providers at
 /// `providers` (a closed port: no run may reach Calendly or GHL).
-fn env(function: &str, database_url: &str, providers: &str) -> Vec<(String, String)> {
+pub fn env(function: &str, database_url: &str, providers: &str) -> Vec<(String, String)> {
     let mut env = deployed_env(function, database_url);
     let own: Vec<(&str, String)> = match function {
         "ghl-webhook" => vec![("GHL_WEBHOOK_PUBLIC_KEY", hex::encode(ghl_key().verifying_key().as_bytes()))],
@@ -83,7 +83,8 @@ fn env(function: &str, database_url: &str, providers: &str) -> Vec<(String, Stri
     env
 }
 
-fn timeout(function: &str) -> Duration {
+/// The function's timeout in template.yaml.
+pub fn timeout(function: &str) -> Duration {
     Duration::from_secs(match function {
         "reconcile-scheduled" => 300,
         "migrate-batch" => 900,
@@ -163,7 +164,18 @@ pub async fn with_database(function: &'static str, db: &TestDb, providers: &str)
             event["body"] = json!(String::from_utf8(body).expect("UTF-8"));
             ("signed AppointmentCreate, recorded", event, Expect::Success)
         }
-        "appointment-history" => ("timeline of a seeded lead (200)", sample(function, "get-timeline"), Expect::Status(200)),
+        "appointment-history" => {
+            // A token made now: the sample's own outlives the history API's cap on a token's lifetime.
+            let mut event = sample(function, "get-timeline");
+            let claims = appointment_history::auth::Claims {
+                sub: "soak".into(),
+                exp: (chrono::Utc::now().timestamp() + 600) as u64,
+                client_ids: vec![CLIENT.into()],
+            };
+            let token = appointment_history::auth::sign(&claims, JWT_SECRET.as_bytes());
+            event["headers"]["authorization"] = json!(format!("Bearer {token}"));
+            ("timeline of a seeded lead (200)", event, Expect::Status(200))
+        }
         "reconcile-scheduled" => ("scheduled run, no lead due", sample(function, "schedule"), Expect::Response),
         "migrate-batch" => ("dry run over one client", sample(function, "dry-run"), Expect::Response),
         _ => unreachable!("not a function: {function}"),

@@ -75,6 +75,50 @@ struct Shared {
     stopped: watch::Receiver<bool>,
 }
 
+/// A function process started on a Runtime API of its own, serving it one invocation.
+pub struct Running {
+    pub api: RuntimeApi,
+    pub child: tokio::process::Child,
+    pub spawned: Instant,
+}
+
+impl Running {
+    /// Starts `binary` with exactly `env` (and the API's address), its output into `log`.
+    pub async fn spawn(
+        binary: &std::path::Path,
+        env: &[(String, String)],
+        invocation: Invocation,
+        log: &std::path::Path,
+    ) -> Result<Running, String> {
+        let api = RuntimeApi::start(invocation).await.map_err(|e| format!("runtime API: {e}"))?;
+        let log = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let mut command = tokio::process::Command::new(binary);
+        command
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .kill_on_drop(true);
+        let spawned = Instant::now();
+        let child = command.spawn().map_err(|e| format!("{}: {e}", binary.display()))?;
+        Ok(Running { api, child, spawned })
+    }
+
+    /// The answer within `within`; an exit or the time running out first is an `Err` saying so.
+    /// The process is killed either way (one invocation per process).
+    pub async fn answer(&mut self, within: Duration) -> Result<Answer, String> {
+        let answer = tokio::select! {
+            answer = self.api.answer() => answer.ok_or_else(|| "the runtime API stopped without an answer".to_owned()),
+            status = self.child.wait() => Err(format!("the function exited ({}) without answering", status.map_or_else(|e| e.to_string(), |s| s.to_string()))),
+            _ = tokio::time::sleep(within) => Err(format!("no answer within {} s", within.as_secs())),
+        };
+        let _ = self.child.kill().await;
+        answer
+    }
+}
+
 /// The Runtime API for one invocation, serving on a port of its own until dropped.
 pub struct RuntimeApi {
     pub addr: SocketAddr,

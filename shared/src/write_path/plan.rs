@@ -306,6 +306,13 @@ fn new_row(lead_id: &str, obs: &Observation, now: DateTime<Utc>, id: String) -> 
     row
 }
 
+/// Whether a called-off booking of this provider is never active again: a keyed Calendly invitee
+/// (Calendly makes a new invitee for a new booking). Used for the row's own state and for an
+/// observation that arrives older than the row's newest word.
+fn called_off_is_final(provider: Provider, keyed: bool) -> bool {
+    provider == Provider::Calendly && keyed
+}
+
 /// Applies an observation to a row. A newer observation (by provider time; a missing time is older
 /// than any) replaces what it carries; an older one only fills fields the row lacks. On equal
 /// times the status further along the booking's life wins. Two called-off states are final, never
@@ -324,7 +331,7 @@ pub fn merge(row: &AppointmentRow, obs: &Observation, now: DateTime<Utc>) -> App
     // What the observation itself says called the booking off (a no-show cleared on a canceled row
     // says nothing about the cancellation).
     let calls_off = deleted || matches!(obs.status, ObservedStatus::Is(s) if s.is_terminal());
-    let calendly_canceled = row.provider == Provider::Calendly && row.key().is_some() && row.status.is_terminal();
+    let calendly_canceled = called_off_is_final(row.provider, row.key().is_some()) && row.status.is_terminal();
     let is_final = calendly_canceled || (row.provider_deleted_at.is_some() && row.status.is_terminal());
     let status = if is_final && observed.is_active() { row.status } else { observed };
     let wins = match cmp_provider_time(obs.provider_updated_at, row.provider_updated_at) {
@@ -358,7 +365,7 @@ pub fn merge(row: &AppointmentRow, obs: &Observation, now: DateTime<Utc>) -> App
         }
     } else {
         carry_booking(&mut r, obs, Word::Older);
-        if calls_off && obs.provider == Provider::Calendly && obs.key.is_some() && r.status.is_active() {
+        if calls_off && called_off_is_final(obs.provider, obs.key.is_some()) && r.status.is_active() {
             // A Calendly cancel is final in any order of arrival: one older than the row's newest
             // (active) word still ends the booking, with its own time and details.
             r.status = observed;

@@ -365,7 +365,7 @@ pub fn merge(row: &AppointmentRow, obs: &Observation, now: DateTime<Utc>) -> App
         }
     } else {
         carry_booking(&mut r, obs, Word::Older);
-        if calls_off && called_off_is_final(obs.provider, obs.key.is_some()) && r.status.is_active() {
+        if calls_off && obs.provider_updated_at.is_some() && called_off_is_final(obs.provider, obs.key.is_some()) && r.status.is_active() {
             // A Calendly cancel is final in any order of arrival: one older than the row's newest
             // (active) word still ends the booking, with its own time and details. Only the
             // provider's own word, which carries its time: a word without one (a migrated rollup)

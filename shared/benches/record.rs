@@ -14,9 +14,15 @@
 //! - the verdict is each row's median ratio over the rounds (≥ 0.8); the process exits 1 when a
 //!   row misses it.
 //!
-//! Environment: `DATABASE_URL` (else an embedded cluster), `BENCH_LEADS` (default 4000),
-//! `BENCH_ROUNDS` (default 7: the shortest rows, duplicates on 8 connections, last under half a
-//! second, so single rounds swing widely on a shared machine and the median needs more of them).
+//! Besides each side's client CPU per call, the bench reports the server's CPU per call (its
+//! sessions' CPU, read from the postmaster's `/proc` entry when the server runs on this machine):
+//! the two sides make the server work alike, so a gap in throughput lies in the client and in how
+//! it talks (tokio-postgres ends every statement with its own `Sync`, pgbench's pipeline has one).
+//!
+//! Environment: `DATABASE_URL` (else an embedded cluster), `BENCH_LEADS` (default 8000: long
+//! enough that the shortest row, duplicates on 8 connections, lasts about a second and a single
+//! scheduling hiccup of a shared machine does not decide a round), `BENCH_ROUNDS` (default 5),
+//! `BENCH_ONLY` (rows to run, e.g. `"duplicate x8,status-change x1"`, for profiling one).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -70,6 +76,9 @@ struct Stats {
     /// The client's CPU time per call (user + system): ours is this process's, the anchor's is
     /// pgbench's.
     cpu_per_call: Duration,
+    /// The server's CPU time per call (its sessions', user + system), when the server runs on this
+    /// machine: the part of the cost the client's way of talking changes too (one flush per `Sync`).
+    server_cpu_per_call: Option<Duration>,
     /// Ours: the write statement's generic and custom plans on the first connection.
     plans: Option<(i64, i64)>,
     ops: usize,
@@ -83,7 +92,7 @@ impl Stats {
     fn of(mut latencies: Vec<Duration>, elapsed: Duration, round_trips: f64) -> Self {
         latencies.sort();
         let pick = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
-        Stats { cpu_per_call: Duration::ZERO, plans: None, ops: latencies.len(), elapsed, p50: pick(0.5), p99: pick(0.99), round_trips }
+        Stats { cpu_per_call: Duration::ZERO, server_cpu_per_call: None, plans: None, ops: latencies.len(), elapsed, p50: pick(0.5), p99: pick(0.99), round_trips }
     }
 
     fn tps(&self) -> f64 {
@@ -299,8 +308,18 @@ async fn template(leads: usize, appointments: bool) -> TestDb {
     let db = shared::testing::test_database().await;
     seed(&db, leads).await;
     if appointments {
+        // A session keeps the plans it made first (its prepared statements', and the foreign-key
+        // checks'): made on the empty table they scan it, and seeding would take quadratic time.
+        // So a first few rows, fresh statistics, then new sessions for the rest.
+        let first = leads.min(64);
         let store = db.store().await;
-        for lead in 1..=leads {
+        for lead in 1..=first {
+            store.record(observation(lead, Workload::New)).await.unwrap();
+        }
+        drop(store);
+        db.client().await.batch_execute("ANALYZE").await.unwrap();
+        let store = db.store().await;
+        for lead in first + 1..=leads {
             store.record(observation(lead, Workload::New)).await.unwrap();
         }
         drop(store);
@@ -320,10 +339,31 @@ fn cpu_time(who: libc::c_int) -> Duration {
     micros(usage.ru_utime) + micros(usage.ru_stime)
 }
 
+/// The CPU time (user + system) of the ended sessions of the PostgreSQL server whose postmaster
+/// is `pid`, from `/proc` (a postmaster waits for its sessions, so their time adds to its
+/// children's). `None` when the server is not on this machine.
+fn sessions_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised name: state is field 3; cutime and cstime are 16 and 17.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(13)?.parse::<u64>().ok()? + fields.get(14)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf reads a constant of the system.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Some(Duration::from_micros(ticks * 1_000_000 / per_second.max(1)))
+}
+
+/// The postmaster of the server `db` is on, when it runs on this machine.
+async fn postmaster_of(db: &TestDb) -> Option<u32> {
+    let backend: i32 = db.client().await.query_one("SELECT pg_backend_pid()", &[]).await.ok()?.get(0);
+    let stat = std::fs::read_to_string(format!("/proc/{backend}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// One run of one side on a fresh copy of the template.
-async fn run(side: Side, template: &TestDb, leads: usize, conns: usize, workload: Workload) -> Stats {
+async fn run(side: Side, template: &TestDb, leads: usize, conns: usize, workload: Workload, postmaster: Option<u32>) -> Stats {
     let db = copy_of(template).await.expect("copy the template");
     let who = if side == Side::Ours { libc::RUSAGE_SELF } else { libc::RUSAGE_CHILDREN };
+    let server_before = postmaster.and_then(sessions_cpu);
     let cpu_before = cpu_time(who);
     let mut stats = match side {
         Side::Ours => {
@@ -344,6 +384,12 @@ async fn run(side: Side, template: &TestDb, leads: usize, conns: usize, workload
     };
     stats.cpu_per_call = (cpu_time(who) - cpu_before) / stats.ops as u32;
     drop_database(db).await.expect("drop the copy");
+    // DROP DATABASE waits for the copy's sessions to end; the postmaster counts a session's CPU
+    // once it has reaped the process, a moment later.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    if let (Some(before), Some(after)) = (server_before, postmaster.and_then(sessions_cpu)) {
+        stats.server_cpu_per_call = Some(after.saturating_sub(before) / stats.ops as u32);
+    }
     stats
 }
 
@@ -351,6 +397,10 @@ async fn run(side: Side, template: &TestDb, leads: usize, conns: usize, workload
 enum Side {
     Ours,
     Pgbench,
+}
+
+fn micros(d: Option<Duration>) -> String {
+    d.map_or("-".into(), |d| format!("{:.0}", d.as_secs_f64() * 1e6))
 }
 
 fn ms(d: Duration) -> String {
@@ -361,8 +411,11 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let leads: usize = std::env::var("BENCH_LEADS").ok().and_then(|v| v.parse().ok()).unwrap_or(4000);
-    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(7);
+    let leads: usize = std::env::var("BENCH_LEADS").ok().and_then(|v| v.parse().ok()).unwrap_or(8000);
+    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    // `BENCH_ONLY="duplicate x8,new x1"`: these rows alone (for profiling one of them).
+    let only: Option<Vec<String>> =
+        std::env::var("BENCH_ONLY").ok().map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect());
     assert!(leads % CONCURRENCY == 0, "BENCH_LEADS must be a multiple of {CONCURRENCY}");
     let workloads = [Workload::New, Workload::Duplicate, Workload::StatusChange];
     for w in workloads {
@@ -374,21 +427,25 @@ fn main() {
     rt.block_on(async {
         let empty = template(leads, false).await;
         let seeded = template(leads, true).await;
+        let postmaster = postmaster_of(&empty).await;
         println!("record benchmark: {leads} leads per run, {rounds} rounds; p50/p99 in ms; throughput in calls/s");
         println!(
-            "{:<14} {:>5} {:>9} {:>8} {:>8} {:>7} {:>8} | {:>9} {:>8} {:>8} {:>8} | {:>6}",
-            "workload", "conns", "ours/s", "p50", "p99", "rt/call", "cpu µs", "pgbench/s", "p50", "p99", "cpu µs", "ratio"
+            "{:<14} {:>5} {:>9} {:>8} {:>8} {:>7} {:>7} {:>7} | {:>9} {:>8} {:>8} {:>7} {:>7} | {:>6}",
+            "workload", "conns", "ours/s", "p50", "p99", "rt/call", "cpu µs", "srv µs", "pgbench/s", "p50", "p99", "cpu µs", "srv µs", "ratio"
         );
         let mut verdict = Verdict::new("throughput, ours / pgbench", Bound::AtLeast, TARGET);
         let mut too_many_round_trips = Vec::new();
         for round in 1..=rounds {
             for (i, (conns, workload)) in [1, CONCURRENCY].into_iter().flat_map(|c| workloads.map(|w| (c, w))).enumerate() {
+                if only.as_ref().is_some_and(|only| !only.iter().any(|o| *o == format!("{} x{conns}", workload.name()))) {
+                    continue;
+                }
                 let template = if workload == Workload::New { &empty } else { &seeded };
                 let ours_first = (round + i) % 2 == 0;
                 let order = if ours_first { [Side::Ours, Side::Pgbench] } else { [Side::Pgbench, Side::Ours] };
                 let mut results = Vec::new();
                 for side in order {
-                    results.push(run(side, template, leads, conns, workload).await);
+                    results.push(run(side, template, leads, conns, workload, postmaster).await);
                 }
                 if !ours_first {
                     results.reverse();
@@ -396,7 +453,7 @@ fn main() {
                 let (ours, anchor) = (&results[0], &results[1]);
                 let ratio = ours.tps() / anchor.tps();
                 println!(
-                    "{:<14} {:>5} {:>9.0} {:>8} {:>8} {:>7.2} {:>8.0} | {:>9.0} {:>8} {:>8} {:>8.0} | {:>6.2}  (round {round}, {} first)",
+                    "{:<14} {:>5} {:>9.0} {:>8} {:>8} {:>7.2} {:>7.0} {:>7} | {:>9.0} {:>8} {:>8} {:>7.0} {:>7} | {:>6.2}  (round {round}, {} first)",
                     workload.name(),
                     conns,
                     ours.tps(),
@@ -404,10 +461,12 @@ fn main() {
                     ms(ours.p99),
                     ours.round_trips,
                     ours.cpu_per_call.as_secs_f64() * 1e6,
+                    micros(ours.server_cpu_per_call),
                     anchor.tps(),
                     ms(anchor.p50),
                     ms(anchor.p99),
                     anchor.cpu_per_call.as_secs_f64() * 1e6,
+                    micros(anchor.server_cpu_per_call),
                     ratio,
                     if ours_first { "ours" } else { "pgbench" }
                 );

@@ -73,6 +73,36 @@ async fn at_most_two_round_trips_per_record() {
 }
 
 #[tokio::test]
+async fn the_write_transaction_runs_on_generic_plans_only() {
+    let (_db, _client, store) = store_with_leads(&["lead_g"]).await;
+    // Past PostgreSQL's five custom plans before it may choose a generic one.
+    for day in 1..=8 {
+        let status = if day % 2 == 0 { Canceled } else { Confirmed };
+        store.record(calendly("lead_g", "g", status, at(day, 9, 0), at(25, 9, 0))).await.unwrap();
+    }
+    let conn = store.conn().await.unwrap();
+    let plans = conn
+        .client
+        .query(
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements \
+             WHERE (statement LIKE 'WITH new_rows%' OR statement LIKE 'SELECT \"id\", \"leadId\"%') \
+               AND generic_plans + custom_plans > 0",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(plans.len(), 2, "the write and the Calendly-key read ran");
+    for row in plans {
+        let (statement, generic, custom): (String, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        assert_eq!(custom, 0, "planned anew for a call: {}", &statement[..40]);
+        assert!(generic > 0, "{}", &statement[..40]);
+    }
+    // Transaction-local: the session's own setting is untouched.
+    let mode: String = conn.client.query_one("SHOW plan_cache_mode", &[]).await.unwrap().get(0);
+    assert_eq!(mode, "auto");
+}
+
+#[tokio::test]
 async fn stale_observation_never_overwrites_newer() {
     let (_db, client, store) = store_with_leads(&["lead_s"]).await;
     store.record(ghl("lead_s", "g1", Canceled, at(3, 10, 0), at(1, 9, 0), at(12, 15, 0))).await.unwrap();

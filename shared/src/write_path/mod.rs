@@ -142,9 +142,7 @@ async fn attempt(conn: &Connection, obs: &Observation, lead: &LeadRef) -> Result
         LeadRef::Match { client_id, lead_hint, email } => {
             (conn.prepared(LOCK_BY_MATCH)?, vec![client_id, lead_hint, email, &ghl_key, &calendly_key])
         }
-        LeadRef::GhlContact { location_id, contact_id } => {
-            (conn.prepared(LOCK_BY_GHL_CONTACT)?, vec![location_id, contact_id, &ghl_key])
-        }
+        LeadRef::GhlContact { location_id, contact_id } => (conn.prepared(LOCK_BY_GHL_CONTACT)?, vec![location_id, contact_id, &ghl_key]),
         LeadRef::KeyOwner => (conn.prepared(LOCK_BY_KEY)?, vec![&ghl_key, &calendly_key]),
     };
     let (read, read_params): (_, Vec<Param<'_>>) = match (&ghl_key, &calendly_key) {
@@ -300,11 +298,19 @@ pub const COMMIT: &str = "COMMIT";
 
 /// The locked lead's id is handed to the read of round trip 1 through this transaction-local
 /// setting: the read is pipelined behind the lock and cannot see its result otherwise.
+///
+/// The rest of the transaction (the read, the writes) runs on generic plans, made once per
+/// session: the statements are written to be lean under any parameter values, and in the default
+/// mode PostgreSQL plans [`WRITE_PLAN`] anew whenever its estimate of a generic plan drifts above
+/// the custom ones' average, as it does while a table grows from empty (half of the calls on one
+/// connection in the benchmark's `new` rows). Transaction-local, so nothing else of the session
+/// is affected, and set here because this statement runs first anyway.
 macro_rules! lock_lead {
     ($condition:literal) => {
         concat!(
             r#"SELECT "id", "appointmentStartAt", "appointmentEndAt", "appointmentStatus", "appointmentCanceledAt",
-       "appointmentProvider"::text, "appointmentSource", set_config('appointment_history.lead_id', "id", true), "clientId""#,
+       "appointmentProvider"::text, "appointmentSource", set_config('appointment_history.lead_id', "id", true), "clientId",
+       set_config('plan_cache_mode', 'force_generic_plan', true)"#,
             r#"
   FROM "Lead" WHERE "#,
             $condition,

@@ -549,20 +549,41 @@ where
     Measured { latencies, round_trips: store.round_trips() - round_trips_before, wall: began.elapsed() }
 }
 
+/// The mean time `each` takes over `items`, run one after the other on this thread.
+pub fn mean_time<T>(items: &[T], mut each: impl FnMut(&T)) -> Duration {
+    let start = std::time::Instant::now();
+    for item in items {
+        each(item);
+    }
+    start.elapsed() / items.len() as u32
+}
+
 /// The `p` quantile (0..=1) of sorted durations, nearest rank.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// Compares a webhook handler (`handler` names what it does) with `Store::record` alone,
-/// sequentially and 8 at a time: `run(mode, concurrent)` measures one run on a fresh database,
-/// on a multi-threaded runtime, logging only warnings (the bench measures, it does not log every
-/// delivery). The modes alternate over `rounds` so that drift of the machine hits both. Prints a
-/// table row per mode and returns the verdicts against the target handler p50 <= 1.2 x record p50.
-pub fn compare_with_record<Fut>(rounds: usize, handler: &str, mut run: impl FnMut(BenchMode, bool) -> Fut) -> Vec<String>
-where
+/// A webhook bench's report: what a run of `function`'s bench delivers (`events`, a list per
+/// worker: `story` says to how many leads and what), then the handler (`handler` names what it
+/// does) against `Store::record` alone, sequentially and 8 at a time: `run(mode, concurrent,
+/// events)` measures one run on a fresh database, on a multi-threaded runtime, logging only
+/// warnings (the bench measures, it does not log every delivery). The modes alternate over
+/// `rounds` so that drift of the machine hits both. Prints a table row per mode, what the handler's
+/// own work costs per delivery (`own_work`: what it is, and the time), and the verdicts against
+/// the target handler p50 <= 1.2 x record p50.
+pub fn compare_with_record<'a, E, Fut>(
+    function: &str,
+    story: &str,
+    events: &'a [Vec<E>],
+    rounds: usize,
+    handler: &str,
+    own_work: (&str, Duration),
+    mut run: impl FnMut(BenchMode, bool, &'a [Vec<E>]) -> Fut,
+) where
     Fut: std::future::Future<Output = Measured>,
 {
+    let total: usize = events.iter().map(Vec::len).sum();
+    println!("{function} bench: {total} deliveries per run ({story}), {rounds} rounds per mode");
     let _ = tracing_subscriber::fmt().with_env_filter("warn").try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     println!("{:<46} {:>9} {:>9} {:>9} {:>11} {:>9}", "mode", "p50 ms", "p99 ms", "mean ms", "events/s", "rt/event");
@@ -571,7 +592,7 @@ where
         let mut samples: [Measured; 2] = Default::default();
         for _ in 0..rounds {
             for (i, mode) in [BenchMode::Record, BenchMode::Handler].into_iter().enumerate() {
-                let measured = runtime.block_on(run(mode, concurrent));
+                let measured = runtime.block_on(run(mode, concurrent, events));
                 samples[i].latencies.extend(measured.latencies);
                 samples[i].round_trips += measured.round_trips;
                 samples[i].wall += measured.wall;
@@ -601,7 +622,10 @@ where
             if ratio <= 1.2 { "met" } else { "NOT met" }
         ));
     }
-    verdicts
+    println!("{}: {:.1} us per delivery", own_work.0, own_work.1.as_secs_f64() * 1e6);
+    for v in verdicts {
+        println!("{v}");
+    }
 }
 
 /// The metric lines of a webhook function in `text`, parsed: each a valid EMF line of `namespace`

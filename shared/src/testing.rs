@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::migrate::{self, Baseline};
 use crate::model::AppointmentRow;
 use crate::store::{DbSettings, Store};
+use crate::write_path::migration_batch::Phase28Lead;
 
 pub mod bench;
 
@@ -171,6 +172,56 @@ pub async fn seed_lead(db: &Client, client_id: &str, lead_id: &str, email: Optio
         r#"INSERT INTO "Lead" ("id", "clientId", "email", "updatedAt") VALUES ($1, $2, $3, now())"#,
         &[&lead_id, &client_id, &email],
     )
+    .await?;
+    Ok(())
+}
+
+/// Inserts a CRM client whose Phase 28 default booking provider (`meetingBookingProvider`) is
+/// `default`.
+pub async fn seed_client_preferring(db: &Client, id: &str, default: Option<Provider>) -> Result<()> {
+    seed_client(db, id, None).await?;
+    db.execute(
+        r#"UPDATE "Client" SET "meetingBookingProvider" = $2::text::"MeetingBookingProvider" WHERE "id" = $1"#,
+        &[&id, &default.map(|p| p.as_db())],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Inserts leads as Phase 28 left them, each `(client, columns)`: a lead of that client with the
+/// rollup columns and provider ids of `columns`. Its `client_provider` is the client's (see
+/// [`seed_client_preferring`]), not written here.
+pub async fn seed_phase28_leads(db: &Client, leads: &[(&str, Phase28Lead)]) -> Result<()> {
+    let stmt = db
+        .prepare(
+            r#"INSERT INTO "Lead" ("id", "clientId", "email", "ghlAppointmentId", "calendlyInviteeUri", "calendlyScheduledEventUri",
+                   "appointmentStartAt", "appointmentEndAt", "appointmentStatus", "appointmentCanceledAt", "appointmentProvider",
+                   "updatedAt")
+               VALUES ($1, $2, 'someone@example.com', $3, $4, $5, $6, $7, $8, $9, $10::text::"MeetingBookingProvider", '2030-01-01')"#,
+        )
+        .await?;
+    let naive = |t: Option<DateTime<Utc>>| t.map(|t| t.naive_utc());
+    futures::future::try_join_all(leads.iter().map(|(client, l)| {
+        let stmt = stmt.clone();
+        async move {
+            db.execute(
+                &stmt,
+                &[
+                    &l.lead_id,
+                    client,
+                    &l.ghl_appointment_id,
+                    &l.calendly_invitee_uri,
+                    &l.calendly_scheduled_event_uri,
+                    &naive(l.start_at),
+                    &naive(l.end_at),
+                    &l.status,
+                    &naive(l.canceled_at),
+                    &l.appointment_provider.map(|p| p.as_db()),
+                ],
+            )
+            .await
+        }
+    }))
     .await?;
     Ok(())
 }
@@ -346,40 +397,58 @@ pub async fn stored_text(db: &Client) -> Vec<StoredText> {
     out
 }
 
-/// One appointment of a lead, without generated ids or write times: its reschedule link as the
-/// linked row's provider key (or id when it has none).
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+/// One appointment, without generated ids or write times: its provider key (the GHL appointment
+/// id or the Calendly invitee URI) and its reschedule link as the linked row's key (or, for a row
+/// without one, its start). What every test that reads the appointment table compares.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppointmentSnapshot {
+    pub lead: String,
     pub key: Option<String>,
-    pub provider: String,
-    pub status: String,
     pub start: Option<NaiveDateTime>,
+    pub provider: String,
+    pub event_uri: Option<String>,
     pub end: Option<NaiveDateTime>,
+    pub timezone: Option<String>,
+    pub status: String,
+    pub status_changed_at: NaiveDateTime,
     pub canceled_at: Option<NaiveDateTime>,
     pub canceled_by: Option<String>,
     pub reason: Option<String>,
     pub linked_from: Option<String>,
+    pub from_key: Option<String>,
+    pub to_key: Option<String>,
+    pub provider_created_at: Option<NaiveDateTime>,
     pub provider_updated_at: Option<NaiveDateTime>,
-    pub status_changed_at: NaiveDateTime,
+    pub source: String,
+}
+
+/// Every appointment of `lead`, or of the database when it is `None`, as [`AppointmentSnapshot`]s
+/// ordered by lead, key, start, then the other columns: the same list for the same rows whatever
+/// their ids and write times.
+pub async fn appointments(db: &Client, lead: Option<&str>) -> Vec<AppointmentSnapshot> {
+    rows_as(
+        db,
+        r#"SELECT a."leadId" AS lead, coalesce(a."ghlAppointmentId", a."calendlyInviteeUri") AS key, a."startAt" AS start,
+                  a."provider"::text AS provider, a."calendlyScheduledEventUri" AS event_uri, a."endAt" AS "end", a."timezone",
+                  a."status"::text AS status, a."statusChangedAt" AS status_changed_at, a."canceledAt" AS canceled_at,
+                  a."canceledBy" AS canceled_by, a."cancelReason" AS reason,
+                  coalesce(p."ghlAppointmentId", p."calendlyInviteeUri", p."startAt"::text, p."id") AS linked_from,
+                  a."rescheduledFromKey" AS from_key, a."rescheduledToKey" AS to_key, a."providerCreatedAt" AS provider_created_at,
+                  a."providerUpdatedAt" AS provider_updated_at, a."source"::text AS source
+             FROM "Appointment" a LEFT JOIN "Appointment" p ON p."id" = a."rescheduledFromId"
+            WHERE $1::text IS NULL OR a."leadId" = $1
+            ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18"#,
+        &[&lead],
+    )
+    .await
 }
 
 /// The table snapshot of one lead, equal for the same history whatever ids and write times the rows
-/// got: its appointments (ordered by key, then start), its rollup columns as text (start, end,
+/// got: its appointments (as [`appointments`] lists them), its rollup columns as text (start, end,
 /// status, canceled at, provider, source) and its follow-up tasks as (appointment key, type).
 pub async fn snapshot(db: &Client, lead: &str) -> (Vec<AppointmentSnapshot>, Vec<Option<String>>, Vec<(String, String)>) {
-    let appointments = rows_as(
-        db,
-        r#"SELECT coalesce(a."ghlAppointmentId", a."calendlyInviteeUri") AS key, a."provider"::text AS provider, a."status"::text AS status,
-                  a."startAt" AS start, a."endAt" AS "end", a."canceledAt" AS canceled_at, a."canceledBy" AS canceled_by,
-                  a."cancelReason" AS reason, coalesce(p."ghlAppointmentId", p."calendlyInviteeUri", p."id") AS linked_from,
-                  a."providerUpdatedAt" AS provider_updated_at, a."statusChangedAt" AS status_changed_at
-             FROM "Appointment" a LEFT JOIN "Appointment" p ON p."id" = a."rescheduledFromId"
-            WHERE a."leadId" = $1
-            ORDER BY 1, a."startAt""#,
-        &[&lead],
-    )
-    .await;
+    let appointments = appointments(db, Some(lead)).await;
     let lead_row = db
         .query_one(
             r#"SELECT "appointmentStartAt"::text, "appointmentEndAt"::text, "appointmentStatus", "appointmentCanceledAt"::text,

@@ -11,138 +11,99 @@ use shared::domain::{AppointmentSource, AppointmentStatus, Observation, Observed
 use shared::write_path::migration_batch::WarningCount;
 
 fn edge_case_leads() -> Vec<Lead> {
+    let c_none = |lead| ("c_none", lead);
+    let same_ghl_appointment = Phase28Lead {
+        appointment_provider: Some(Provider::Ghl),
+        ghl_appointment_id: Some("gdup".into()),
+        start_at: Some(t(14, 9)),
+        ..Default::default()
+    };
     vec![
         // No appointment data: a provider alone says nothing.
-        ("c_none", Phase28Lead { appointment_provider: Some(Provider::Ghl), ..lead("lead_01") }),
-        (
-            "c_none",
-            Phase28Lead {
-                appointment_provider: Some(Provider::Calendly),
-                calendly_invitee_uri: Some(invitee("a")),
-                calendly_scheduled_event_uri: Some(event("a")),
-                start_at: Some(t(10, 15)),
-                end_at: Some(t(10, 15) + minutes(30)),
-                status: Some("confirmed".into()),
-                ..lead("lead_02")
-            },
-        ),
-        (
-            "c_none",
-            Phase28Lead {
-                appointment_provider: Some(Provider::Ghl),
-                ghl_appointment_id: Some("g3".into()),
-                start_at: Some(t(3, 9)),
-                end_at: Some(t(3, 9) + minutes(45)),
-                status: Some("canceled".into()),
-                canceled_at: Some(t(2, 9)),
-                ..lead("lead_03")
-            },
-        ),
+        c_none(Phase28Lead { appointment_provider: Some(Provider::Ghl), ..lead("lead_01") }),
+        c_none(Phase28Lead {
+            appointment_provider: Some(Provider::Calendly),
+            calendly_invitee_uri: Some(invitee("a")),
+            calendly_scheduled_event_uri: Some(event("a")),
+            start_at: Some(t(10, 15)),
+            end_at: Some(t(10, 15) + minutes(30)),
+            status: Some("confirmed".into()),
+            ..lead("lead_02")
+        }),
+        c_none(Phase28Lead {
+            appointment_provider: Some(Provider::Ghl),
+            ghl_appointment_id: Some("g3".into()),
+            start_at: Some(t(3, 9)),
+            end_at: Some(t(3, 9) + minutes(45)),
+            status: Some("canceled".into()),
+            canceled_at: Some(t(2, 9)),
+            ..lead("lead_03")
+        }),
         // Missing times.
-        (
-            "c_none",
-            Phase28Lead {
-                appointment_provider: Some(Provider::Ghl),
-                ghl_appointment_id: Some("g4".into()),
-                status: Some("confirmed".into()),
-                ..lead("lead_04")
-            },
-        ),
+        c_none(Phase28Lead {
+            appointment_provider: Some(Provider::Ghl),
+            ghl_appointment_id: Some("g4".into()),
+            status: Some("confirmed".into()),
+            ..lead("lead_04")
+        }),
         // Missing provider ids and provider: the client's default.
         ("c_cal", Phase28Lead { start_at: Some(t(5, 9)), end_at: Some(t(5, 10)), status: Some("confirmed".into()), ..lead("lead_05") }),
         // Only a status.
         ("c_ghl", Phase28Lead { status: Some("canceled".into()), ..lead("lead_06") }),
         // Provider cannot be known.
-        ("c_none", Phase28Lead { start_at: Some(t(7, 9)), status: Some("confirmed".into()), ..lead("lead_07") }),
-        (
-            "c_none",
-            Phase28Lead {
-                appointment_provider: Some(Provider::Calendly),
-                calendly_invitee_uri: Some(invitee("b")),
-                start_at: Some(t(11, 10)),
-                end_at: Some(t(11, 9)),
-                status: Some("confirmed".into()),
-                ..lead("lead_08")
-            },
-        ),
-        (
-            "c_none",
-            Phase28Lead {
-                appointment_provider: Some(Provider::Ghl),
-                ghl_appointment_id: Some("g9".into()),
-                start_at: Some(t(9, 9)),
-                status: Some("booked".into()),
-                ..lead("lead_09")
-            },
-        ),
+        c_none(Phase28Lead { start_at: Some(t(7, 9)), status: Some("confirmed".into()), ..lead("lead_07") }),
+        c_none(Phase28Lead {
+            appointment_provider: Some(Provider::Calendly),
+            calendly_invitee_uri: Some(invitee("b")),
+            start_at: Some(t(11, 10)),
+            end_at: Some(t(11, 9)),
+            status: Some("confirmed".into()),
+            ..lead("lead_08")
+        }),
+        c_none(Phase28Lead {
+            appointment_provider: Some(Provider::Ghl),
+            ghl_appointment_id: Some("g9".into()),
+            start_at: Some(t(9, 9)),
+            status: Some("booked".into()),
+            ..lead("lead_09")
+        }),
         // A webhook got there first (seeded below through the write path).
-        (
-            "c_none",
-            Phase28Lead {
-                appointment_provider: Some(Provider::Calendly),
-                calendly_invitee_uri: Some(invitee("c")),
-                start_at: Some(t(12, 15)),
-                status: Some("confirmed".into()),
-                ..lead("lead_10")
-            },
-        ),
+        c_none(Phase28Lead {
+            appointment_provider: Some(Provider::Calendly),
+            calendly_invitee_uri: Some(invitee("c")),
+            start_at: Some(t(12, 15)),
+            status: Some("confirmed".into()),
+            ..lead("lead_10")
+        }),
         // A key-less row of the same booking exists (a manual entry).
-        (
-            "c_none",
-            Phase28Lead {
-                appointment_provider: Some(Provider::Ghl),
-                ghl_appointment_id: Some("g11".into()),
-                start_at: Some(t(13, 9)),
-                status: Some("confirmed".into()),
-                ..lead("lead_11")
-            },
-        ),
+        c_none(Phase28Lead {
+            appointment_provider: Some(Provider::Ghl),
+            ghl_appointment_id: Some("g11".into()),
+            start_at: Some(t(13, 9)),
+            status: Some("confirmed".into()),
+            ..lead("lead_11")
+        }),
         // Two leads claim the same GHL appointment.
-        (
-            "c_none",
-            Phase28Lead {
-                appointment_provider: Some(Provider::Ghl),
-                ghl_appointment_id: Some("gdup".into()),
-                start_at: Some(t(14, 9)),
-                ..lead("lead_12")
-            },
-        ),
-        (
-            "c_none",
-            Phase28Lead {
-                appointment_provider: Some(Provider::Ghl),
-                ghl_appointment_id: Some("gdup".into()),
-                start_at: Some(t(14, 9)),
-                ..lead("lead_13")
-            },
-        ),
+        c_none(Phase28Lead { lead_id: "lead_12".into(), ..same_ghl_appointment.clone() }),
+        c_none(Phase28Lead { lead_id: "lead_13".into(), ..same_ghl_appointment }),
         // Provider known from the ids alone.
-        (
-            "c_none",
-            Phase28Lead { calendly_invitee_uri: Some(invitee("d")), calendly_scheduled_event_uri: Some(event("d")), ..lead("lead_14") },
-        ),
-        (
-            "c_none",
-            Phase28Lead {
-                appointment_provider: Some(Provider::Ghl),
-                start_at: Some(t(15, 9)),
-                status: Some("confirmed".into()),
-                canceled_at: Some(t(1, 1)),
-                ..lead("lead_15")
-            },
-        ),
+        c_none(Phase28Lead { calendly_invitee_uri: Some(invitee("d")), calendly_scheduled_event_uri: Some(event("d")), ..lead("lead_14") }),
+        c_none(Phase28Lead {
+            appointment_provider: Some(Provider::Ghl),
+            start_at: Some(t(15, 9)),
+            status: Some("confirmed".into()),
+            canceled_at: Some(t(1, 1)),
+            ..lead("lead_15")
+        }),
         // Phase 28 ids of an old booking; a webhook since recorded a new one and rewrote the
         // rollup (seeded below), but not the ids.
-        (
-            "c_none",
-            Phase28Lead {
-                appointment_provider: Some(Provider::Calendly),
-                calendly_invitee_uri: Some(invitee("old")),
-                start_at: Some(t(16, 9)),
-                status: Some("confirmed".into()),
-                ..lead("lead_16")
-            },
-        ),
+        c_none(Phase28Lead {
+            appointment_provider: Some(Provider::Calendly),
+            calendly_invitee_uri: Some(invitee("old")),
+            start_at: Some(t(16, 9)),
+            status: Some("confirmed".into()),
+            ..lead("lead_16")
+        }),
     ]
 }
 

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::migrate::{self, Baseline};
 use crate::model::AppointmentRow;
 use crate::store::{DbSettings, Store};
+use crate::write_path::migration_batch::Phase28Lead;
 
 pub mod bench;
 
@@ -171,6 +172,56 @@ pub async fn seed_lead(db: &Client, client_id: &str, lead_id: &str, email: Optio
         r#"INSERT INTO "Lead" ("id", "clientId", "email", "updatedAt") VALUES ($1, $2, $3, now())"#,
         &[&lead_id, &client_id, &email],
     )
+    .await?;
+    Ok(())
+}
+
+/// Inserts a CRM client whose Phase 28 default booking provider (`meetingBookingProvider`) is
+/// `default`.
+pub async fn seed_client_preferring(db: &Client, id: &str, default: Option<Provider>) -> Result<()> {
+    seed_client(db, id, None).await?;
+    db.execute(
+        r#"UPDATE "Client" SET "meetingBookingProvider" = $2::text::"MeetingBookingProvider" WHERE "id" = $1"#,
+        &[&id, &default.map(|p| p.as_db())],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Inserts leads as Phase 28 left them, each `(client, columns)`: a lead of that client with the
+/// rollup columns and provider ids of `columns`. Its `client_provider` is the client's (see
+/// [`seed_client_preferring`]), not written here.
+pub async fn seed_phase28_leads(db: &Client, leads: &[(&str, Phase28Lead)]) -> Result<()> {
+    let stmt = db
+        .prepare(
+            r#"INSERT INTO "Lead" ("id", "clientId", "email", "ghlAppointmentId", "calendlyInviteeUri", "calendlyScheduledEventUri",
+                   "appointmentStartAt", "appointmentEndAt", "appointmentStatus", "appointmentCanceledAt", "appointmentProvider",
+                   "updatedAt")
+               VALUES ($1, $2, 'someone@example.com', $3, $4, $5, $6, $7, $8, $9, $10::text::"MeetingBookingProvider", '2030-01-01')"#,
+        )
+        .await?;
+    let naive = |t: Option<DateTime<Utc>>| t.map(|t| t.naive_utc());
+    futures::future::try_join_all(leads.iter().map(|(client, l)| {
+        let stmt = stmt.clone();
+        async move {
+            db.execute(
+                &stmt,
+                &[
+                    &l.lead_id,
+                    client,
+                    &l.ghl_appointment_id,
+                    &l.calendly_invitee_uri,
+                    &l.calendly_scheduled_event_uri,
+                    &naive(l.start_at),
+                    &naive(l.end_at),
+                    &l.status,
+                    &naive(l.canceled_at),
+                    &l.appointment_provider.map(|p| p.as_db()),
+                ],
+            )
+            .await
+        }
+    }))
     .await?;
     Ok(())
 }
@@ -346,40 +397,58 @@ pub async fn stored_text(db: &Client) -> Vec<StoredText> {
     out
 }
 
-/// One appointment of a lead, without generated ids or write times: its reschedule link as the
-/// linked row's provider key (or id when it has none).
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+/// One appointment, without generated ids or write times: its provider key (the GHL appointment
+/// id or the Calendly invitee URI) and its reschedule link as the linked row's key (or, for a row
+/// without one, its start). What every test that reads the appointment table compares.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppointmentSnapshot {
+    pub lead: String,
     pub key: Option<String>,
-    pub provider: String,
-    pub status: String,
     pub start: Option<NaiveDateTime>,
+    pub provider: String,
+    pub event_uri: Option<String>,
     pub end: Option<NaiveDateTime>,
+    pub timezone: Option<String>,
+    pub status: String,
+    pub status_changed_at: NaiveDateTime,
     pub canceled_at: Option<NaiveDateTime>,
     pub canceled_by: Option<String>,
     pub reason: Option<String>,
     pub linked_from: Option<String>,
+    pub from_key: Option<String>,
+    pub to_key: Option<String>,
+    pub provider_created_at: Option<NaiveDateTime>,
     pub provider_updated_at: Option<NaiveDateTime>,
-    pub status_changed_at: NaiveDateTime,
+    pub source: String,
+}
+
+/// Every appointment of `lead`, or of the database when it is `None`, as [`AppointmentSnapshot`]s
+/// ordered by lead, key, start, then the other columns: the same list for the same rows whatever
+/// their ids and write times.
+pub async fn appointments(db: &Client, lead: Option<&str>) -> Vec<AppointmentSnapshot> {
+    rows_as(
+        db,
+        r#"SELECT a."leadId" AS lead, coalesce(a."ghlAppointmentId", a."calendlyInviteeUri") AS key, a."startAt" AS start,
+                  a."provider"::text AS provider, a."calendlyScheduledEventUri" AS event_uri, a."endAt" AS "end", a."timezone",
+                  a."status"::text AS status, a."statusChangedAt" AS status_changed_at, a."canceledAt" AS canceled_at,
+                  a."canceledBy" AS canceled_by, a."cancelReason" AS reason,
+                  coalesce(p."ghlAppointmentId", p."calendlyInviteeUri", p."startAt"::text, p."id") AS linked_from,
+                  a."rescheduledFromKey" AS from_key, a."rescheduledToKey" AS to_key, a."providerCreatedAt" AS provider_created_at,
+                  a."providerUpdatedAt" AS provider_updated_at, a."source"::text AS source
+             FROM "Appointment" a LEFT JOIN "Appointment" p ON p."id" = a."rescheduledFromId"
+            WHERE $1::text IS NULL OR a."leadId" = $1
+            ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18"#,
+        &[&lead],
+    )
+    .await
 }
 
 /// The table snapshot of one lead, equal for the same history whatever ids and write times the rows
-/// got: its appointments (ordered by key, then start), its rollup columns as text (start, end,
+/// got: its appointments (as [`appointments`] lists them), its rollup columns as text (start, end,
 /// status, canceled at, provider, source) and its follow-up tasks as (appointment key, type).
 pub async fn snapshot(db: &Client, lead: &str) -> (Vec<AppointmentSnapshot>, Vec<Option<String>>, Vec<(String, String)>) {
-    let appointments = rows_as(
-        db,
-        r#"SELECT coalesce(a."ghlAppointmentId", a."calendlyInviteeUri") AS key, a."provider"::text AS provider, a."status"::text AS status,
-                  a."startAt" AS start, a."endAt" AS "end", a."canceledAt" AS canceled_at, a."canceledBy" AS canceled_by,
-                  a."cancelReason" AS reason, coalesce(p."ghlAppointmentId", p."calendlyInviteeUri", p."id") AS linked_from,
-                  a."providerUpdatedAt" AS provider_updated_at, a."statusChangedAt" AS status_changed_at
-             FROM "Appointment" a LEFT JOIN "Appointment" p ON p."id" = a."rescheduledFromId"
-            WHERE a."leadId" = $1
-            ORDER BY 1, a."startAt""#,
-        &[&lead],
-    )
-    .await;
+    let appointments = appointments(db, Some(lead)).await;
     let lead_row = db
         .query_one(
             r#"SELECT "appointmentStartAt"::text, "appointmentEndAt"::text, "appointmentStatus", "appointmentCanceledAt"::text,
@@ -549,20 +618,41 @@ where
     Measured { latencies, round_trips: store.round_trips() - round_trips_before, wall: began.elapsed() }
 }
 
+/// The mean time `each` takes over `items`, run one after the other on this thread.
+pub fn mean_time<T>(items: &[T], mut each: impl FnMut(&T)) -> Duration {
+    let start = std::time::Instant::now();
+    for item in items {
+        each(item);
+    }
+    start.elapsed() / items.len() as u32
+}
+
 /// The `p` quantile (0..=1) of sorted durations, nearest rank.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// Compares a webhook handler (`handler` names what it does) with `Store::record` alone,
-/// sequentially and 8 at a time: `run(mode, concurrent)` measures one run on a fresh database,
-/// on a multi-threaded runtime, logging only warnings (the bench measures, it does not log every
-/// delivery). The modes alternate over `rounds` so that drift of the machine hits both. Prints a
-/// table row per mode and returns the verdicts against the target handler p50 <= 1.2 x record p50.
-pub fn compare_with_record<Fut>(rounds: usize, handler: &str, mut run: impl FnMut(BenchMode, bool) -> Fut) -> Vec<String>
-where
+/// A webhook bench's report: what a run of `function`'s bench delivers (`events`, a list per
+/// worker: `story` says to how many leads and what), then the handler (`handler` names what it
+/// does) against `Store::record` alone, sequentially and 8 at a time: `run(mode, concurrent,
+/// events)` measures one run on a fresh database, on a multi-threaded runtime, logging only
+/// warnings (the bench measures, it does not log every delivery). The modes alternate over
+/// `rounds` so that drift of the machine hits both. Prints a table row per mode, what the handler's
+/// own work costs per delivery (`own_work`: what it is, and the time), and the verdicts against
+/// the target handler p50 <= 1.2 x record p50.
+pub fn compare_with_record<'a, E, Fut>(
+    function: &str,
+    story: &str,
+    events: &'a [Vec<E>],
+    rounds: usize,
+    handler: &str,
+    own_work: (&str, Duration),
+    mut run: impl FnMut(BenchMode, bool, &'a [Vec<E>]) -> Fut,
+) where
     Fut: std::future::Future<Output = Measured>,
 {
+    let total: usize = events.iter().map(Vec::len).sum();
+    println!("{function} bench: {total} deliveries per run ({story}), {rounds} rounds per mode");
     let _ = tracing_subscriber::fmt().with_env_filter("warn").try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     println!("{:<46} {:>9} {:>9} {:>9} {:>11} {:>9}", "mode", "p50 ms", "p99 ms", "mean ms", "events/s", "rt/event");
@@ -571,7 +661,7 @@ where
         let mut samples: [Measured; 2] = Default::default();
         for _ in 0..rounds {
             for (i, mode) in [BenchMode::Record, BenchMode::Handler].into_iter().enumerate() {
-                let measured = runtime.block_on(run(mode, concurrent));
+                let measured = runtime.block_on(run(mode, concurrent, events));
                 samples[i].latencies.extend(measured.latencies);
                 samples[i].round_trips += measured.round_trips;
                 samples[i].wall += measured.wall;
@@ -601,7 +691,10 @@ where
             if ratio <= 1.2 { "met" } else { "NOT met" }
         ));
     }
-    verdicts
+    println!("{}: {:.1} us per delivery", own_work.0, own_work.1.as_secs_f64() * 1e6);
+    for v in verdicts {
+        println!("{v}");
+    }
 }
 
 /// The metric lines of a webhook function in `text`, parsed: each a valid EMF line of `namespace`

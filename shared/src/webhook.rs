@@ -127,10 +127,26 @@ impl<O: Provider> Refused<O> {
 
 /// Why a delivery was taken but not recorded.
 pub trait Ignored: Copy {
+    /// Its words in the answer and in the metric, stated together.
+    fn why(self) -> Why;
+
     /// The answer's `reason`.
-    fn reason(self) -> &'static str;
+    fn reason(self) -> &'static str {
+        self.why().reason
+    }
+
     /// The metric's `Reason`.
-    fn label(self) -> &'static str;
+    fn label(self) -> &'static str {
+        self.why().label
+    }
+}
+
+/// Why a delivery was ignored: the answer's `reason` (words) and the metric's `Reason` (a fixed
+/// lower-case label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Why {
+    pub reason: &'static str,
+    pub label: &'static str,
 }
 
 #[derive(Serialize)]

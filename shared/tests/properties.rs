@@ -172,8 +172,11 @@ async fn deliver(lead: &str, obs: &[Observation]) -> (Vec<AppointmentSnapshot>, 
     let (mut rows, rollup, tasks) = snapshot(&client, lead).await;
     let prefix = format!("{lead}:");
     for r in &mut rows {
-        r.key = r.key.as_ref().map(|k| k.trim_start_matches(&prefix).to_string());
-        r.linked_from = r.linked_from.as_ref().map(|k| k.trim_start_matches(&prefix).to_string());
+        // Each delivery order has a lead of its own, whose id prefixes the keys.
+        r.lead.clear();
+        for key in [&mut r.key, &mut r.linked_from, &mut r.from_key, &mut r.to_key] {
+            *key = key.as_ref().map(|k| k.trim_start_matches(&prefix).to_string());
+        }
         r.status_changed_at = chrono::NaiveDateTime::default();
     }
     let tasks =

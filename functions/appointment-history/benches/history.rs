@@ -213,7 +213,7 @@ fn main() {
         );
         assert_eq!(probe, i64::from(PROBE_APPOINTMENTS));
 
-        let app = Arc::new(App::new(AppConfig::new(db.settings(), SECRET.as_bytes().to_vec()).unwrap()));
+        let app = Arc::new(App::new(AppConfig::new(db.settings(), SECRET).unwrap()));
         let router = router(app.clone());
         let token = sign(
             &Claims { sub: "bench".into(), exp: (chrono::Utc::now().timestamp() + 3600) as u64, client_ids: vec![PROBE_CLIENT.into()] },

@@ -56,7 +56,7 @@ impl Authenticator {
             None => validation.validate_aud = false,
         }
         Authenticator {
-            key: DecodingKey::from_secret(&config.jwt_secret),
+            key: DecodingKey::from_secret(config.jwt_secret.expose().as_bytes()),
             validation,
             max_lifetime_seconds: config.jwt_max_lifetime_seconds,
         }

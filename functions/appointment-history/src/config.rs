@@ -2,16 +2,17 @@
 
 use chrono::TimeDelta;
 use shared::config;
+use shared::providers::Secret;
 use shared::{DbSettings, Error, Result};
 
 /// Shortest accepted HS256 secret: 256 bits, as RFC 7518 §3.2 requires for HS256 keys.
 pub const MIN_SECRET_BYTES: usize = 32;
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AppConfig {
     pub database: DbSettings,
     /// `JWT_SECRET`: the HS256 secret the CRM signs its bearer tokens with.
-    pub jwt_secret: Vec<u8>,
+    pub jwt_secret: Secret,
     /// `JWT_ISSUER` / `JWT_AUDIENCE`: checked when set.
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
@@ -27,22 +28,9 @@ pub const DEFAULT_JWT_MAX_LIFETIME_SECONDS: u64 = 3600;
 /// The bounds of `JWT_MAX_LIFETIME_SECONDS`: a minute to a week.
 pub const JWT_MAX_LIFETIME_RANGE: std::ops::RangeInclusive<u64> = 60..=7 * 24 * 3600;
 
-impl std::fmt::Debug for AppConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the secret.
-        f.debug_struct("AppConfig")
-            .field("database", &self.database)
-            .field("jwt_issuer", &self.jwt_issuer)
-            .field("jwt_audience", &self.jwt_audience)
-            .field("idempotency_ttl", &self.idempotency_ttl)
-            .field("jwt_max_lifetime_seconds", &self.jwt_max_lifetime_seconds)
-            .finish()
-    }
-}
-
 impl AppConfig {
     pub fn from_env() -> Result<Self> {
-        let secret = config::required("JWT_SECRET")?.into_bytes();
+        let secret = Secret::new(config::required("JWT_SECRET")?);
         check_secret(&secret)?;
         let hours: i64 = config::number("IDEMPOTENCY_TTL_HOURS", 24)?;
         if !(1..=24 * 30).contains(&hours) {
@@ -63,8 +51,8 @@ impl AppConfig {
     }
 
     /// Settings for tests and benches: a database and a secret, the rest default.
-    pub fn new(database: DbSettings, jwt_secret: impl Into<Vec<u8>>) -> Result<Self> {
-        let jwt_secret = jwt_secret.into();
+    pub fn new(database: DbSettings, jwt_secret: impl Into<String>) -> Result<Self> {
+        let jwt_secret = Secret::new(jwt_secret);
         check_secret(&jwt_secret)?;
         Ok(AppConfig {
             database,
@@ -77,9 +65,22 @@ impl AppConfig {
     }
 }
 
-fn check_secret(secret: &[u8]) -> Result<()> {
-    if secret.len() < MIN_SECRET_BYTES {
+fn check_secret(secret: &Secret) -> Result<()> {
+    if secret.expose().len() < MIN_SECRET_BYTES {
         return Err(Error::Config(format!("JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_debug_form_never_shows_the_secret() {
+        let secret = "a-secret-of-more-than-32-bytes-0123456789";
+        let config = AppConfig::new(DbSettings::from_url("postgres://app@127.0.0.1:5432/app").unwrap(), secret).unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains(secret) && debug.contains("jwt_secret: Secret(***)"), "{debug}");
+    }
 }

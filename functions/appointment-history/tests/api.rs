@@ -736,7 +736,7 @@ async fn unknown_routes_and_methods_are_problems() {
 #[tokio::test]
 async fn database_down_is_503_problem() {
     let settings = shared::testing::unreachable_database();
-    let config = appointment_history::AppConfig::new(settings, SECRET.as_bytes().to_vec()).unwrap();
+    let config = appointment_history::AppConfig::new(settings, SECRET).unwrap();
     let router = appointment_history::router(std::sync::Arc::new(appointment_history::App::new(config)));
     let t = token(&[CLIENT_A]);
     let get = call(&router, Request::get(TIMELINE).header(header::AUTHORIZATION, format!("Bearer {t}")).body(Body::empty()).unwrap()).await;

@@ -412,7 +412,7 @@ async fn an_expired_token_a_missing_lead_or_an_outage_shows_an_alert() {
     assert!(alert.as_str().unwrap().contains("not found"), "{alert}");
 
     // The database is down: 503, said plainly, with a way to try again.
-    let config = appointment_history::AppConfig::new(shared::testing::unreachable_database(), SECRET.as_bytes().to_vec()).unwrap();
+    let config = appointment_history::AppConfig::new(shared::testing::unreachable_database(), SECRET).unwrap();
     let down = serve(appointment_history::router(std::sync::Arc::new(appointment_history::App::new(config)))).await;
     c.goto(&format!("{down}/ui/timeline.html?lead=lead_a1#token={}", stack.harness.token())).await.unwrap();
     wait_until(c, "the 503 alert", "el && el.dataset.state === 'error'").await;

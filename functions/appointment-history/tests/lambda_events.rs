@@ -40,7 +40,7 @@ async fn every_sample_event_is_answered_as_documented() {
     let (db, sql) = shared::testing::database().await;
     seed_client(&sql, "client_demo", None).await.unwrap();
     seed_lead(&sql, "client_demo", "lead_dana_demo", None).await.unwrap();
-    let app = Arc::new(App::new(AppConfig::new(db.settings(), DEV_SECRET.as_bytes().to_vec()).unwrap()));
+    let app = Arc::new(App::new(AppConfig::new(db.settings(), DEV_SECRET).unwrap()));
     let router = router(app);
 
     let mut names: Vec<String> =

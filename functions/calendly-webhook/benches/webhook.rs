@@ -7,11 +7,11 @@
 //! over rounds so that drift of the machine hits both. Target: handler p50 <= 1.2 x record p50.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use calendly_webhook::{calendly, handle_request, mapping, signature, App};
 use shared::testing::{
-    compare_with_record, fresh_number, http_api_event, run_workers, seed_client, seed_lead, stories, test_database, time_each,
+    compare_with_record, fresh_number, http_api_event, mean_time, run_workers, seed_client, seed_lead, stories, test_database, time_each,
     worker_batches, BenchMode, Measured,
 };
 use shared::{Observation, Store};
@@ -118,31 +118,19 @@ async fn run(mode: BenchMode, concurrent: bool, events: &[Vec<Event>]) -> Measur
 fn cpu_only(events: &[Vec<Event>]) -> Duration {
     let prepared: Vec<Prepared> = events.iter().flat_map(|list| prepare(list)).collect();
     let now = chrono::Utc::now().timestamp();
-    let start = Instant::now();
-    for p in &prepared {
+    mean_time(&prepared, |p| {
         let request = lambda_http::request::from_str(&p.event).unwrap();
         let header = request.headers().get(signature::HEADER).and_then(|v| v.to_str().ok());
         let body = request.body().as_ref();
         signature::verify_signature(header, body, KEY.as_bytes(), now).unwrap();
         let delivery = calendly::parse(body).unwrap();
         std::hint::black_box(mapping::observation(CLIENT, &delivery).unwrap());
-    }
-    start.elapsed() / prepared.len() as u32
+    })
 }
 
 fn main() {
     let events = events();
-    let total: usize = events.iter().map(Vec::len).sum();
-    println!(
-        "calendly-webhook bench: {total} deliveries per run ({} leads x 3-event reschedule story), {ROUNDS} rounds per mode",
-        WORKERS * LEADS_PER_WORKER
-    );
-    let verdicts = compare_with_record(ROUNDS, "handler (sig + parse + record)", |mode, concurrent| run(mode, concurrent, &events));
-    println!(
-        "handler work without the database (event -> request, signature, parse, map): {:.1} us per delivery",
-        cpu_only(&events).as_secs_f64() * 1e6
-    );
-    for v in verdicts {
-        println!("{v}");
-    }
+    let story = format!("{} leads x 3-event reschedule story", WORKERS * LEADS_PER_WORKER);
+    let own_work = ("handler work without the database (event -> request, signature, parse, map)", cpu_only(&events));
+    compare_with_record("calendly-webhook", &story, &events, ROUNDS, "handler (sig + parse + record)", own_work, run);
 }

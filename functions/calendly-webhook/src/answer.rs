@@ -3,6 +3,7 @@
 
 use lambda_http::http::StatusCode;
 use shared::metrics::{Delivery, Refusal};
+use shared::webhook::Why;
 pub use shared::webhook::{count, duplicate, ignored, problem, recorded, written};
 
 /// Why a delivery was taken but not recorded.
@@ -17,19 +18,11 @@ pub enum Ignored {
 }
 
 impl shared::webhook::Ignored for Ignored {
-    fn reason(self) -> &'static str {
+    fn why(self) -> Why {
         match self {
-            Ignored::EventType => "event type not recorded",
-            Ignored::NoMatchingLead => "no matching lead",
-            Ignored::UnknownInvitee => "unknown invitee",
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Ignored::EventType => "event-type",
-            Ignored::NoMatchingLead => "no-matching-lead",
-            Ignored::UnknownInvitee => "unknown-invitee",
+            Ignored::EventType => Why { reason: "event type not recorded", label: "event-type" },
+            Ignored::NoMatchingLead => Why { reason: "no matching lead", label: "no-matching-lead" },
+            Ignored::UnknownInvitee => Why { reason: "unknown invitee", label: "unknown-invitee" },
         }
     }
 }

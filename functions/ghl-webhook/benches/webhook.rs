@@ -9,13 +9,13 @@
 //! Target: handler p50 <= 1.2 x record p50. Also prints the Ed25519 check's own cost.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use ghl_webhook::{handle_request, signature, App};
 use shared::providers::ghl::{self, Seen, WebhookDelivery};
 use shared::testing::{
-    compare_with_record, fresh_number, http_api_event, run_workers, seed_client, seed_lead, stories, test_database, time_each,
+    compare_with_record, fresh_number, http_api_event, mean_time, run_workers, seed_client, seed_lead, stories, test_database, time_each,
     worker_batches, BenchMode, Measured,
 };
 use shared::{AppointmentSource, LeadRef, Observation, Store, TaskPolicy};
@@ -147,23 +147,14 @@ fn verify_cost(events: &[Vec<Event>]) -> Duration {
     let public = key.verifying_key();
     let signed: Vec<(String, String)> =
         events.iter().flatten().map(|e| (signature::sign(&key, e.body.as_bytes()), e.body.clone())).collect();
-    let start = Instant::now();
-    for (sig, body) in &signed {
+    mean_time(&signed, |(sig, body)| {
         signature::verify(Some(sig), false, body.as_bytes(), &public).unwrap();
-    }
-    start.elapsed() / signed.len() as u32
+    })
 }
 
 fn main() {
     let events = events();
-    let total: usize = events.iter().map(Vec::len).sum();
-    println!(
-        "ghl-webhook bench: {total} deliveries per run ({} leads x create, move, cancel, delete), {ROUNDS} rounds per mode",
-        WORKERS * LEADS_PER_WORKER
-    );
-    let verdicts = compare_with_record(ROUNDS, "handler (sig + parse + map + record)", |mode, concurrent| run(mode, concurrent, &events));
-    println!("Ed25519 check (ed25519-dalek verify_strict) alone: {:.1} us per delivery", verify_cost(&events).as_secs_f64() * 1e6);
-    for v in verdicts {
-        println!("{v}");
-    }
+    let story = format!("{} leads x create, move, cancel, delete", WORKERS * LEADS_PER_WORKER);
+    let own_work = ("Ed25519 check (ed25519-dalek verify_strict) alone", verify_cost(&events));
+    compare_with_record("ghl-webhook", &story, &events, ROUNDS, "handler (sig + parse + map + record)", own_work, run);
 }

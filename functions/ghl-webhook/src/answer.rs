@@ -6,6 +6,7 @@
 
 use lambda_http::http::StatusCode;
 use shared::metrics::{Delivery, Refusal};
+use shared::webhook::Why;
 pub use shared::webhook::{count, duplicate, ignored, problem, recorded, written};
 
 /// Why a delivery was taken but not recorded.
@@ -26,21 +27,12 @@ impl Ignored {
 }
 
 impl shared::webhook::Ignored for Ignored {
-    fn reason(self) -> &'static str {
+    fn why(self) -> Why {
         match self {
-            Ignored::EventType => "event type not recorded",
-            Ignored::UnknownLocation => "unknown location",
-            Ignored::NoMatchingLead => "no matching lead",
-            Ignored::ClientTimeZoneUnknown => "client time zone unknown",
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Ignored::EventType => "event-type",
-            Ignored::UnknownLocation => "unknown-location",
-            Ignored::NoMatchingLead => "no-matching-lead",
-            Ignored::ClientTimeZoneUnknown => "client-time-zone-unknown",
+            Ignored::EventType => Why { reason: "event type not recorded", label: "event-type" },
+            Ignored::UnknownLocation => Why { reason: "unknown location", label: "unknown-location" },
+            Ignored::NoMatchingLead => Why { reason: "no matching lead", label: "no-matching-lead" },
+            Ignored::ClientTimeZoneUnknown => Why { reason: "client time zone unknown", label: "client-time-zone-unknown" },
         }
     }
 }

@@ -18,8 +18,10 @@ const RUNS: &str = r#"SELECT count(*) FROM "AppointmentMigrationRun""#;
 /// A client `c` with a lead that an apply would migrate.
 async fn seeded() -> (shared::testing::TestDb, Client, shared::Store) {
     let (db, client) = database().await;
-    seed_client_preferring(&client, "c", Some(Provider::Ghl)).await;
-    seed_leads(&client, &[Lead { start: Some(t(9, 9)), ghl_id: Some("g1".into()), ..Lead::new("l1", "c") }]).await;
+    seed_client_preferring(&client, "c", Some(Provider::Ghl)).await.unwrap();
+    seed_phase28_leads(&client, &[("c", Phase28Lead { start_at: Some(t(9, 9)), ghl_appointment_id: Some("g1".into()), ..lead("l1") })])
+        .await
+        .unwrap();
     let store = db.store().await;
     (db, client, store)
 }

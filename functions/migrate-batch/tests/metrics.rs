@@ -18,17 +18,22 @@ async fn batches_are_counted_without_pii() {
     let client = db.client().await;
     shared::testing::seed_client(&client, "c_cal", None).await.unwrap();
     let leads: Vec<Lead> = (1..=5)
-        .map(|i| Lead {
-            provider: Some(Provider::Calendly),
-            invitee: Some(invitee(&format!("m{i}"))),
-            event: Some(event(&format!("m{i}"))),
-            start: Some(t(10 + i, 9)),
-            end: Some(t(10 + i, 10)),
-            status: Some("confirmed".into()),
-            ..Lead::new(&format!("lead_m{i}"), "c_cal")
+        .map(|i| {
+            (
+                "c_cal",
+                Phase28Lead {
+                    appointment_provider: Some(Provider::Calendly),
+                    calendly_invitee_uri: Some(invitee(&format!("m{i}"))),
+                    calendly_scheduled_event_uri: Some(event(&format!("m{i}"))),
+                    start_at: Some(t(10 + i, 9)),
+                    end_at: Some(t(10 + i, 10)),
+                    status: Some("confirmed".into()),
+                    ..lead(&format!("lead_m{i}"))
+                },
+            )
         })
         .collect();
-    seed_leads(&client, &leads).await;
+    seed_phase28_leads(&client, &leads).await.unwrap();
     let store = db.store().await;
 
     let dry = run_to_end(&store, &input_with(Mode::DryRun, None, 2)).await;

@@ -11,97 +11,108 @@ use shared::domain::{AppointmentSource, AppointmentStatus, Observation, Observed
 use shared::write_path::migration_batch::WarningCount;
 
 fn edge_case_leads() -> Vec<Lead> {
-    let l = |id: &str, client: &str| Lead::new(id, client);
+    let c_none = |lead| ("c_none", lead);
+    let same_ghl_appointment = Phase28Lead {
+        appointment_provider: Some(Provider::Ghl),
+        ghl_appointment_id: Some("gdup".into()),
+        start_at: Some(t(14, 9)),
+        ..Default::default()
+    };
     vec![
         // No appointment data: a provider alone says nothing.
-        Lead { provider: Some(Provider::Ghl), ..l("lead_01", "c_none") },
-        Lead {
-            provider: Some(Provider::Calendly),
-            invitee: Some(invitee("a")),
-            event: Some(event("a")),
-            start: Some(t(10, 15)),
-            end: Some(t(10, 15) + minutes(30)),
+        c_none(Phase28Lead { appointment_provider: Some(Provider::Ghl), ..lead("lead_01") }),
+        c_none(Phase28Lead {
+            appointment_provider: Some(Provider::Calendly),
+            calendly_invitee_uri: Some(invitee("a")),
+            calendly_scheduled_event_uri: Some(event("a")),
+            start_at: Some(t(10, 15)),
+            end_at: Some(t(10, 15) + minutes(30)),
             status: Some("confirmed".into()),
-            ..l("lead_02", "c_none")
-        },
-        Lead {
-            provider: Some(Provider::Ghl),
-            ghl_id: Some("g3".into()),
-            start: Some(t(3, 9)),
-            end: Some(t(3, 9) + minutes(45)),
+            ..lead("lead_02")
+        }),
+        c_none(Phase28Lead {
+            appointment_provider: Some(Provider::Ghl),
+            ghl_appointment_id: Some("g3".into()),
+            start_at: Some(t(3, 9)),
+            end_at: Some(t(3, 9) + minutes(45)),
             status: Some("canceled".into()),
             canceled_at: Some(t(2, 9)),
-            ..l("lead_03", "c_none")
-        },
+            ..lead("lead_03")
+        }),
         // Missing times.
-        Lead { provider: Some(Provider::Ghl), ghl_id: Some("g4".into()), status: Some("confirmed".into()), ..l("lead_04", "c_none") },
+        c_none(Phase28Lead {
+            appointment_provider: Some(Provider::Ghl),
+            ghl_appointment_id: Some("g4".into()),
+            status: Some("confirmed".into()),
+            ..lead("lead_04")
+        }),
         // Missing provider ids and provider: the client's default.
-        Lead { start: Some(t(5, 9)), end: Some(t(5, 10)), status: Some("confirmed".into()), ..l("lead_05", "c_cal") },
+        ("c_cal", Phase28Lead { start_at: Some(t(5, 9)), end_at: Some(t(5, 10)), status: Some("confirmed".into()), ..lead("lead_05") }),
         // Only a status.
-        Lead { status: Some("canceled".into()), ..l("lead_06", "c_ghl") },
+        ("c_ghl", Phase28Lead { status: Some("canceled".into()), ..lead("lead_06") }),
         // Provider cannot be known.
-        Lead { start: Some(t(7, 9)), status: Some("confirmed".into()), ..l("lead_07", "c_none") },
-        Lead {
-            provider: Some(Provider::Calendly),
-            invitee: Some(invitee("b")),
-            start: Some(t(11, 10)),
-            end: Some(t(11, 9)),
+        c_none(Phase28Lead { start_at: Some(t(7, 9)), status: Some("confirmed".into()), ..lead("lead_07") }),
+        c_none(Phase28Lead {
+            appointment_provider: Some(Provider::Calendly),
+            calendly_invitee_uri: Some(invitee("b")),
+            start_at: Some(t(11, 10)),
+            end_at: Some(t(11, 9)),
             status: Some("confirmed".into()),
-            ..l("lead_08", "c_none")
-        },
-        Lead {
-            provider: Some(Provider::Ghl),
-            ghl_id: Some("g9".into()),
-            start: Some(t(9, 9)),
+            ..lead("lead_08")
+        }),
+        c_none(Phase28Lead {
+            appointment_provider: Some(Provider::Ghl),
+            ghl_appointment_id: Some("g9".into()),
+            start_at: Some(t(9, 9)),
             status: Some("booked".into()),
-            ..l("lead_09", "c_none")
-        },
+            ..lead("lead_09")
+        }),
         // A webhook got there first (seeded below through the write path).
-        Lead {
-            provider: Some(Provider::Calendly),
-            invitee: Some(invitee("c")),
-            start: Some(t(12, 15)),
+        c_none(Phase28Lead {
+            appointment_provider: Some(Provider::Calendly),
+            calendly_invitee_uri: Some(invitee("c")),
+            start_at: Some(t(12, 15)),
             status: Some("confirmed".into()),
-            ..l("lead_10", "c_none")
-        },
+            ..lead("lead_10")
+        }),
         // A key-less row of the same booking exists (a manual entry).
-        Lead {
-            provider: Some(Provider::Ghl),
-            ghl_id: Some("g11".into()),
-            start: Some(t(13, 9)),
+        c_none(Phase28Lead {
+            appointment_provider: Some(Provider::Ghl),
+            ghl_appointment_id: Some("g11".into()),
+            start_at: Some(t(13, 9)),
             status: Some("confirmed".into()),
-            ..l("lead_11", "c_none")
-        },
+            ..lead("lead_11")
+        }),
         // Two leads claim the same GHL appointment.
-        Lead { provider: Some(Provider::Ghl), ghl_id: Some("gdup".into()), start: Some(t(14, 9)), ..l("lead_12", "c_none") },
-        Lead { provider: Some(Provider::Ghl), ghl_id: Some("gdup".into()), start: Some(t(14, 9)), ..l("lead_13", "c_none") },
+        c_none(Phase28Lead { lead_id: "lead_12".into(), ..same_ghl_appointment.clone() }),
+        c_none(Phase28Lead { lead_id: "lead_13".into(), ..same_ghl_appointment }),
         // Provider known from the ids alone.
-        Lead { invitee: Some(invitee("d")), event: Some(event("d")), ..l("lead_14", "c_none") },
-        Lead {
-            provider: Some(Provider::Ghl),
-            start: Some(t(15, 9)),
+        c_none(Phase28Lead { calendly_invitee_uri: Some(invitee("d")), calendly_scheduled_event_uri: Some(event("d")), ..lead("lead_14") }),
+        c_none(Phase28Lead {
+            appointment_provider: Some(Provider::Ghl),
+            start_at: Some(t(15, 9)),
             status: Some("confirmed".into()),
             canceled_at: Some(t(1, 1)),
-            ..l("lead_15", "c_none")
-        },
+            ..lead("lead_15")
+        }),
         // Phase 28 ids of an old booking; a webhook since recorded a new one and rewrote the
         // rollup (seeded below), but not the ids.
-        Lead {
-            provider: Some(Provider::Calendly),
-            invitee: Some(invitee("old")),
-            start: Some(t(16, 9)),
+        c_none(Phase28Lead {
+            appointment_provider: Some(Provider::Calendly),
+            calendly_invitee_uri: Some(invitee("old")),
+            start_at: Some(t(16, 9)),
             status: Some("confirmed".into()),
-            ..l("lead_16", "c_none")
-        },
+            ..lead("lead_16")
+        }),
     ]
 }
 
 /// Seeds the edge cases; returns the store.
 async fn seed_edge_cases(client: &tokio_postgres::Client, db: &shared::testing::TestDb) -> shared::Store {
-    seed_client_preferring(client, "c_none", None).await;
-    seed_client_preferring(client, "c_cal", Some(Provider::Calendly)).await;
-    seed_client_preferring(client, "c_ghl", Some(Provider::Ghl)).await;
-    seed_leads(client, &edge_case_leads()).await;
+    seed_client_preferring(client, "c_none", None).await.unwrap();
+    seed_client_preferring(client, "c_cal", Some(Provider::Calendly)).await.unwrap();
+    seed_client_preferring(client, "c_ghl", Some(Provider::Ghl)).await.unwrap();
+    seed_phase28_leads(client, &edge_case_leads()).await.unwrap();
     let store = db.store().await;
     let mut webhook =
         Observation::new("lead_10", Provider::Calendly, ObservedStatus::Is(AppointmentStatus::Confirmed), AppointmentSource::Webhook);
@@ -135,11 +146,13 @@ async fn every_edge_case_in_small_and_large_batches() {
         let store = seed_edge_cases(&client, &db).await;
         let leads_before = leads_as_text(&client).await;
         let rows_before = appointments(&client).await;
+        let first_writes_before = first_writes(&client).await;
         assert_eq!(rows_before.len(), 3);
 
         // Dry-run: the counts, and nothing written (the run row aside).
         let dry = run_to_end(&store, &input_with(Mode::DryRun, None, batch_size)).await;
         assert_eq!(appointments(&client).await, rows_before);
+        assert_eq!(first_writes(&client).await, first_writes_before);
         assert_eq!(count(&client, r#"SELECT count(*) FROM "AppointmentEvent""#).await, 3);
         assert_eq!(count(&client, r#"SELECT count(*) FROM "AppointmentMigrationClaim""#).await, 0, "claims released");
 
@@ -185,21 +198,22 @@ async fn every_edge_case_in_small_and_large_batches() {
         }
         let r = &of("lead_02")[0];
         assert_eq!(
-            (r.provider.as_str(), r.invitee.clone(), r.event.clone(), r.start, r.status.as_str(), r.source.as_str()),
+            (r.provider.as_str(), r.key.clone(), r.event_uri.clone(), r.start, r.status.as_str(), r.source.as_str()),
             ("CALENDLY", Some(invitee("a")), Some(event("a")), naive(t(10, 15)), "CONFIRMED", "MIGRATION")
         );
-        assert!(r.fresh && r.provider_updated.is_none() && r.canceled_at.is_none());
+        assert!(r.provider_updated_at.is_none() && r.canceled_at.is_none());
+        assert!(first_writes(&client).await.contains(&("lead_02".to_string(), Some(invitee("a")))));
         let r = &of("lead_03")[0];
         assert_eq!(
-            (r.ghl.as_deref(), r.status.as_str(), r.canceled_at, r.end),
+            (r.key.as_deref(), r.status.as_str(), r.canceled_at, r.end),
             (Some("g3"), "CANCELED", naive(t(2, 9)), naive(t(3, 9) + minutes(45)))
         );
         let r = &of("lead_04")[0];
-        assert_eq!((r.ghl.as_deref(), r.start, r.end), (Some("g4"), None, None));
+        assert_eq!((r.key.as_deref(), r.start, r.end), (Some("g4"), None, None));
         let r = &of("lead_05")[0];
-        assert_eq!((r.provider.as_str(), r.invitee.clone(), r.start), ("CALENDLY", None, naive(t(5, 9))));
+        assert_eq!((r.provider.as_str(), r.key.clone(), r.start), ("CALENDLY", None, naive(t(5, 9))));
         let r = &of("lead_06")[0];
-        assert_eq!((r.provider.as_str(), r.status.as_str(), r.start, r.ghl.clone(), r.canceled_at), ("GHL", "CANCELED", None, None, None));
+        assert_eq!((r.provider.as_str(), r.status.as_str(), r.start, r.key.clone(), r.canceled_at), ("GHL", "CANCELED", None, None, None));
         let r = &of("lead_08")[0];
         assert_eq!((r.start, r.end), (naive(t(11, 10)), None));
         assert_eq!(of("lead_09")[0].status, "CONFIRMED");
@@ -207,11 +221,11 @@ async fn every_edge_case_in_small_and_large_batches() {
         assert_eq!(of("lead_10"), rows_before.iter().filter(|r| r.lead == "lead_10").cloned().collect::<Vec<_>>());
         // The manual key-less row is the same booking: no second row, and it is left alone.
         assert_eq!(of("lead_11"), rows_before.iter().filter(|r| r.lead == "lead_11").cloned().collect::<Vec<_>>());
-        assert_eq!(of("lead_12")[0].ghl.as_deref(), Some("gdup"));
+        assert_eq!(of("lead_12")[0].key.as_deref(), Some("gdup"));
         // The rebooked lead keeps only the webhook's row: no row pairs its old id with the new time.
         assert_eq!(of("lead_16"), rows_before.iter().filter(|r| r.lead == "lead_16").cloned().collect::<Vec<_>>());
         let r = &of("lead_14")[0];
-        assert_eq!((r.provider.as_str(), r.invitee.clone(), r.event.clone()), ("CALENDLY", Some(invitee("d")), Some(event("d"))));
+        assert_eq!((r.provider.as_str(), r.key.clone(), r.event_uri.clone()), ("CALENDLY", Some(invitee("d")), Some(event("d"))));
         let r = &of("lead_15")[0];
         assert_eq!((r.status.as_str(), r.canceled_at), ("CONFIRMED", None));
 
@@ -224,9 +238,11 @@ async fn every_edge_case_in_small_and_large_batches() {
 
         // Rerun: nothing created, everything already present; rows and events unchanged.
         let rows_after = appointments(&client).await;
+        let first_writes_after = first_writes(&client).await;
         let again = run_to_end(&store, &input_with(Mode::Apply, None, batch_size)).await;
         assert_eq!((again.counts.migration.appointments_created, again.counts.migration.already_present), (0, 14));
         assert_eq!(appointments(&client).await, rows_after);
+        assert_eq!(first_writes(&client).await, first_writes_after);
         assert_eq!(events(&client).await, evs);
         // And a dry-run now says the same.
         let dry_again = run_to_end(&store, &input_with(Mode::DryRun, None, batch_size)).await;
@@ -237,15 +253,18 @@ async fn every_edge_case_in_small_and_large_batches() {
 #[tokio::test]
 async fn client_filter_touches_no_other_client() {
     let (db, client) = database().await;
-    seed_client_preferring(&client, "c_a", Some(Provider::Calendly)).await;
-    seed_client_preferring(&client, "c_b", Some(Provider::Calendly)).await;
+    seed_client_preferring(&client, "c_a", Some(Provider::Calendly)).await.unwrap();
+    seed_client_preferring(&client, "c_b", Some(Provider::Calendly)).await.unwrap();
     let mut leads = Vec::new();
     for i in 0..30 {
         // Interleaved ids, so that the filter (not the id range) keeps the clients apart.
         let c = if i % 2 == 0 { "c_a" } else { "c_b" };
-        leads.push(Lead { start: Some(t(10, 9) + minutes(i)), status: Some("confirmed".into()), ..Lead::new(&format!("lead_{i:03}"), c) });
+        leads.push((
+            c,
+            Phase28Lead { start_at: Some(t(10, 9) + minutes(i)), status: Some("confirmed".into()), ..lead(&format!("lead_{i:03}")) },
+        ));
     }
-    seed_leads(&client, &leads).await;
+    seed_phase28_leads(&client, &leads).await.unwrap();
     let store = db.store().await;
     let before_b = leads_as_text(&client).await;
 
@@ -264,7 +283,7 @@ async fn client_filter_touches_no_other_client() {
     assert!(v.counts.missing_history["leadsWithDataButNoHistory"]
         .examples
         .iter()
-        .all(|id| leads.iter().any(|l| &l.id == id && l.client == "c_b")));
+        .all(|id| leads.iter().any(|(client, l)| &l.lead_id == id && *client == "c_b")));
     let r = run_to_end(&store, &input_with(Mode::RepairRollups, Some("c_a"), 7)).await;
     assert_eq!(r.counts.rollups_repaired, 15);
     let b_after = count(&client, r#"SELECT count(*) FROM "Lead" WHERE "clientId" = 'c_b' AND "appointmentSource" IS NOT NULL"#).await;
@@ -327,9 +346,10 @@ async fn verify_reports_then_repair_makes_it_zero() {
 #[tokio::test]
 async fn stops_before_the_deadline_and_resumes() {
     let (db, client) = database().await;
-    seed_client_preferring(&client, "c", Some(Provider::Ghl)).await;
-    let leads: Vec<Lead> = (0..10).map(|i| Lead { start: Some(t(9, 9) + minutes(i)), ..Lead::new(&format!("l{i:02}"), "c") }).collect();
-    seed_leads(&client, &leads).await;
+    seed_client_preferring(&client, "c", Some(Provider::Ghl)).await.unwrap();
+    let leads: Vec<Lead> =
+        (0..10).map(|i| ("c", Phase28Lead { start_at: Some(t(9, 9) + minutes(i)), ..lead(&format!("l{i:02}")) })).collect();
+    seed_phase28_leads(&client, &leads).await.unwrap();
     let store = db.store().await;
 
     // Less time left than the margin: no batch starts, the run waits for a resume.
@@ -371,9 +391,10 @@ async fn stops_before_the_deadline_and_resumes() {
 #[tokio::test]
 async fn max_leads_caps_the_run() {
     let (db, client) = database().await;
-    seed_client_preferring(&client, "c", Some(Provider::Ghl)).await;
-    let leads: Vec<Lead> = (0..10).map(|i| Lead { start: Some(t(9, 9) + minutes(i)), ..Lead::new(&format!("l{i:02}"), "c") }).collect();
-    seed_leads(&client, &leads).await;
+    seed_client_preferring(&client, "c", Some(Provider::Ghl)).await.unwrap();
+    let leads: Vec<Lead> =
+        (0..10).map(|i| ("c", Phase28Lead { start_at: Some(t(9, 9) + minutes(i)), ..lead(&format!("l{i:02}")) })).collect();
+    seed_phase28_leads(&client, &leads).await.unwrap();
     let store = db.store().await;
     let out = handle(&store, &serde_json::json!({"mode": "apply", "batchSize": 3, "maxLeads": 7}), None).await.unwrap();
     assert!(out.done);
@@ -402,7 +423,7 @@ async fn bad_input_is_an_error_naming_the_field_and_writes_nothing() {
     assert_eq!(count(&client, r#"SELECT count(*) FROM "AppointmentMigrationRun""#).await, 0);
 
     // Resuming a run with another mode, or another client.
-    seed_client_preferring(&client, "c", Some(Provider::Ghl)).await;
+    seed_client_preferring(&client, "c", Some(Provider::Ghl)).await.unwrap();
     let run = handle(&store, &serde_json::json!({"mode": "dry-run", "clientId": "c"}), None).await.unwrap();
     let err = handle(&store, &serde_json::json!({"mode": "apply", "resume": run.run_id}), None).await.unwrap_err();
     assert!(matches!(&err, MigrateError::Input(e) if e.field == "mode"), "{err:?}");
@@ -424,10 +445,11 @@ async fn database_down_is_unavailable() {
 #[tokio::test]
 async fn a_batch_waits_for_a_writer_of_its_leads_and_sees_its_row() {
     let (db, client) = database().await;
-    seed_client_preferring(&client, "c", Some(Provider::Ghl)).await;
-    let leads: Vec<Lead> =
-        (0..5).map(|i| Lead { start: Some(t(9, 9)), status: Some("confirmed".into()), ..Lead::new(&format!("l{i}"), "c") }).collect();
-    seed_leads(&client, &leads).await;
+    seed_client_preferring(&client, "c", Some(Provider::Ghl)).await.unwrap();
+    let leads: Vec<Lead> = (0..5)
+        .map(|i| ("c", Phase28Lead { start_at: Some(t(9, 9)), status: Some("confirmed".into()), ..lead(&format!("l{i}")) }))
+        .collect();
+    seed_phase28_leads(&client, &leads).await.unwrap();
     let store = std::sync::Arc::new(db.store().await);
 
     let writer = db.client().await;
@@ -459,17 +481,22 @@ async fn a_batch_waits_for_a_writer_of_its_leads_and_sees_its_row() {
 async fn provider_ids_at_and_over_the_key_limit() {
     use shared::domain::MAX_KEY_BYTES;
     let (db, client) = database().await;
-    seed_client_preferring(&client, "c", None).await;
+    seed_client_preferring(&client, "c", None).await.unwrap();
     let at_limit = "g".repeat(MAX_KEY_BYTES);
     let over = "h".repeat(MAX_KEY_BYTES + 1);
-    let lead = |id: &str, key: &str| Lead {
-        provider: Some(Provider::Ghl),
-        ghl_id: Some(key.to_string()),
-        start: Some(t(9, 9)),
-        status: Some("confirmed".into()),
-        ..Lead::new(id, "c")
+    let keyed = |id: &str, key: &str| {
+        (
+            "c",
+            Phase28Lead {
+                appointment_provider: Some(Provider::Ghl),
+                ghl_appointment_id: Some(key.to_string()),
+                start_at: Some(t(9, 9)),
+                status: Some("confirmed".into()),
+                ..lead(id)
+            },
+        )
     };
-    seed_leads(&client, &[lead("l1", &at_limit), lead("l2", &over)]).await;
+    seed_phase28_leads(&client, &[keyed("l1", &at_limit), keyed("l2", &over)]).await.unwrap();
     let store = db.store().await;
 
     let dry = run_to_end(&store, &input_with(Mode::DryRun, None, 10)).await;

@@ -11,9 +11,11 @@ use shared::Provider;
 async fn ids_with_nul_are_invalid_input_and_write_nothing() {
     let db = shared::testing::test_database().await;
     let client = db.client().await;
-    seed_client_preferring(&client, "c", Some(Provider::Ghl)).await;
+    seed_client_preferring(&client, "c", Some(Provider::Ghl)).await.unwrap();
     // A lead an apply would migrate, had it run.
-    seed_leads(&client, &[Lead { start: Some(t(9, 9)), ghl_id: Some("g1".into()), ..Lead::new("l1", "c") }]).await;
+    seed_phase28_leads(&client, &[("c", Phase28Lead { start_at: Some(t(9, 9)), ghl_appointment_id: Some("g1".into()), ..lead("l1") })])
+        .await
+        .unwrap();
     let store = db.store().await;
     let mut cases = Vec::new();
     for mode in [Mode::DryRun, Mode::Apply, Mode::Verify, Mode::RepairRollups] {

@@ -12,7 +12,7 @@ use common::*;
 use migrate_batch::{invoke, Limits, MigrateError, Mode, Output};
 use proptest::prelude::*;
 use shared::domain::{AppointmentSource, AppointmentStatus, Observation, ObservedStatus, Provider};
-use shared::write_path::migration_batch::{migration_for, rollup_mirrors_a_row, LeadMigration, Phase28Lead};
+use shared::write_path::migration_batch::{migration_for, rollup_mirrors_a_row, LeadMigration};
 
 const CLIENTS: [(&str, Option<Provider>); 3] = [("c_cal", Some(Provider::Calendly)), ("c_ghl", Some(Provider::Ghl)), ("c_none", None)];
 
@@ -86,19 +86,19 @@ fn build_leads(gens: &[LeadGen], unique_keys: bool) -> Vec<Lead> {
             // Shared pools make two leads claim the same provider id; unique keys do not.
             let key = |k: u8| if unique_keys { format!("{i}") } else { format!("{k}") };
             let start = g.start.map(time);
-            Lead {
-                id: format!("lead_{i:03}"),
-                client: CLIENTS[g.client].0.to_string(),
-                provider: g.provider,
-                ghl_id: g.ghl.map(|k| format!("g{}", key(k))),
-                invitee: g.invitee.map(|k| invitee(&key(k))),
-                event: if g.event { Some(event(&format!("{i}"))) } else { None },
-                start,
-                end: g.end.and_then(|m| start.map(|s| s + minutes(m))),
+            let lead = Phase28Lead {
+                lead_id: format!("lead_{i:03}"),
+                appointment_provider: g.provider,
+                ghl_appointment_id: g.ghl.map(|k| format!("g{}", key(k))),
+                calendly_invitee_uri: g.invitee.map(|k| invitee(&key(k))),
+                calendly_scheduled_event_uri: if g.event { Some(event(&format!("{i}"))) } else { None },
+                start_at: start,
+                end_at: g.end.and_then(|m| start.map(|s| s + minutes(m))),
                 status: g.status.map(str::to_string),
                 canceled_at: g.canceled_at.map(|s| time(s) - minutes(60 * 24)),
-                source: None,
-            }
+                client_provider: None,
+            };
+            (CLIENTS[g.client].0, lead)
         })
         .collect()
 }
@@ -132,12 +132,12 @@ fn leads_and_webhooks(
 
 fn webhook_observation(w: &WebhookGen, leads: &[Lead], n: usize) -> Observation {
     let status = if w.canceled { AppointmentStatus::Canceled } else { AppointmentStatus::Confirmed };
-    let lead = &leads[w.lead];
-    let mut o = Observation::new(lead.id.as_str(), w.provider, ObservedStatus::Is(status), AppointmentSource::Webhook);
-    let from = w.key_of.map(|j| &leads[j]);
+    let (_, lead) = &leads[w.lead];
+    let mut o = Observation::new(lead.lead_id.as_str(), w.provider, ObservedStatus::Is(status), AppointmentSource::Webhook);
+    let from = w.key_of.map(|j| &leads[j].1);
     o.key = Some(match w.provider {
-        Provider::Ghl => from.and_then(|l| l.ghl_id.clone()).unwrap_or_else(|| format!("webhook-{n}")),
-        Provider::Calendly => from.and_then(|l| l.invitee.clone()).unwrap_or_else(|| invitee(&format!("webhook-{n}"))),
+        Provider::Ghl => from.and_then(|l| l.ghl_appointment_id.clone()).unwrap_or_else(|| format!("webhook-{n}")),
+        Provider::Calendly => from.and_then(|l| l.calendly_invitee_uri.clone()).unwrap_or_else(|| invitee(&format!("webhook-{n}"))),
     });
     if w.provider == Provider::Calendly {
         o.calendly_event_uri = Some(event(&format!("webhook-{n}")));
@@ -156,9 +156,9 @@ fn webhook_observation(w: &WebhookGen, leads: &[Lead], n: usize) -> Observation 
 async fn seeded(leads: &[Lead], webhooks: &[WebhookGen]) -> (shared::testing::TestDb, tokio_postgres::Client, shared::Store) {
     let (db, client) = database().await;
     for (id, default) in CLIENTS {
-        seed_client_preferring(&client, id, default).await;
+        seed_client_preferring(&client, id, default).await.unwrap();
     }
-    seed_leads(&client, leads).await;
+    seed_phase28_leads(&client, leads).await.unwrap();
     let store = db.store().await;
     for (n, w) in webhooks.iter().enumerate() {
         // A key the webhook takes from another lead may already be elsewhere: the write path then
@@ -266,6 +266,7 @@ proptest! {
             let resumed = interrupted_apply(&store_b, &client_b, batch, &stops).await;
 
             assert_eq!(appointments(&client_b).await, appointments(&client_a).await);
+            assert_eq!(first_writes(&client_b).await, first_writes(&client_a).await);
             assert_eq!(events(&client_b).await, events(&client_a).await);
             assert_eq!(resumed.counts, whole.counts);
             assert_eq!(dry.counts, whole.counts, "a dry-run reports every count apply does");
@@ -307,6 +308,7 @@ proptest! {
                 }
             }
             assert_eq!(appointments(&client_a).await, appointments(&client_b).await);
+            assert_eq!(first_writes(&client_a).await, first_writes(&client_b).await);
             assert_eq!(events(&client_a).await, events(&client_b).await);
             assert_eq!(out.counts.migration.appointments_created, created);
         });

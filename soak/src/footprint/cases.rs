@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use shared::testing::fixture_ids::{CALENDLY_EMAIL as LEAD_EMAIL, GHL_CONTACT, GHL_LOCATION};
 use shared::testing::{seed_client, seed_lead, TestDb};
 
 pub const FUNCTIONS: [&str; 5] = ["calendly-webhook", "ghl-webhook", "appointment-history", "reconcile-scheduled", "migrate-batch"];
@@ -14,10 +15,6 @@ const JWT_SECRET: &str = "dev-jwt-secret-0123456789abcdef0123456789abcdef";
 const CALENDLY_SIGNING_KEY: &str = "dev-calendly-signing-key-0123456789abcdef";
 const CLIENT: &str = "client_demo";
 const LEAD: &str = "lead_dana_demo";
-const LEAD_EMAIL: &str = "dana.whitfield@example.com";
-/// The workspace and contact of events/ghl-webhook/.
-const GHL_LOCATION: &str = "loc_Rt5vB2nQ";
-const GHL_CONTACT: &str = "cnt_8Hj3Kd9Lm";
 
 /// What the answer must be for the run to count: the case's path was the one taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -100,7 +100,7 @@ impl Harness {
         for (client, lead) in [(CLIENT_A, "lead_a1"), (CLIENT_A, "lead_a2"), (CLIENT_B, "lead_b1")] {
             seed_lead(&sql, client, lead, Some("someone@example.com")).await.unwrap();
         }
-        let config = AppConfig::new(db.settings(), SECRET.as_bytes().to_vec()).unwrap();
+        let config = AppConfig::new(db.settings(), SECRET).unwrap();
         let app = Arc::new(App::new(config).with_clock(now));
         let router = router(app.clone());
         Harness { db, sql, app, router }

@@ -4,7 +4,7 @@
 
 use calendly_webhook::{handle_request, signature, App};
 pub use shared::testing::fingerprint;
-use shared::testing::{seed_client, seed_lead, TestDb};
+use shared::testing::{seed_client, seed_lead, AppointmentSnapshot, TestDb};
 use tokio_postgres::Client;
 
 pub const CLIENT: &str = "client_acme";
@@ -100,57 +100,23 @@ pub async fn deliver(app: &App, name: &str) -> Answer {
     post(app, CLIENT, &body, Some(signed(KEY, &body))).await
 }
 
-/// One appointment, without generated ids: links as provider keys.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Row {
-    pub lead: String,
-    pub key: Option<String>,
-    pub event_uri: Option<String>,
-    pub status: String,
-    pub start: Option<chrono::NaiveDateTime>,
-    pub end: Option<chrono::NaiveDateTime>,
-    pub timezone: Option<String>,
-    pub canceled_at: Option<chrono::NaiveDateTime>,
-    pub canceled_by: Option<String>,
-    pub reason: Option<String>,
-    pub linked_from: Option<String>,
-    pub from_key: Option<String>,
-    pub to_key: Option<String>,
-    pub provider_created_at: Option<chrono::NaiveDateTime>,
-    pub provider_updated_at: Option<chrono::NaiveDateTime>,
-    pub status_changed_at: chrono::NaiveDateTime,
-    pub source: String,
-}
-
 /// The whole database as the order-independence tests compare it: rows, links, every lead's rollup,
 /// tasks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct State {
-    pub rows: Vec<Row>,
+    pub rows: Vec<AppointmentSnapshot>,
     pub rollups: Vec<Vec<Option<String>>>,
     pub tasks: Vec<(String, Option<String>, String, bool, String)>,
 }
 
 impl State {
-    pub fn row(&self, key: &str) -> &Row {
+    pub fn row(&self, key: &str) -> &AppointmentSnapshot {
         self.rows.iter().find(|r| r.key.as_deref() == Some(key)).unwrap_or_else(|| panic!("a row for {key}"))
     }
 }
 
 pub async fn state(db: &Client) -> State {
-    let rows = shared::testing::rows_as(
-        db,
-        r#"SELECT a."leadId" AS lead, a."calendlyInviteeUri" AS key, a."calendlyScheduledEventUri" AS event_uri,
-                  a."status"::text AS status, a."startAt" AS start, a."endAt" AS "end", a."timezone", a."canceledAt" AS canceled_at,
-                  a."canceledBy" AS canceled_by, a."cancelReason" AS reason, p."calendlyInviteeUri" AS linked_from,
-                  a."rescheduledFromKey" AS from_key, a."rescheduledToKey" AS to_key, a."providerCreatedAt" AS provider_created_at,
-                  a."providerUpdatedAt" AS provider_updated_at, a."statusChangedAt" AS status_changed_at, a."source"::text AS source
-             FROM "Appointment" a LEFT JOIN "Appointment" p ON p."id" = a."rescheduledFromId"
-            ORDER BY a."calendlyInviteeUri""#,
-        &[],
-    )
-    .await;
+    let rows = shared::testing::appointments(db, None).await;
     let rollups = db
         .query(
             r#"SELECT "id", "appointmentStartAt"::text, "appointmentEndAt"::text, "appointmentStatus", "appointmentCanceledAt"::text,

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use migrate_batch::{invoke, Input, Limits, Mode, Output};
-pub use shared::testing::{count, database};
+pub use shared::testing::{count, database, seed_client_preferring, seed_phase28_leads, AppointmentSnapshot};
+pub use shared::write_path::migration_batch::Phase28Lead;
 use shared::Provider;
 use tokio_postgres::Client;
 
@@ -11,26 +12,13 @@ pub fn t(day: u32, hour: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2031, 3, day, hour, 0, 0).unwrap()
 }
 
-/// One lead's Phase 28 columns.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Lead {
-    pub id: String,
-    pub client: String,
-    pub provider: Option<Provider>,
-    pub ghl_id: Option<String>,
-    pub invitee: Option<String>,
-    pub event: Option<String>,
-    pub start: Option<DateTime<Utc>>,
-    pub end: Option<DateTime<Utc>>,
-    pub status: Option<String>,
-    pub canceled_at: Option<DateTime<Utc>>,
-    pub source: Option<String>,
-}
+/// A lead to seed: its client and its Phase 28 columns (whose `client_provider` is the client's,
+/// seeded by `seed_client_preferring`).
+pub type Lead = (&'static str, Phase28Lead);
 
-impl Lead {
-    pub fn new(id: &str, client: &str) -> Self {
-        Lead { id: id.into(), client: client.into(), ..Default::default() }
-    }
+/// A lead without Phase 28 data.
+pub fn lead(id: &str) -> Phase28Lead {
+    Phase28Lead { lead_id: id.into(), ..Default::default() }
 }
 
 pub fn invitee(name: &str) -> String {
@@ -39,54 +27,6 @@ pub fn invitee(name: &str) -> String {
 
 pub fn event(name: &str) -> String {
     format!("https://api.calendly.com/scheduled_events/ev-{name}")
-}
-
-/// A workspace whose Phase 28 default booking provider is `default`.
-pub async fn seed_client_preferring(db: &Client, id: &str, default: Option<Provider>) {
-    shared::testing::seed_client(db, id, None).await.unwrap();
-    db.execute(
-        r#"UPDATE "Client" SET "meetingBookingProvider" = $2::text::"MeetingBookingProvider" WHERE "id" = $1"#,
-        &[&id, &default.map(|p| p.as_db())],
-    )
-    .await
-    .unwrap();
-}
-
-pub async fn seed_leads(db: &Client, leads: &[Lead]) {
-    let stmt = db
-        .prepare(
-            r#"INSERT INTO "Lead" ("id", "clientId", "email", "ghlAppointmentId", "calendlyInviteeUri", "calendlyScheduledEventUri",
-                   "appointmentStartAt", "appointmentEndAt", "appointmentStatus", "appointmentCanceledAt", "appointmentProvider",
-                   "appointmentSource", "updatedAt")
-               VALUES ($1, $2, 'someone@example.com', $3, $4, $5, $6, $7, $8, $9, $10::text::"MeetingBookingProvider", $11, '2030-01-01')"#,
-        )
-        .await
-        .unwrap();
-    let naive = |t: Option<DateTime<Utc>>| t.map(|t| t.naive_utc());
-    futures::future::try_join_all(leads.iter().map(|l| {
-        let stmt = stmt.clone();
-        async move {
-            db.execute(
-                &stmt,
-                &[
-                    &l.id,
-                    &l.client,
-                    &l.ghl_id,
-                    &l.invitee,
-                    &l.event,
-                    &naive(l.start),
-                    &naive(l.end),
-                    &l.status,
-                    &naive(l.canceled_at),
-                    &l.provider.map(|p| p.as_db()),
-                    &l.source,
-                ],
-            )
-            .await
-        }
-    }))
-    .await
-    .unwrap();
 }
 
 pub fn input(mode: Mode) -> Input {
@@ -115,48 +55,28 @@ pub async fn run_to_end(store: &shared::Store, first: &Input) -> Output {
     out
 }
 
-/// An appointment without what depends on ids or on when it was written.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Row {
-    pub lead: String,
-    pub provider: String,
-    pub ghl: Option<String>,
-    pub invitee: Option<String>,
-    pub event: Option<String>,
-    pub start: Option<NaiveDateTime>,
-    pub end: Option<NaiveDateTime>,
-    pub timezone: Option<String>,
-    pub status: String,
-    pub canceled_at: Option<NaiveDateTime>,
-    pub cancel_reason: Option<String>,
-    pub canceled_by: Option<String>,
-    pub linked_from: Option<String>,
-    pub from_key: Option<String>,
-    pub to_key: Option<String>,
-    pub provider_created: Option<NaiveDateTime>,
-    pub provider_updated: Option<NaiveDateTime>,
-    pub source: String,
-    /// statusChangedAt == createdAt == updatedAt (what `new_row` writes)
-    pub fresh: bool,
+/// Every appointment (shared::testing's snapshot), as these tests compare two databases or one
+/// before and after a run: without its status change time, the time of the write that made a
+/// migrated row. [`first_writes`] says which rows are as that write left them.
+pub async fn appointments(db: &Client) -> Vec<AppointmentSnapshot> {
+    let mut rows = shared::testing::appointments(db, None).await;
+    rows.iter_mut().for_each(|r| r.status_changed_at = NaiveDateTime::default());
+    rows
 }
 
-pub async fn appointments(db: &Client) -> Vec<Row> {
-    let mut rows: Vec<Row> = shared::testing::rows_as(
-        db,
-        r#"SELECT a."leadId" AS lead, a."provider"::text AS provider, a."ghlAppointmentId" AS ghl, a."calendlyInviteeUri" AS invitee,
-                  a."calendlyScheduledEventUri" AS event, a."startAt" AS start, a."endAt" AS "end", a."timezone",
-                  a."status"::text AS status, a."canceledAt" AS canceled_at, a."cancelReason" AS cancel_reason, a."canceledBy" AS canceled_by,
-                  coalesce(p."ghlAppointmentId", p."calendlyInviteeUri", p."startAt"::text) AS linked_from,
-                  a."rescheduledFromKey" AS from_key, a."rescheduledToKey" AS to_key, a."providerCreatedAt" AS provider_created,
-                  a."providerUpdatedAt" AS provider_updated, a."source"::text AS source,
-                  a."statusChangedAt" = a."createdAt" AND a."createdAt" = a."updatedAt" AS fresh
-             FROM "Appointment" a LEFT JOIN "Appointment" p ON p."id" = a."rescheduledFromId""#,
+/// (lead, key or start) of the appointments as their first write left them: `statusChangedAt` =
+/// `createdAt` = `updatedAt`, what `new_row` writes.
+pub async fn first_writes(db: &Client) -> Vec<(String, Option<String>)> {
+    db.query(
+        r#"SELECT "leadId", coalesce("ghlAppointmentId", "calendlyInviteeUri", "startAt"::text) FROM "Appointment"
+            WHERE "statusChangedAt" = "createdAt" AND "createdAt" = "updatedAt" ORDER BY 1, 2"#,
         &[],
     )
-    .await;
-    rows.sort();
-    rows
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect()
 }
 
 /// Events as (lead, appointment's key or start, kind, source, old, new), sorted.

@@ -10,7 +10,7 @@ use reconcile_scheduled::config::ReconcileConfig;
 use reconcile_scheduled::Reconciler;
 use serde_json::Value;
 use shared::providers::{Endpoints, HttpSettings, ProviderHttp, Quotas};
-pub use shared::testing::{count, database};
+pub use shared::testing::{appointments, count, database};
 use shared::testing::{seed_client, seed_lead, TestDb};
 use tokio::time::Instant;
 use tokio_postgres::Client;
@@ -149,20 +149,6 @@ pub async fn list_scheduled_events_after_a_429(server: &MockServer) {
         .mount(server)
         .await;
     serve_fixture(server, "/scheduled_events", "calendly/api-list-scheduled-events.json").await;
-}
-
-/// (key, status, start, lead, source) of every appointment, ordered by key.
-pub async fn appointments(db: &Client) -> Vec<(String, String, Option<String>, String, String)> {
-    db.query(
-        r#"SELECT coalesce("ghlAppointmentId", "calendlyInviteeUri"), "status"::text, "startAt"::text, "leadId", "source"::text
-           FROM "Appointment" ORDER BY 1"#,
-        &[],
-    )
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-    .collect()
 }
 
 pub async fn last_checked(db: &Client, lead_id: &str) -> Option<chrono::NaiveDateTime> {

@@ -147,9 +147,9 @@ pub async fn run(table: &mut Table, stack: &Stack) {
         "final database vs in-order, once-only delivery of every delivery: appointments (less statusChangedAt), \
          rollups, follow-up tasks per lead, row counts; every appointment's history ends at its status",
         format!(
-            "{}; {invitee_reads} no-show deliveries came before their invitee's booking and were recorded from Calendly's API \
-             (the mock's invitee reads); acknowledged unrecorded: {}; events logged {} vs {} in order (a log of arrivals: \
-             compared by where it ends, not by length)",
+            "{}; {invitee_reads} no-show deliveries named an invitee not recorded yet (its booking still to come) and were \
+             recorded from Calendly's API (the mock's invitee reads); acknowledged unrecorded: {}; events logged {} vs {} in \
+             order (a log of arrivals: compared by where it ends, not by length)",
             deliveries::verdict(&differences),
             unrecorded.len(),
             events.0,

@@ -5,12 +5,18 @@ use soak::stack::Stack;
 use soak::table::Table;
 
 /// Runs a section (`$run`, a future appending to `$table`) within `$limit` seconds; past it, the
-/// section is stopped where it is (its rows so far kept) and a failed row says so.
+/// section is stopped where it is (its rows so far kept) and a failed row says so. The form with
+/// `$runs` first runs it only when `$runs($name)` (the section was asked for, or all were).
 macro_rules! section {
     ($times:ident, $table:ident, $name:literal, $what:literal, $limit:literal, $run:expr) => {{
         let (started, limit) = $times.start(concat!($name, ": ", $what), $limit);
         let finished = tokio::time::timeout(limit, $run).await.is_ok();
         $times.ended(&mut $table, $name, started, limit, finished);
+    }};
+    ($runs:ident, $times:ident, $table:ident, $name:literal, $what:literal, $limit:literal, $run:expr) => {{
+        if $runs($name) {
+            section!($times, $table, $name, $what, $limit, $run);
+        }
     }};
 }
 
@@ -53,39 +59,34 @@ async fn main() -> ExitCode {
                     "runs",
                     true,
                 );
-                if runs("migration") {
-                    section!(
-                        times,
-                        table,
-                        "migration",
-                        "migrate-batch killed mid-run",
-                        300,
-                        soak::faults::migration_killed(&mut table, &stack)
-                    );
-                }
-                if runs("crash") {
-                    section!(
-                        times,
-                        table,
-                        "crash",
-                        "database crash during webhooks",
-                        300,
-                        soak::faults::database_crash(&mut table, &stack)
-                    );
-                }
-                if runs("reconcile") {
-                    section!(
-                        times,
-                        table,
-                        "reconcile",
-                        "reconcile-scheduled under trouble",
-                        300,
-                        soak::faults::reconcile_under_trouble(&mut table, &stack)
-                    );
-                }
-                if runs("load") {
-                    section!(times, table, "load", "10,000 deliveries with reads", 600, soak::load::run(&mut table, &stack));
-                }
+                section!(
+                    runs,
+                    times,
+                    table,
+                    "migration",
+                    "migrate-batch killed mid-run",
+                    300,
+                    soak::faults::migration_killed(&mut table, &stack)
+                );
+                section!(
+                    runs,
+                    times,
+                    table,
+                    "crash",
+                    "database crash during webhooks",
+                    300,
+                    soak::faults::database_crash(&mut table, &stack)
+                );
+                section!(
+                    runs,
+                    times,
+                    table,
+                    "reconcile",
+                    "reconcile-scheduled under trouble",
+                    300,
+                    soak::faults::reconcile_under_trouble(&mut table, &stack)
+                );
+                section!(runs, times, table, "load", "10,000 deliveries with reads", 600, soak::load::run(&mut table, &stack));
                 if runs("memory") {
                     soak::memory::run(&mut table, &stack).await;
                 }

@@ -10,7 +10,7 @@ use calendly_webhook::{invitee_lookup, App};
 use common::*;
 use serde_json::Value;
 use shared::providers::{Endpoints, ProviderHttp, Quotas};
-use shared::testing::{LogCapture, TestDb};
+use shared::testing::TestDb;
 use tokio_postgres::Client;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -22,23 +22,6 @@ const NEW_INVITEE_ID: &str = "e4c2a9b7-1f3d-4e6a-8c5b-0d9f7a3e1b26";
 /// When the host marked the new booking (12 March, 16:00) a no-show, and when Calendly delivered it.
 const MARKED_AT: &str = "2026-03-12T16:40:11.250000Z";
 const DELIVERED_AT: &str = "2026-03-12T16:40:12.000000Z";
-
-/// Every log line of this test binary, from every test and thread, down to TRACE (the global
-/// subscriber, installed by the first test to ask): the PII test reads them all.
-fn logs() -> &'static LogCapture {
-    static LOGS: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = LogCapture::default();
-        // As production's `shared::telemetry::init`, but at TRACE (tokio-postgres at INFO: see pii.rs).
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("trace,tokio_postgres=info"))
-            .with_writer(logs.clone())
-            .with_ansi(false)
-            .try_init()
-            .expect("the only subscriber of this test binary");
-        logs
-    })
-}
 
 fn api_fixture(name: &str) -> Value {
     serde_json::from_slice(&fixture(&format!("api/{name}"))).unwrap()
@@ -89,7 +72,7 @@ async fn give_token(db: &Client) {
 
 /// The seeded database, the client holding a Calendly token, and the function asking `server`.
 async fn with_api(server: &MockServer) -> (TestDb, Client, App) {
-    logs();
+    trace_logs();
     let (db, client) = seeded().await;
     give_token(&client).await;
     let app = app(&db).await.with_calendly(api(server));
@@ -120,7 +103,7 @@ async fn requests(server: &MockServer) -> usize {
     server.received_requests().await.unwrap_or_default().len()
 }
 
-fn reason(a: &Answer) -> (u16, Option<&str>, Option<&str>) {
+fn reason_of(a: &Answer) -> (u16, Option<&str>, Option<&str>) {
     (a.status.as_u16(), a.taken(), a.body["reason"].as_str())
 }
 
@@ -169,103 +152,65 @@ async fn a_no_show_before_its_booking_is_read_from_the_api_and_recorded() {
 /// What the API answers decides whether Calendly is asked to retry: only when a retry can help.
 #[tokio::test]
 async fn the_answer_follows_what_the_api_said() {
-    struct Case {
-        name: &'static str,
-        invitee: ResponseTemplate,
-        status: u16,
-        reason: Option<&'static str>,
-        /// Requests the API received (a 401 and a 404 are not retried, a 5xx once).
-        requests: std::ops::RangeInclusive<usize>,
-    }
     let json = |status: u16, body: Value| ResponseTemplate::new(status).set_body_json(body);
-    let cases = [
-        Case {
-            name: "404",
-            invitee: json(
-                404,
-                serde_json::json!({"title": "Resource Not Found", "message": "The server could not find the requested resource."}),
-            ),
-            status: 200,
-            reason: Some("unknown invitee"),
-            requests: 1..=1,
-        },
-        Case {
-            name: "401",
-            invitee: json(401, serde_json::json!({"title": "Unauthenticated", "message": "The access token is invalid"})),
-            status: 200,
-            reason: Some("unknown invitee; Calendly refused the client's token"),
-            requests: 1..=1,
-        },
-        Case {
-            name: "403",
-            invitee: json(403, serde_json::json!({"title": "Permission Denied", "message": "You do not have permission"})),
-            status: 200,
-            reason: Some("unknown invitee; Calendly refused the client's token"),
-            requests: 1..=1,
-        },
-        Case {
-            name: "503",
-            invitee: json(503, serde_json::json!({"title": "Service Unavailable"})),
-            status: 503,
-            reason: None,
-            requests: 2..=2,
-        },
-        Case {
-            name: "429",
-            invitee: json(429, api_fixture("api-429-body.json")).insert_header("x-ratelimit-reset", "30"),
-            status: 503,
-            reason: None,
-            requests: 1..=1,
-        },
-        Case {
-            name: "hanging past the budget",
-            invitee: json(200, invitee_resource(Some(MARKED_AT))).set_delay(Duration::from_secs(3)),
-            status: 503,
-            reason: None,
-            requests: 1..=2,
-        },
-        Case {
-            name: "not JSON",
-            invitee: ResponseTemplate::new(200).set_body_string("<html>"),
-            status: 200,
-            reason: Some("unknown invitee; Calendly's answer about it is unusable"),
-            requests: 1..=1,
-        },
+    let refused = Some("unknown invitee; Calendly refused the client's token");
+    // (case, the invitee's answer, the reason of the 200 `ignored` or `None` for a 503, requests
+    // the API received: a 401 and a 404 are not retried, a 5xx once).
+    #[allow(clippy::type_complexity)] // a table reads best inline
+    let cases: [(&str, ResponseTemplate, Option<&str>, std::ops::RangeInclusive<usize>); 7] = [
+        (
+            "404",
+            json(404, serde_json::json!({"title": "Resource Not Found", "message": "The server could not find the requested resource."})),
+            Some("unknown invitee"),
+            1..=1,
+        ),
+        ("401", json(401, serde_json::json!({"title": "Unauthenticated", "message": "The access token is invalid"})), refused, 1..=1),
+        ("403", json(403, serde_json::json!({"title": "Permission Denied", "message": "You do not have permission"})), refused, 1..=1),
+        ("503", json(503, serde_json::json!({"title": "Service Unavailable"})), None, 2..=2),
+        ("429", json(429, api_fixture("api-429-body.json")).insert_header("x-ratelimit-reset", "30"), None, 1..=1),
+        // The budget may cut the retry before or after it is sent.
+        ("hanging past the budget", json(200, invitee_resource(Some(MARKED_AT))).set_delay(Duration::from_secs(3)), None, 1..=2),
+        (
+            "not JSON",
+            ResponseTemplate::new(200).set_body_string("<html>"),
+            Some("unknown invitee; Calendly's answer about it is unusable"),
+            1..=1,
+        ),
     ];
-    for case in cases {
+    for (name, invitee, ignored, expected_requests) in cases {
         let server = MockServer::start().await;
-        serve(&server, case.invitee).await;
+        serve(&server, invitee).await;
         let (_db, client, mut app) = with_api(&server).await;
         app.lookup_budget = Duration::from_millis(800);
         let before = fingerprint(&client).await;
         let started = std::time::Instant::now();
         let a = send_signed(&app, &no_show_of_new("invitee-no-show-created.json")).await;
-        let name = case.name;
         assert!(started.elapsed() < Duration::from_secs(2), "{name}: bounded by the budget ({:?})", started.elapsed());
-        assert_eq!(a.status.as_u16(), case.status, "{name}: {:?}", a.body);
-        if case.status == 503 {
-            assert_eq!(a.problem_type(), "urn:problem-type:calendly-webhook:calendly-api-unavailable", "{name}");
-            assert_eq!(a.retry_after.as_deref(), Some("5"), "{name}");
-        } else {
-            assert_eq!(reason(&a), (200, Some("ignored"), case.reason), "{name}");
+        match ignored {
+            Some(reason) => assert_eq!(reason_of(&a), (200, Some("ignored"), Some(reason)), "{name}"),
+            None => {
+                assert_eq!(a.status.as_u16(), 503, "{name}: {:?}", a.body);
+                assert_eq!(a.problem_type(), "urn:problem-type:calendly-webhook:calendly-api-unavailable", "{name}");
+                assert_eq!(a.retry_after.as_deref(), Some("5"), "{name}");
+            }
         }
         assert_eq!(fingerprint(&client).await, before, "{name}: nothing written");
         let sent = requests(&server).await;
-        assert!(case.requests.contains(&sent), "{name}: {sent} requests to the API");
+        assert!(expected_requests.contains(&sent), "{name}: {sent} requests to the API");
     }
 }
 
 /// No token, no question to the API; an invitee the API knows but no lead of the client matches.
 #[tokio::test]
 async fn without_a_token_or_a_lead_the_no_show_is_ignored() {
-    logs();
+    trace_logs();
     let server = MockServer::start().await;
     serve(&server, ResponseTemplate::new(200).set_body_json(invitee_resource(Some(MARKED_AT)))).await;
     let (db, client) = seeded().await;
     let app = app(&db).await.with_calendly(api(&server));
     let before = fingerprint(&client).await;
     let a = send_signed(&app, &no_show_of_new("invitee-no-show-created.json")).await;
-    assert_eq!(reason(&a), (200, Some("ignored"), Some("unknown invitee; no Calendly token to look it up")));
+    assert_eq!(reason_of(&a), (200, Some("ignored"), Some("unknown invitee; no Calendly token to look it up")));
     assert_eq!(requests(&server).await, 0);
 
     // With a token, but the invitee booked with an email no lead has, through a link naming no lead.
@@ -276,7 +221,7 @@ async fn without_a_token_or_a_lead_the_no_show_is_ignored() {
     serve(&server, ResponseTemplate::new(200).set_body_json(stranger)).await;
     let app = app.with_calendly(api(&server));
     let a = send_signed(&app, &no_show_of_new("invitee-no-show-created.json")).await;
-    assert_eq!(reason(&a), (200, Some("ignored"), Some("no matching lead")));
+    assert_eq!(reason_of(&a), (200, Some("ignored"), Some("no matching lead")));
     assert_eq!(fingerprint(&client).await, before);
 }
 
@@ -284,7 +229,7 @@ async fn without_a_token_or_a_lead_the_no_show_is_ignored() {
 /// test's lookups (recorded, token refused, answer unreadable) and those of the other tests.
 #[tokio::test]
 async fn no_pii_from_the_api_reaches_the_logs() {
-    let logs = logs();
+    let logs = trace_logs();
     let server = MockServer::start().await;
     serve(&server, ResponseTemplate::new(200).set_body_json(invitee_resource(Some(MARKED_AT)))).await;
     let (_db, _client, app) = with_api(&server).await;

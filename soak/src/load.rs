@@ -50,6 +50,9 @@ pub async fn run(table: &mut Table, stack: &Stack) {
             return table.failed(SECTION, "load", e);
         }
     }
+    if let Err(e) = world.grant_api_token(&stack.client().await).await {
+        return table.failed(SECTION, "load", e);
+    }
     let stories = world.stories();
     stack.mock.serve_calendly(&deliveries::api_states(&stories));
     let reads_before = stack.mock.calendly_invitee_reads();

@@ -34,6 +34,12 @@ pub fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
     }
 }
 
+/// The Calendly API's base URL (`CALENDLY_API_BASE`; unset, Calendly's own): local runs and the
+/// soak point it at a mock.
+pub fn calendly_api_base() -> String {
+    optional("CALENDLY_API_BASE").unwrap_or_else(|| crate::providers::Endpoints::CALENDLY.into())
+}
+
 /// Database settings: `DATABASE_URL` (a libpq URL; see [`DbSettings::from_url`]) and
 /// `DB_MIGRATE_ON_CONNECT` (apply pending migrations at cold start; default true).
 pub fn database() -> Result<DbSettings> {

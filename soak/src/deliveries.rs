@@ -14,6 +14,8 @@ use crate::stack::{ghl_key, Stack};
 
 /// Every soak client's Calendly signing key.
 pub const CALENDLY_KEY: &str = "whsec-soak-0123456789abcdef";
+/// Every soak client's Calendly API token (the provider mock serves any).
+pub const CALENDLY_TOKEN: &str = "pat-soak-calendly-0123456789";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Provider {
@@ -151,6 +153,18 @@ impl CalendlyWorld {
         Ok(())
     }
 
+    /// Gives the client a Calendly API token, with which calendly-webhook reads the invitees of
+    /// no-shows that come before their booking. Only the load section's client has one: with it,
+    /// reconcile-scheduled would also find the client's leads due for a Calendly check.
+    pub async fn grant_api_token(&self, db: &Client) -> shared::Result<()> {
+        db.execute(
+            r#"UPDATE "Client" SET "calendlyAccessToken" = $2, "calendlyOrganizationUri" = $3 WHERE "id" = $1"#,
+            &[&self.client_id, &CALENDLY_TOKEN, &format!("https://api.calendly.com/organizations/{}", self.prefix)],
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Each lead's story, a list per lead, in order.
     pub fn stories(&self) -> Vec<Vec<Delivery>> {
         let templates: Vec<Vec<String>> =
@@ -178,6 +192,48 @@ impl CalendlyWorld {
             })
             .collect()
     }
+}
+
+/// What Calendly's API shows of each invitee of these stories once they have ended: the invitee
+/// as its last `invitee.*` delivery carried it, with the no-show mark its last no-show delivery
+/// left (`GET /scheduled_events/{event}/invitees/{invitee}`'s `resource`), and its scheduled event
+/// (`GET /scheduled_events/{event}`'s), by invitee URI.
+pub fn api_states(stories: &[Vec<Delivery>]) -> BTreeMap<String, ApiInvitee> {
+    let mut states: BTreeMap<String, ApiInvitee> = BTreeMap::new();
+    for d in stories.iter().flatten().filter(|d| d.provider == Provider::Calendly) {
+        let body: serde_json::Value = serde_json::from_slice(&d.body).expect("story JSON");
+        let payload = &body["payload"];
+        match body["event"].as_str().unwrap_or("") {
+            "invitee.created" | "invitee.canceled" => {
+                let mut invitee = payload.clone();
+                let mut event = invitee.as_object_mut().and_then(|o| o.remove("scheduled_event")).unwrap_or_default();
+                event["uri"] = invitee["event"].clone();
+                let uri = invitee["uri"].as_str().unwrap_or_default().to_string();
+                // A delivery does not carry the no-show mark: the invitee keeps the one it has.
+                invitee["no_show"] = states.get(&uri).map(|s| s.invitee["no_show"].clone()).unwrap_or_default();
+                states.insert(uri, ApiInvitee { invitee, event });
+            }
+            kind @ ("invitee_no_show.created" | "invitee_no_show.deleted") => {
+                let uri = payload["invitee"].as_str().or(payload["invitee"]["uri"].as_str()).unwrap_or_default();
+                if let Some(state) = states.get_mut(uri) {
+                    state.invitee["no_show"] = if kind == "invitee_no_show.created" {
+                        serde_json::json!({"uri": payload["uri"], "created_at": payload["created_at"]})
+                    } else {
+                        serde_json::Value::Null
+                    };
+                }
+            }
+            _ => {}
+        }
+    }
+    states
+}
+
+/// One invitee and its scheduled event, as Calendly's API answers them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiInvitee {
+    pub invitee: serde_json::Value,
+    pub event: serde_json::Value,
 }
 
 /// A GHL workspace of `leads` leads, each of its own contact with one appointment's story, the
@@ -253,9 +309,8 @@ pub struct Seen {
     pub latencies: Vec<Duration>,
     /// Deliveries whose last answer was not a 2xx (lost, unless the refusal was right).
     pub not_taken: Vec<(String, usize, u16)>,
-    /// (lead, step) of deliveries answered 2xx but not recorded (`"status": "ignored"`): a
-    /// no-show of an invitee the service has not seen yet, which it acknowledges so that Calendly
-    /// does not disable the subscription, and which reconciliation later reads from the API.
+    /// (lead, step) of deliveries answered 2xx but not recorded (`"status": "ignored"`): none of
+    /// the soak's should be (a no-show before its booking is read from Calendly's API and recorded).
     pub ignored: BTreeSet<(String, usize)>,
     /// (lead, step) of deliveries recorded (answered 2xx and not ignored), by any of their copies.
     pub recorded: BTreeSet<(String, usize)>,
@@ -484,6 +539,36 @@ mod tests {
             assert_eq!(redelivers(Provider::Calendly, status), calendly, "calendly {status:?}");
             assert_eq!(redelivers(Provider::Ghl, status), ghl, "ghl {status:?}");
         }
+    }
+
+    #[test]
+    fn the_api_shows_each_invitee_as_its_story_ends() {
+        let world = CalendlyWorld { client_id: "c".into(), prefix: "t".into(), leads: 2 };
+        let states = api_states(&world.stories());
+        let uri = |kind: &str, n: usize| {
+            let event = if kind == "old" { "3c9e7b21-8a4f-4d6e-b0c2-5f1a9d7e2c40" } else { "9b7d1e45-2c6a-4f83-a0e9-d3b5c7f1e268" };
+            format!("https://api.calendly.com/scheduled_events/{event}/invitees/t-{kind}-{n}")
+        };
+        assert_eq!(states.len(), 3, "lead 0's invitee, lead 1's old and new ones");
+        // Lead 0: marked, unmarked, marked again: the second mark.
+        let even = &states[&uri("old", 0)];
+        assert_eq!(even.invitee["status"], "active");
+        assert_eq!(even.invitee["no_show"]["uri"], "https://api.calendly.com/invitee_no_shows/t-no-show-again-0");
+        assert_eq!(even.invitee["email"], "t0@example.com");
+        assert_eq!(even.event["uri"], "https://api.calendly.com/scheduled_events/3c9e7b21-8a4f-4d6e-b0c2-5f1a9d7e2c40");
+        assert_eq!(even.event["start_time"], "2026-03-10T17:00:00.000000Z");
+        // Lead 1: the old invitee canceled by the reschedule, the new one marked a no-show.
+        assert_eq!(states[&uri("old", 1)].invitee["status"], "canceled");
+        assert!(states[&uri("old", 1)].invitee["no_show"].is_null());
+        let new = &states[&uri("new", 1)];
+        assert_eq!(
+            (new.invitee["status"].as_str(), new.invitee["no_show"]["created_at"].as_str()),
+            (Some("active"), Some("2026-03-12T16:40:11.250000Z"))
+        );
+        assert_eq!(new.event["start_time"], "2026-03-12T16:00:00.000000Z");
+        // What the webhook reads of it is the API's Invitee.
+        let read: shared::providers::calendly::Invitee = serde_json::from_value(new.invitee.clone()).unwrap();
+        assert_eq!((read.uri.as_str(), read.email()), (uri("new", 1).as_str(), Some("t1@example.com")));
     }
 
     #[test]

@@ -5,12 +5,18 @@ use soak::stack::Stack;
 use soak::table::Table;
 
 /// Runs a section (`$run`, a future appending to `$table`) within `$limit` seconds; past it, the
-/// section is stopped where it is (its rows so far kept) and a failed row says so.
+/// section is stopped where it is (its rows so far kept) and a failed row says so. The form with
+/// `$runs` first runs it only when `$runs($name)` (the section was asked for, or all were).
 macro_rules! section {
     ($times:ident, $table:ident, $name:literal, $what:literal, $limit:literal, $run:expr) => {{
         let (started, limit) = $times.start(concat!($name, ": ", $what), $limit);
         let finished = tokio::time::timeout(limit, $run).await.is_ok();
         $times.ended(&mut $table, $name, started, limit, finished);
+    }};
+    ($runs:ident, $times:ident, $table:ident, $name:literal, $what:literal, $limit:literal, $run:expr) => {{
+        if $runs($name) {
+            section!($times, $table, $name, $what, $limit, $run);
+        }
     }};
 }
 
@@ -18,8 +24,13 @@ macro_rules! section {
 async fn main() -> ExitCode {
     let began = Instant::now();
     let mut table = Table::default();
-    // `cargo run --release -p soak -- <section>` runs that section alone (footprint: cold start and size).
+    // `soak <section>` runs that section alone (after the stack, for those that need it).
     let only = std::env::args().nth(1);
+    if let Some(name) = only.as_deref().filter(|s| !SECTIONS.contains(s)) {
+        eprintln!("soak: no section {name:?}; the sections: {}", SECTIONS.join(", "));
+        return ExitCode::from(2);
+    }
+    let runs = |section: &str| only.as_deref().is_none_or(|s| s == section);
     let mut times = Times::default();
     if let Ok(built) = std::env::var("SOAK_BUILD_TIMES") {
         // scripts/soak.sh's builds, before this process started.
@@ -32,7 +43,7 @@ async fn main() -> ExitCode {
     };
     // Each section appends its rows; one that cannot run, or does not end within its limit,
     // appends a failed row saying why, and the next section runs.
-    if only.as_deref().is_none_or(|s| s == "footprint") {
+    if runs("footprint") {
         section!(times, table, "cold start and size", "builds, sizes, cold starts", 900, soak::footprint::run(&mut table));
     }
     if let Some(cluster) = cluster {
@@ -49,6 +60,7 @@ async fn main() -> ExitCode {
                     true,
                 );
                 section!(
+                    runs,
                     times,
                     table,
                     "migration",
@@ -56,8 +68,17 @@ async fn main() -> ExitCode {
                     300,
                     soak::faults::migration_killed(&mut table, &stack)
                 );
-                section!(times, table, "crash", "database crash during webhooks", 300, soak::faults::database_crash(&mut table, &stack));
                 section!(
+                    runs,
+                    times,
+                    table,
+                    "crash",
+                    "database crash during webhooks",
+                    300,
+                    soak::faults::database_crash(&mut table, &stack)
+                );
+                section!(
+                    runs,
                     times,
                     table,
                     "reconcile",
@@ -65,8 +86,10 @@ async fn main() -> ExitCode {
                     300,
                     soak::faults::reconcile_under_trouble(&mut table, &stack)
                 );
-                section!(times, table, "load", "10,000 deliveries with reads", 600, soak::load::run(&mut table, &stack));
-                soak::memory::run(&mut table, &stack).await;
+                section!(runs, times, table, "load", "10,000 deliveries with reads", 600, soak::load::run(&mut table, &stack));
+                if runs("memory") {
+                    soak::memory::run(&mut table, &stack).await;
+                }
             }
             Ok(Err(e)) => table.failed("stack", "PostgreSQL, provider mock, cargo lambda watch", e),
             Err(_) => {
@@ -80,6 +103,10 @@ async fn main() -> ExitCode {
     println!("\nsoak wall time: {:.0} s", began.elapsed().as_secs_f64());
     table.exit_code()
 }
+
+/// What `soak <section>` may name: `footprint` runs without the stack, the others on it (`memory`
+/// reports the function processes' peaks of what ran before it).
+const SECTIONS: [&str; 6] = ["footprint", "migration", "crash", "reconcile", "load", "memory"];
 
 /// Each part's wall time, for the table's last row.
 #[derive(Default)]

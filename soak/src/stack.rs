@@ -22,6 +22,9 @@ pub const FUNCTIONS: [&str; 5] = ["calendly-webhook", "ghl-webhook", "appointmen
 pub const JWT_SECRET: &str = "soak-jwt-secret-0123456789abcdef0123456789abcdef";
 /// Provider timeout the functions run with: above the slow provider's 2 s, under the hanging one's.
 pub const PROVIDER_TIMEOUT_MS: u64 = 3_000;
+/// The client-side limit per Calendly token: the load section's ~1,700 early no-shows of one client
+/// within a minute, each read from the mock by calendly-webhook, are a day's compressed.
+pub const CALENDLY_REQUESTS_PER_MINUTE: u64 = 1_000_000;
 
 /// "GHL's" key pair for the soak (the function is given the public half).
 pub fn ghl_key() -> SigningKey {
@@ -79,7 +82,8 @@ impl Stack {
             &env_file,
             format!(
                 "DATABASE_URL={}\nJWT_SECRET={JWT_SECRET}\nRUST_LOG=warn\nGHL_WEBHOOK_PUBLIC_KEY={public}\n\
-                 CALENDLY_API_BASE={mock}/calendly\nGHL_API_BASE={mock}/ghl\nPROVIDER_TIMEOUT_MS={PROVIDER_TIMEOUT_MS}\n",
+                 CALENDLY_API_BASE={mock}/calendly\nGHL_API_BASE={mock}/ghl\nPROVIDER_TIMEOUT_MS={PROVIDER_TIMEOUT_MS}\n\
+                 CALENDLY_REQUESTS_PER_MINUTE={CALENDLY_REQUESTS_PER_MINUTE}\n",
                 db.url,
                 mock = mock.uri()
             ),

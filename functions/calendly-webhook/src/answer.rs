@@ -13,8 +13,18 @@ pub enum Ignored {
     EventType,
     /// An invitee event for which no lead of the client matches.
     NoMatchingLead,
-    /// A no-show event for an invitee the client has no appointment for.
+    /// A no-show event for an invitee the client has no appointment for, and Calendly's API does
+    /// not know it either (404, or another refusal of the request itself).
     UnknownInvitee,
+    /// A no-show event for an invitee the client has no appointment for, and the client has no
+    /// Calendly token to look the invitee up with.
+    NoCalendlyToken,
+    /// A no-show event for an invitee the client has no appointment for, and Calendly refused the
+    /// client's token (401/403) when asked about it: retrying would not help.
+    CalendlyTokenRefused,
+    /// A no-show event for an invitee the client has no appointment for, and what Calendly's API
+    /// answered about it cannot be recorded (malformed, another invitee, unusable times).
+    InviteeUnreadable,
 }
 
 impl shared::webhook::Ignored for Ignored {
@@ -23,6 +33,13 @@ impl shared::webhook::Ignored for Ignored {
             Ignored::EventType => Why { reason: "event type not recorded", label: "event-type" },
             Ignored::NoMatchingLead => Why { reason: "no matching lead", label: "no-matching-lead" },
             Ignored::UnknownInvitee => Why { reason: "unknown invitee", label: "unknown-invitee" },
+            Ignored::NoCalendlyToken => Why { reason: "unknown invitee; no Calendly token to look it up", label: "no-calendly-token" },
+            Ignored::CalendlyTokenRefused => {
+                Why { reason: "unknown invitee; Calendly refused the client's token", label: "calendly-token-refused" }
+            }
+            Ignored::InviteeUnreadable => {
+                Why { reason: "unknown invitee; Calendly's answer about it is unusable", label: "invitee-unreadable" }
+            }
         }
     }
 }
@@ -36,11 +53,18 @@ pub enum CalendlyRefusal {
     UnknownClient,
     SigningKeyNotConfigured,
     SignatureOutsideWindow,
+    /// Calendly's API, asked about a no-show's unknown invitee, is away (5xx, timeout, 429):
+    /// retried like the database being away.
+    CalendlyApiUnavailable,
 }
 
 impl CalendlyRefusal {
-    pub const ALL: [CalendlyRefusal; 3] =
-        [CalendlyRefusal::UnknownClient, CalendlyRefusal::SigningKeyNotConfigured, CalendlyRefusal::SignatureOutsideWindow];
+    pub const ALL: [CalendlyRefusal; 4] = [
+        CalendlyRefusal::UnknownClient,
+        CalendlyRefusal::SigningKeyNotConfigured,
+        CalendlyRefusal::SignatureOutsideWindow,
+        CalendlyRefusal::CalendlyApiUnavailable,
+    ];
 }
 
 /// Calendly retries any answer that is not a 2xx, so an outage is a 503.
@@ -57,6 +81,7 @@ impl shared::webhook::Provider for CalendlyRefusal {
         match self {
             CalendlyRefusal::UnknownClient => StatusCode::NOT_FOUND,
             CalendlyRefusal::SigningKeyNotConfigured | CalendlyRefusal::SignatureOutsideWindow => StatusCode::UNAUTHORIZED,
+            CalendlyRefusal::CalendlyApiUnavailable => Self::RETRY_STATUS,
         }
     }
 
@@ -65,6 +90,7 @@ impl shared::webhook::Provider for CalendlyRefusal {
             CalendlyRefusal::UnknownClient => "unknown-client",
             CalendlyRefusal::SigningKeyNotConfigured => "signing-key-not-configured",
             CalendlyRefusal::SignatureOutsideWindow => "signature-outside-window",
+            CalendlyRefusal::CalendlyApiUnavailable => "calendly-api-unavailable",
         }
     }
 
@@ -73,6 +99,7 @@ impl shared::webhook::Provider for CalendlyRefusal {
             CalendlyRefusal::UnknownClient => "No such client",
             CalendlyRefusal::SigningKeyNotConfigured => "The client has no Calendly signing key",
             CalendlyRefusal::SignatureOutsideWindow => "The signature's timestamp is outside the 3-minute window",
+            CalendlyRefusal::CalendlyApiUnavailable => "Calendly's API is unavailable; retry later",
         }
     }
 
@@ -81,6 +108,7 @@ impl shared::webhook::Provider for CalendlyRefusal {
             CalendlyRefusal::UnknownClient => Delivery::Refused(Refusal::UnknownClient),
             CalendlyRefusal::SigningKeyNotConfigured => Delivery::Refused(Refusal::NoSigningKey),
             CalendlyRefusal::SignatureOutsideWindow => Delivery::Refused(Refusal::Stale),
+            CalendlyRefusal::CalendlyApiUnavailable => Delivery::Failed("calendly-api-unavailable"),
         }
     }
 }

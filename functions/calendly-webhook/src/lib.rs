@@ -1,12 +1,14 @@
 //! `calendly-webhook`: `POST /webhooks/calendly/{clientId}` receives Calendly's signed deliveries,
 //! verifies them against the client's signing key and records invitee events through the single
-//! write path (`Store::record`).
+//! write path (`Store::record`). A no-show of an invitee it does not hold yet is read from
+//! Calendly's API ([`invitee_lookup`]).
 //!
 //! The order of checks is the order of cost: size, client, signature, parsing, then the database
 //! write. Nothing is written unless every check before the write passed.
 
 pub mod answer;
 pub mod calendly;
+pub mod invitee_lookup;
 pub mod mapping;
 pub mod signature;
 pub mod signing_keys;
@@ -14,8 +16,9 @@ pub mod signing_keys;
 use chrono::{DateTime, Utc};
 use lambda_http::http::{HeaderMap, Method};
 use lambda_http::{Body, Request, Response};
+use shared::providers::calendly::CalendlyClient;
 use shared::webhook::Ignored as _;
-use shared::{Error, Store};
+use shared::{Error, RecordOutcome, Store};
 
 use answer::{CalendlyRefusal, Ignored, Problem};
 use calendly::{Delivery, ParseError};
@@ -32,15 +35,25 @@ const ROUTE_PREFIX: &str = "/webhooks/calendly/";
 pub struct App {
     pub store: Store,
     pub keys: SigningKeys,
+    /// Calendly's API, for the invitees of no-shows that arrive before their booking.
+    pub calendly: CalendlyClient,
+    /// How long such a lookup may take in all.
+    pub lookup_budget: std::time::Duration,
 }
 
 impl App {
+    /// With Calendly's real API ([`invitee_lookup::default_api`]).
     pub fn new(store: Store) -> Self {
-        App { store, keys: SigningKeys::new(signing_keys::DEFAULT_TTL) }
+        App::with_keys(store, SigningKeys::new(signing_keys::DEFAULT_TTL))
     }
 
     pub fn with_keys(store: Store, keys: SigningKeys) -> Self {
-        App { store, keys }
+        App { store, keys, calendly: invitee_lookup::default_api(), lookup_budget: invitee_lookup::LOOKUP_BUDGET }
+    }
+
+    /// The same, asking this Calendly API client.
+    pub fn with_calendly(self, calendly: CalendlyClient) -> Self {
+        App { calendly, ..self }
     }
 }
 
@@ -134,25 +147,17 @@ async fn respond(app: &App, client_id: &str, headers: &HeaderMap, body: &[u8], n
     let is_no_show = matches!(delivery, Delivery::NoShowCreated(_) | Delivery::NoShowDeleted(_));
     let invitee = obs.key.clone().unwrap_or_default();
     let status = obs.status.label();
+    let delivered_at = obs.provider_updated_at;
 
     match app.store.record(obs).await {
-        Ok(outcome) => {
-            tracing::info!(
-                client_id,
-                kind,
-                invitee = %invitee,
-                status,
-                appointment_id = %outcome.appointment_id,
-                lead_id = %outcome.lead_id,
-                change = ?outcome.change,
-                events = outcome.events,
-                tasks = outcome.tasks_created,
-                "calendly delivery recorded"
-            );
-            answer::written(&outcome)
+        Ok(outcome) => recorded(client_id, kind, &invitee, status, "delivery", &outcome),
+        // A no-show names only its invitee: one the client holds no appointment for yet (its
+        // booking's delivery is late) is read from Calendly's API.
+        Err(Error::LeadNotFound(_)) if is_no_show => {
+            invitee_lookup::record_unknown_invitee(app, client_id, kind, &invitee, delivered_at).await
         }
         Err(Error::LeadNotFound(_)) => {
-            let why = if is_no_show { Ignored::UnknownInvitee } else { Ignored::NoMatchingLead };
+            let why = Ignored::NoMatchingLead;
             tracing::info!(client_id, kind, invitee = %invitee, reason = why.reason(), "calendly delivery ignored");
             answer::ignored(why)
         }
@@ -165,6 +170,25 @@ async fn respond(app: &App, client_id: &str, headers: &HeaderMap, body: &[u8], n
         }
         Err(e) => database_problem(client_id, &e),
     }
+}
+
+/// The answer for a recorded delivery (`from`: what the recorded state came from, the delivery or
+/// Calendly's API), logged with ids only.
+fn recorded(client_id: &str, kind: &str, invitee: &str, status: &str, from: &'static str, outcome: &RecordOutcome) -> Response<Body> {
+    tracing::info!(
+        client_id,
+        kind,
+        invitee,
+        status,
+        from,
+        appointment_id = %outcome.appointment_id,
+        lead_id = %outcome.lead_id,
+        change = ?outcome.change,
+        events = outcome.events,
+        tasks = outcome.tasks_created,
+        "calendly delivery recorded"
+    );
+    answer::written(outcome)
 }
 
 /// The refusal for a failed write (Calendly retries it when the database is away), logged with the client.

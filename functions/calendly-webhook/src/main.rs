@@ -14,6 +14,8 @@ async fn main() -> Result<(), Error> {
     let settings = shared::config::database()?;
     let key_ttl = shared::config::number("CALENDLY_SIGNING_KEY_CACHE_SECONDS", 60u64)?;
     // Connects lazily: a cold start with the database away still answers 503 rather than failing init.
-    let app: &'static App = Box::leak(Box::new(App::with_keys(Store::new(settings), SigningKeys::new(Duration::from_secs(key_ttl)))));
+    let calendly = calendly_webhook::invitee_lookup::api_from_env()?;
+    let app = App::with_keys(Store::new(settings), SigningKeys::new(Duration::from_secs(key_ttl))).with_calendly(calendly);
+    let app: &'static App = Box::leak(Box::new(app));
     lambda_http::run(service_fn(move |req: Request| async move { Ok::<_, Error>(handle_request(app, req).await) })).await
 }

@@ -55,13 +55,16 @@ pub fn facts(p: &Invitee, canceled: bool) -> InviteeFacts<'_> {
     }
 }
 
+/// The lead an invitee of `client_id` belongs to: the one its booking link names (`utm_content`),
+/// else the one with its email, as the write path matches them. The same for an invitee delivered
+/// and one read from the API.
+pub fn lead_match(client_id: &str, utm_content: Option<&str>, email: Option<&str>) -> LeadRef {
+    LeadRef::Match { client_id: client_id.to_string(), lead_hint: bounded(utm_content, MAX_HINT_LEN), email: bounded(email, MAX_EMAIL_LEN) }
+}
+
 fn invitee(client_id: &str, env: &Envelope<Invitee>, canceled: bool) -> Result<Observation, InvalidDelivery> {
     let p = &env.payload;
-    let lead = LeadRef::Match {
-        client_id: client_id.to_string(),
-        lead_hint: p.tracking.as_ref().and_then(|t| bounded(&t.utm_content, MAX_HINT_LEN)),
-        email: bounded(&p.email, MAX_EMAIL_LEN),
-    };
+    let lead = lead_match(client_id, p.tracking.as_ref().and_then(|t| t.utm_content.as_deref()), p.email.as_deref());
     invitee_observation(lead, &facts(p, canceled), AppointmentSource::Webhook, TaskPolicy::All).map_err(|e| InvalidDelivery(e.0))
 }
 
@@ -87,8 +90,8 @@ fn no_show(client_id: &str, env: &Envelope<NoShow>, status: ObservedStatus) -> R
 }
 
 /// Trimmed, non-empty and not longer than `max` bytes; otherwise dropped.
-fn bounded(value: &Option<String>, max: usize) -> Option<String> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty() && v.len() <= max).map(str::to_string)
+fn bounded(value: Option<&str>, max: usize) -> Option<String> {
+    value.map(str::trim).filter(|v| !v.is_empty() && v.len() <= max).map(str::to_string)
 }
 
 #[cfg(test)]

@@ -66,17 +66,7 @@ fn needles() -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_pii_in_logs_answers_or_storage() {
-    let logs = LogCapture::default();
-    // As production's `shared::telemetry::init` does (a fmt subscriber that also takes `log`
-    // records), at TRACE. tokio-postgres logs every statement's parameter values at DEBUG through
-    // `log`, and the write path's lead matching sends the invitee's email as a parameter: it is
-    // capped at INFO here, as `shared::telemetry`'s privacy floor caps it.
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("trace,tokio_postgres=info"))
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .try_init()
-        .expect("the only subscriber of this test binary");
+    let logs = trace_logs();
     // The metric lines, through the production formatter (the sink is global: this binary's alone).
     let emf = LogCapture::default();
     shared::metrics::init_with_writer("calendly-webhook", "Test/Pii".into(), emf.clone());

@@ -91,10 +91,8 @@ pub fn from_env() -> Result<Settings, RunError> {
         default_budget: Duration::from_secs(number("RECONCILE_DEFAULT_BUDGET_SECONDS", d.default_budget.as_secs())?),
         calendly_webhook_url_pattern: optional("CALENDLY_WEBHOOK_URL_PATTERN"),
     };
-    let endpoints = Endpoints::new(
-        &optional("CALENDLY_API_BASE").unwrap_or_else(|| Endpoints::CALENDLY.into()),
-        &optional("GHL_API_BASE").unwrap_or_else(|| Endpoints::GHL.into()),
-    )?;
+    let endpoints =
+        Endpoints::new(&shared::config::calendly_api_base(), &optional("GHL_API_BASE").unwrap_or_else(|| Endpoints::GHL.into()))?;
     let hd = HttpSettings::default();
     let http = HttpSettings {
         timeout: Duration::from_millis(number("PROVIDER_TIMEOUT_MS", hd.timeout.as_millis() as u64)?),

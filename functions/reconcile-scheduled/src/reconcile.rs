@@ -190,10 +190,7 @@ impl ClientInfo {
         let text =
             |i: usize| -> Result<Option<String>, RunError> { Ok(row.try_get::<_, Option<String>>(i)?.filter(|s| !s.trim().is_empty())) };
         let id: String = row.try_get(0)?;
-        let calendly = match (text(1)?, text(2)?) {
-            (Some(token), Some(organization_uri)) => Some(CalendlyAuth { token: Secret::new(token), organization_uri }),
-            _ => None,
-        };
+        let calendly = CalendlyAuth::configured(text(1)?, text(2)?);
         let ghl = match (text(3)?, text(4)?) {
             (Some(location_id), Some(key)) => Some(match text(5)?.and_then(|z| z.trim().parse::<Tz>().ok()) {
                 Some(timezone) => Ok(GhlAuth { location_id, private_key: Secret::new(key), timezone }),

@@ -1,6 +1,7 @@
-//! Calendly API v2, for reconciliation: the scheduled events of an organization for one invitee
-//! email, then that email's invitees of each event. An invitee is one booking (its URI is the
-//! appointment's key; group events have several invitees per event).
+//! Calendly API v2: for reconciliation, the scheduled events of an organization for one invitee
+//! email, then that email's invitees of each event; for the webhook, one invitee by its URI (a
+//! no-show delivered before its booking). An invitee is one booking (its URI is the appointment's
+//! key; group events have several invitees per event).
 
 use std::time::Duration;
 
@@ -27,6 +28,21 @@ pub struct CalendlyAuth {
     pub organization_uri: String,
 }
 
+impl CalendlyAuth {
+    /// The credentials of a client row (`"calendlyAccessToken"`, `"calendlyOrganizationUri"`):
+    /// Calendly is configured for the client when both are set (blank is unset).
+    pub fn configured(token: Option<String>, organization_uri: Option<String>) -> Option<Self> {
+        let set = |v: Option<String>| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        Some(CalendlyAuth { token: Secret::new(set(token)?), organization_uri: set(organization_uri)? })
+    }
+}
+
+/// `GET /.../{uuid}` answers `{resource: ...}`.
+#[derive(Deserialize)]
+struct Resource<T> {
+    resource: T,
+}
+
 #[derive(Deserialize)]
 struct Page<T> {
     collection: Vec<T>,
@@ -51,12 +67,16 @@ pub struct ScheduledEvent {
 }
 
 /// One invitee of a scheduled event: one booking. PII fields (name, answers, phone) are not read;
-/// the email is read only to double-check the API's filter, and is left out of `Debug`.
+/// the email is read only to double-check the API's filter and to match the invitee's lead, and is
+/// left out of `Debug`.
 #[derive(Clone, Deserialize, PartialEq)]
 pub struct Invitee {
     pub uri: String,
     #[serde(default)]
     email: Option<String>,
+    /// The booking link's UTM fields: the CRM puts the lead id in `utm_content`.
+    #[serde(default)]
+    pub tracking: Option<Tracking>,
     pub event: Option<String>,
     pub status: String,
     pub timezone: Option<String>,
@@ -81,6 +101,24 @@ impl std::fmt::Debug for Invitee {
             .field("no_show", &self.no_show)
             .finish_non_exhaustive()
     }
+}
+
+impl Invitee {
+    /// The email the invitee booked with (PII: for lead matching only, never logged).
+    pub fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+
+    /// The lead id the booking link carried, if any.
+    pub fn lead_hint(&self) -> Option<&str> {
+        self.tracking.as_ref().and_then(|t| t.utm_content.as_deref())
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct Tracking {
+    #[serde(default)]
+    pub utm_content: Option<String>,
 }
 
 #[derive(Clone, Deserialize, PartialEq)]
@@ -207,6 +245,28 @@ impl CalendlyClient {
         Err(ProviderError::Malformed { provider: PROVIDER, reason: format!("more than {MAX_PAGES} pages") })
     }
 
+    /// One booking by its invitee URI (`.../scheduled_events/{event}/invitees/{invitee}`), as the
+    /// API shows it now: `GET /scheduled_events/{event}/invitees/{invitee}`, then
+    /// `GET /scheduled_events/{event}` for its times. Only the two ids are taken from the URI: the
+    /// requests go to the configured base, wherever the URI points.
+    pub async fn booking(&self, auth: &CalendlyAuth, invitee_uri: &str) -> Result<Booking, ProviderError> {
+        let (event_id, invitee_id) = invitee_ids(invitee_uri)
+            .ok_or_else(|| ProviderError::Malformed { provider: PROVIDER, reason: "invitee URI without its two ids".into() })?;
+        let limiter = self.limiter(auth);
+        let url = |segments: &[&str]| -> Result<url::Url, ProviderError> {
+            let mut url = self.http.endpoints.calendly.clone();
+            url.path_segments_mut().map_err(|_| ProviderError::Config("Calendly base URL".into()))?.pop_if_empty().extend(segments);
+            Ok(url)
+        };
+        let invitee_url = url(&["scheduled_events", event_id, "invitees", invitee_id])?;
+        let invitee: Resource<Invitee> =
+            self.http.get_json(PROVIDER, &limiter, |client| client.get(invitee_url.clone()).bearer_auth(auth.token.expose())).await?;
+        let event_url = url(&["scheduled_events", event_id])?;
+        let event: Resource<ScheduledEvent> =
+            self.http.get_json(PROVIDER, &limiter, |client| client.get(event_url.clone()).bearer_auth(auth.token.expose())).await?;
+        Ok(Booking { event: event.resource, invitee: invitee.resource })
+    }
+
     /// The organization's webhook subscriptions of one scope (`organization`, or `user` with the
     /// user's URI), all pages. Needs the token's `webhooks:read` scope.
     pub async fn webhook_subscriptions(&self, auth: &CalendlyAuth, user: Option<&str>) -> Result<Vec<WebhookSubscription>, ProviderError> {
@@ -256,6 +316,15 @@ pub struct WebhookSubscription {
 /// The last path segment of a scheduled-event URI.
 pub fn event_uuid(uri: &str) -> Option<&str> {
     uri.trim_end_matches('/').rsplit('/').next().filter(|s| !s.is_empty() && !s.contains(':') && *s != "scheduled_events")
+}
+
+/// The scheduled event's and the invitee's ids in an invitee URI
+/// (`.../scheduled_events/{event}/invitees/{invitee}`).
+pub fn invitee_ids(uri: &str) -> Option<(&str, &str)> {
+    let mut tail = uri.trim_end_matches('/').rsplit('/');
+    let (invitee, invitees, event, events) = (tail.next()?, tail.next()?, tail.next()?, tail.next()?);
+    let id = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    (invitees == "invitees" && events == "scheduled_events" && id(event) && id(invitee)).then_some((event, invitee))
 }
 
 /// Longer time zone names are dropped (the write path refuses them).
@@ -405,9 +474,15 @@ impl Booking {
     }
 }
 
-/// The observation of one booking listed by the API (see [`invitee_observation`]).
-pub fn observation(lead_id: &str, booking: &Booking, source: AppointmentSource, tasks: TaskPolicy) -> Result<Observation, InvalidInvitee> {
-    invitee_observation(lead_id, &booking.facts(), source, tasks)
+/// The observation of one booking read from the API (see [`invitee_observation`]), for `lead`: a
+/// lead id (reconciliation asks per lead) or a match (the webhook, as for its deliveries).
+pub fn observation(
+    lead: impl Into<LeadRef>,
+    booking: &Booking,
+    source: AppointmentSource,
+    tasks: TaskPolicy,
+) -> Result<Observation, InvalidInvitee> {
+    invitee_observation(lead, &booking.facts(), source, tasks)
 }
 
 #[cfg(test)]
@@ -448,6 +523,33 @@ mod tests {
                 invitee: with(patch.clone()),
             };
             assert_eq!(invitee_status(&b.facts()), expected, "{patch}");
+        }
+    }
+
+    #[test]
+    fn invitee_ids_from_uris() {
+        let table = [
+            ("https://api.calendly.com/scheduled_events/3c9e/invitees/6a1f", Some(("3c9e", "6a1f"))),
+            ("https://api.calendly.com/scheduled_events/3c9e/invitees/6a1f/", Some(("3c9e", "6a1f"))),
+            ("https://api.calendly.com/scheduled_events/3c9e/invitees/", None),
+            ("https://api.calendly.com/scheduled_events/3c9e", None),
+            ("https://api.calendly.com/scheduled_events/../invitees/6a1f", None),
+            ("https://api.calendly.com/scheduled_events/3c9e/invitees/6a%2F1", None),
+            ("https://api.calendly.com/invitee_no_shows/3c9e/invitees/6a1f", None),
+            ("", None),
+        ];
+        for (uri, expected) in table {
+            assert_eq!(invitee_ids(uri), expected, "{uri}");
+        }
+    }
+
+    #[test]
+    fn credentials_are_configured_when_both_are_set() {
+        let some = |s: &str| Some(s.to_string());
+        assert!(CalendlyAuth::configured(some(" pat "), some("https://api.calendly.com/organizations/o")).is_some());
+        assert_eq!(CalendlyAuth::configured(some("pat"), some("o")).unwrap().token.expose(), "pat");
+        for (token, org) in [(None, some("o")), (some("pat"), None), (some(" "), some("o")), (some("pat"), some(""))] {
+            assert!(CalendlyAuth::configured(token.clone(), org.clone()).is_none(), "{token:?} {org:?}");
         }
     }
 

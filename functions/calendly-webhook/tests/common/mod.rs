@@ -145,3 +145,22 @@ pub async fn state(db: &Client) -> State {
 pub fn ts(s: &str) -> Option<chrono::NaiveDateTime> {
     Some(chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap())
 }
+
+/// Every log line of this test binary, from every test and thread, down to TRACE: the global
+/// subscriber, installed by the first caller. As production's `shared::telemetry::init` (a fmt
+/// subscriber that also takes `log` records), but at TRACE; tokio-postgres logs every statement's
+/// parameter values at DEBUG through `log`, and the write path's lead matching sends the invitee's
+/// email as a parameter: it is capped at INFO here, as `shared::telemetry`'s privacy floor caps it.
+pub fn trace_logs() -> &'static shared::testing::LogCapture {
+    static LOGS: std::sync::OnceLock<shared::testing::LogCapture> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = shared::testing::LogCapture::default();
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("trace,tokio_postgres=info"))
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .try_init()
+            .expect("the only subscriber of this test binary");
+        logs
+    })
+}

@@ -30,6 +30,11 @@ pub mod fixture_ids {
     pub const GHL_APPOINTMENT: &str = "Yq3FpL8wV2nR6tKc9sDx";
     /// The Calendly fixtures' invitee email (Dana's).
     pub const CALENDLY_EMAIL: &str = "dana.whitfield@example.com";
+    /// The Calendly fixtures' first booking's invitee (canceled by the reschedule).
+    pub const CALENDLY_OLD_INVITEE: &str = "6a1f0c2e-5b7d-4e38-9c0a-71d2e4f8b3a9";
+    /// The Calendly fixtures' booking after the reschedule: its scheduled event and invitee.
+    pub const CALENDLY_NEW_EVENT: &str = "9b7d1e45-2c6a-4f83-a0e9-d3b5c7f1e268";
+    pub const CALENDLY_NEW_INVITEE: &str = "e4c2a9b7-1f3d-4e6a-8c5b-0d9f7a3e1b26";
 }
 pub mod bad_input;
 

@@ -10,19 +10,22 @@
 //!   bloat or statistics;
 //! - ours and pgbench touch the same leads, each once, split over the connections the same way
 //!   (lead `n` goes to connection `n mod conns`), with the same keys;
-//! - each round runs ours and the anchor back to back, alternating which goes first;
+//! - each round runs ours and the anchor on a copy each, taking turns slice by slice (`BENCH_SLICES`,
+//!   default 10, of the leads; which side goes first alternates), so that a slow spell of a shared
+//!   machine, which lasts seconds, slows both sides alike instead of deciding the round;
 //! - the verdict is each row's median ratio over the rounds (≥ 0.8); the process exits 1 when a
 //!   row misses it.
 //!
 //! Besides each side's client CPU per call, the bench reports the server's CPU per call (its
-//! sessions' CPU, read from the postmaster's `/proc` entry when the server runs on this machine):
-//! the two sides make the server work alike, so a gap in throughput lies in the client and in how
-//! it talks (tokio-postgres ends every statement with its own `Sync`, pgbench's pipeline has one).
+//! sessions' CPU, read from the postmaster's `/proc` entry when the server runs on this machine;
+//! it includes each slice's sessions starting and ending, as many for both sides).
+//! Both sides send the same statements, so where the server works more for ours, it is in how the
+//! client talks: tokio-postgres ends every statement with its own `Sync`, and the server flushes and
+//! answers each one, where pgbench's pipeline has one `Sync` per round trip.
 //!
-//! Environment: `DATABASE_URL` (else an embedded cluster), `BENCH_LEADS` (default 8000: long
-//! enough that the shortest row, duplicates on 8 connections, lasts about a second and a single
-//! scheduling hiccup of a shared machine does not decide a round), `BENCH_ROUNDS` (default 5),
-//! `BENCH_ONLY` (rows to run, e.g. `"duplicate x8,status-change x1"`, for profiling one).
+//! Environment: `DATABASE_URL` (else an embedded cluster), `BENCH_LEADS` (default 8000),
+//! `BENCH_SLICES` (default 10), `BENCH_ROUNDS` (default 5), `BENCH_ONLY` (rows to run, e.g.
+//! `"duplicate x8,status-change x1"`, for profiling one).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -72,31 +75,55 @@ impl Workload {
     }
 }
 
+/// One side's measurements over a row's slices, summed.
+#[derive(Default)]
 struct Stats {
-    /// The client's CPU time per call (user + system): ours is this process's, the anchor's is
-    /// pgbench's.
-    cpu_per_call: Duration,
-    /// The server's CPU time per call (its sessions', user + system), when the server runs on this
-    /// machine: the part of the cost the client's way of talking changes too (one flush per `Sync`).
-    server_cpu_per_call: Option<Duration>,
-    /// Ours: the write statement's generic and custom plans on the first connection.
-    plans: Option<(i64, i64)>,
-    ops: usize,
+    latencies: Vec<Duration>,
+    /// The slices' wall times, summed.
     elapsed: Duration,
-    p50: Duration,
-    p99: Duration,
-    round_trips: f64,
+    round_trips: u64,
+    /// The client's CPU time (user + system): ours is this process's, the anchor's is pgbench's.
+    cpu: Duration,
+    /// The server's CPU time (its sessions', user + system), when the server runs on this
+    /// machine: the part of the cost the client's way of talking changes too (one flush per `Sync`).
+    server_cpu: Option<Duration>,
+    /// Ours: the write statement's generic and custom plans on the first connection of each thread.
+    plans: Option<(i64, i64)>,
 }
 
 impl Stats {
-    fn of(mut latencies: Vec<Duration>, elapsed: Duration, round_trips: f64) -> Self {
-        latencies.sort();
-        let pick = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
-        Stats { cpu_per_call: Duration::ZERO, server_cpu_per_call: None, plans: None, ops: latencies.len(), elapsed, p50: pick(0.5), p99: pick(0.99), round_trips }
+    fn add(&mut self, slice: Stats) {
+        self.server_cpu = match (self.server_cpu, slice.server_cpu) {
+            (Some(a), Some(b)) => Some(a + b),
+            (None, b) if self.latencies.is_empty() => b,
+            _ => None,
+        };
+        self.latencies.extend(slice.latencies);
+        self.elapsed += slice.elapsed;
+        self.round_trips += slice.round_trips;
+        self.cpu += slice.cpu;
+        self.plans = match (self.plans, slice.plans) {
+            (Some(a), Some(b)) => Some((a.0 + b.0, a.1 + b.1)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    fn ops(&self) -> usize {
+        self.latencies.len()
     }
 
     fn tps(&self) -> f64 {
-        self.ops as f64 / self.elapsed.as_secs_f64()
+        self.ops() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn latency(&self, q: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
+    }
+
+    fn per_call(&self, total: Duration) -> Duration {
+        total / self.ops().max(1) as u32
     }
 }
 
@@ -138,12 +165,12 @@ async fn seed(db: &TestDb, leads: usize) {
 /// two threads (`-j 2`), each a single-threaded runtime (as every function's Lambda runtime is)
 /// serving its share of the connections. Connections are made and their statements prepared before
 /// the clock starts, as pgbench excludes its connection set-up.
-fn run_ours(db: &TestDb, leads: usize, conns: usize, workload: Workload) -> Stats {
+fn run_ours(db: &TestDb, leads: std::ops::RangeInclusive<usize>, conns: usize, workload: Workload) -> Stats {
     let threads = conns.min(2);
     let ready = Arc::new(std::sync::Barrier::new(threads + 1));
     let workers: Vec<_> = (0..threads)
         .map(|t| {
-            let (db, ready) = (TestDb { url: db.url.clone(), name: db.name.clone() }, ready.clone());
+            let (db, ready, leads) = (TestDb { url: db.url.clone(), name: db.name.clone() }, ready.clone(), leads.clone());
             std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 rt.block_on(async {
@@ -151,9 +178,10 @@ fn run_ours(db: &TestDb, leads: usize, conns: usize, workload: Workload) -> Stat
                     let stores: Vec<Store> = futures::future::join_all(mine.iter().map(|_| db.store())).await;
                     ready.wait();
                     let rt_before: u64 = stores.iter().map(|s| s.round_trips()).sum();
+                    let leads = &leads;
                     let runs = stores.iter().zip(&mine).map(|(store, &c)| async move {
-                        let mut latencies = Vec::with_capacity(leads / conns + 1);
-                        for lead in (1..=leads).filter(|l| (l - 1) % conns == c) {
+                        let mut latencies = Vec::with_capacity(leads.clone().count() / conns + 1);
+                        for lead in leads.clone().filter(|l| (l - 1) % conns == c) {
                             let obs = observation(lead, workload);
                             let started = Instant::now();
                             let outcome = store.record(obs).await.expect("record");
@@ -194,10 +222,7 @@ fn run_ours(db: &TestDb, leads: usize, conns: usize, workload: Workload) -> Stat
         round_trips += r;
         plans = (plans.0 + p.0, plans.1 + p.1);
     }
-    let per_call = round_trips as f64 / latencies.len() as f64;
-    let mut stats = Stats::of(latencies, finished - started, per_call);
-    stats.plans = Some(plans);
-    stats
+    Stats { latencies, elapsed: finished - started, round_trips, plans: Some(plans), ..Stats::default() }
 }
 
 /// Substitutes `$n` parameters (highest first, so that `$1` does not eat `$12`).
@@ -339,64 +364,120 @@ fn cpu_time(who: libc::c_int) -> Duration {
     micros(usage.ru_utime) + micros(usage.ru_stime)
 }
 
-/// The CPU time (user + system) of the ended sessions of the PostgreSQL server whose postmaster
-/// is `pid`, from `/proc` (a postmaster waits for its sessions, so their time adds to its
-/// children's). `None` when the server is not on this machine.
-fn sessions_cpu(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised name: state is field 3; cutime and cstime are 16 and 17.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: u64 = fields.get(13)?.parse::<u64>().ok()? + fields.get(14)?.parse::<u64>().ok()?;
-    // SAFETY: sysconf reads a constant of the system.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-    Some(Duration::from_micros(ticks * 1_000_000 / per_second.max(1)))
-}
-
-/// The postmaster of the server `db` is on, when it runs on this machine.
-async fn postmaster_of(db: &TestDb) -> Option<u32> {
-    let backend: i32 = db.client().await.query_one("SELECT pg_backend_pid()", &[]).await.ok()?.get(0);
-    let stat = std::fs::read_to_string(format!("/proc/{backend}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// One run of one side on a fresh copy of the template.
-async fn run(side: Side, template: &TestDb, leads: usize, conns: usize, workload: Workload, postmaster: Option<u32>) -> Stats {
-    let db = copy_of(template).await.expect("copy the template");
+/// One side's slice of a row: the leads `first..=last` on its own copy of the template. The
+/// slice's sessions are made before its clock starts and have ended when it returns, so that the
+/// server's CPU read around it is theirs.
+async fn run_slice(side: Side, db: &TestDb, first: usize, last: usize, conns: usize, workload: Workload, server: &Server) -> Stats {
     let who = if side == Side::Ours { libc::RUSAGE_SELF } else { libc::RUSAGE_CHILDREN };
-    let server_before = postmaster.and_then(sessions_cpu);
+    let server_before = server.sessions_cpu();
     let cpu_before = cpu_time(who);
     let mut stats = match side {
         Side::Ours => {
             let copy = TestDb { url: db.url.clone(), name: db.name.clone() };
-            tokio::task::spawn_blocking(move || run_ours(&copy, leads, conns, workload)).await.unwrap()
+            tokio::task::spawn_blocking(move || run_ours(&copy, first..=last, conns, workload)).await.unwrap()
         }
         Side::Pgbench => {
-            let url = db.url.clone();
-            let script = script_path(workload);
-            let run = tokio::task::spawn_blocking(move || {
-                pgbench(&url, &script, conns, leads / conns, &[("n", "0".into()), ("conns", conns.to_string())])
-            })
-            .await
-            .unwrap();
+            let (url, script) = (db.url.clone(), script_path(workload));
+            // The script's counter starts where this slice does (see NEXT_LEAD).
+            let defines = [("n", ((first - 1) / conns).to_string()), ("conns", conns.to_string())];
+            let run =
+                tokio::task::spawn_blocking(move || pgbench(&url, &script, conns, (last + 1 - first) / conns, &defines)).await.unwrap();
             let ops = run.latencies.len();
-            Stats::of(run.latencies, Duration::from_secs_f64(ops as f64 / run.tps), 2.0)
+            Stats {
+                elapsed: Duration::from_secs_f64(ops as f64 / run.tps),
+                round_trips: 2 * ops as u64,
+                latencies: run.latencies,
+                ..Stats::default()
+            }
         }
     };
-    stats.cpu_per_call = (cpu_time(who) - cpu_before) / stats.ops as u32;
-    drop_database(db).await.expect("drop the copy");
-    // DROP DATABASE waits for the copy's sessions to end; the postmaster counts a session's CPU
-    // once it has reaped the process, a moment later.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    if let (Some(before), Some(after)) = (server_before, postmaster.and_then(sessions_cpu)) {
-        stats.server_cpu_per_call = Some(after.saturating_sub(before) / stats.ops as u32);
+    stats.cpu = cpu_time(who) - cpu_before;
+    server.wait_for_sessions_to_end(&db.name).await;
+    if let (Some(before), Some(after)) = (server_before, server.sessions_cpu()) {
+        stats.server_cpu = Some(after.saturating_sub(before));
     }
     stats
 }
 
+/// One row of one round: ours and the anchor each on a fresh copy of the template, taking turns
+/// slice by slice (`slices` slices of the leads, `first` going first in every other slice), so that
+/// a slow spell of a shared machine falls on both sides alike instead of deciding the round.
+async fn run_row(
+    template: &TestDb,
+    leads: usize,
+    slices: usize,
+    conns: usize,
+    workload: Workload,
+    first: Side,
+    server: &Server,
+) -> [Stats; 2] {
+    let copies = [copy_of(template).await.expect("copy the template"), copy_of(template).await.expect("copy the template")];
+    let mut stats = [Stats::default(), Stats::default()];
+    let per_slice = leads / slices;
+    for slice in 0..slices {
+        let second = if first == Side::Ours { Side::Pgbench } else { Side::Ours };
+        let order = if slice % 2 == 0 { [first, second] } else { [second, first] };
+        for side in order {
+            let i = side as usize;
+            let lead = slice * per_slice + 1;
+            stats[i].add(run_slice(side, &copies[i], lead, lead + per_slice - 1, conns, workload, server).await);
+        }
+    }
+    for copy in copies {
+        drop_database(copy).await.expect("drop the copy");
+    }
+    stats
+}
+
+/// The server the copies live on: an idle session to watch the copies' sessions end, and the
+/// postmaster, when it runs on this machine.
+struct Server {
+    admin: tokio_postgres::Client,
+    postmaster: Option<u32>,
+}
+
+impl Server {
+    async fn of() -> Self {
+        // On the maintenance database: a session on a template would keep it from being copied.
+        let url = shared::testing::server_url().await.expect("the server");
+        let admin = shared::store::DbSettings::from_url(&url).unwrap().connect().await.unwrap();
+        let backend: i32 = admin.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+        let postmaster = std::fs::read_to_string(format!("/proc/{backend}/stat"))
+            .ok()
+            .and_then(|stat| stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok());
+        Server { admin, postmaster }
+    }
+
+    /// The CPU time (user + system) of the server's ended sessions, from `/proc` (a postmaster
+    /// waits for its sessions, so their time adds to its children's).
+    fn sessions_cpu(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.postmaster?)).ok()?;
+        // Fields after the parenthesised name: state is field 3; cutime and cstime are 16 and 17.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: u64 = fields.get(13)?.parse::<u64>().ok()? + fields.get(14)?.parse::<u64>().ok()?;
+        // SAFETY: sysconf reads a constant of the system.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        Some(Duration::from_micros(ticks * 1_000_000 / per_second.max(1)))
+    }
+
+    /// Waits until no session is connected to `database`, and a moment more: the postmaster counts
+    /// a session's CPU once it has reaped the process.
+    async fn wait_for_sessions_to_end(&self, database: &str) {
+        let sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1";
+        for _ in 0..200 {
+            if self.admin.query_one(sql, &[&database]).await.unwrap().get::<_, i64>(0) == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
-    Ours,
-    Pgbench,
+    Ours = 0,
+    Pgbench = 1,
 }
 
 fn micros(d: Option<Duration>) -> String {
@@ -416,7 +497,8 @@ fn main() {
     // `BENCH_ONLY="duplicate x8,new x1"`: these rows alone (for profiling one of them).
     let only: Option<Vec<String>> =
         std::env::var("BENCH_ONLY").ok().map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect());
-    assert!(leads % CONCURRENCY == 0, "BENCH_LEADS must be a multiple of {CONCURRENCY}");
+    let slices: usize = std::env::var("BENCH_SLICES").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    assert!(leads % (CONCURRENCY * slices) == 0, "BENCH_LEADS must be a multiple of {CONCURRENCY} x BENCH_SLICES ({slices})");
     let workloads = [Workload::New, Workload::Duplicate, Workload::StatusChange];
     for w in workloads {
         let path = write_script(Path::new(env!("CARGO_TARGET_TMPDIR")), w.name(), &pgbench_script(w));
@@ -427,8 +509,11 @@ fn main() {
     rt.block_on(async {
         let empty = template(leads, false).await;
         let seeded = template(leads, true).await;
-        let postmaster = postmaster_of(&empty).await;
-        println!("record benchmark: {leads} leads per run, {rounds} rounds; p50/p99 in ms; throughput in calls/s");
+        let server = Server::of().await;
+        println!(
+            "record benchmark: {leads} leads per run in {slices} slices taking turns, {rounds} rounds; p50/p99 in ms; \
+             throughput in calls/s; client and server CPU in µs per call"
+        );
         println!(
             "{:<14} {:>5} {:>9} {:>8} {:>8} {:>7} {:>7} {:>7} | {:>9} {:>8} {:>8} {:>7} {:>7} | {:>6}",
             "workload", "conns", "ours/s", "p50", "p99", "rt/call", "cpu µs", "srv µs", "pgbench/s", "p50", "p99", "cpu µs", "srv µs", "ratio"
@@ -442,43 +527,37 @@ fn main() {
                 }
                 let template = if workload == Workload::New { &empty } else { &seeded };
                 let ours_first = (round + i) % 2 == 0;
-                let order = if ours_first { [Side::Ours, Side::Pgbench] } else { [Side::Pgbench, Side::Ours] };
-                let mut results = Vec::new();
-                for side in order {
-                    results.push(run(side, template, leads, conns, workload, postmaster).await);
-                }
-                if !ours_first {
-                    results.reverse();
-                }
-                let (ours, anchor) = (&results[0], &results[1]);
+                let first = if ours_first { Side::Ours } else { Side::Pgbench };
+                let [ours, anchor] = run_row(template, leads, slices, conns, workload, first, &server).await;
                 let ratio = ours.tps() / anchor.tps();
+                let round_trips = ours.round_trips as f64 / ours.ops() as f64;
                 println!(
                     "{:<14} {:>5} {:>9.0} {:>8} {:>8} {:>7.2} {:>7.0} {:>7} | {:>9.0} {:>8} {:>8} {:>7.0} {:>7} | {:>6.2}  (round {round}, {} first)",
                     workload.name(),
                     conns,
                     ours.tps(),
-                    ms(ours.p50),
-                    ms(ours.p99),
-                    ours.round_trips,
-                    ours.cpu_per_call.as_secs_f64() * 1e6,
-                    micros(ours.server_cpu_per_call),
+                    ms(ours.latency(0.5)),
+                    ms(ours.latency(0.99)),
+                    round_trips,
+                    ours.per_call(ours.cpu).as_secs_f64() * 1e6,
+                    micros(ours.server_cpu.map(|c| ours.per_call(c))),
                     anchor.tps(),
-                    ms(anchor.p50),
-                    ms(anchor.p99),
-                    anchor.cpu_per_call.as_secs_f64() * 1e6,
-                    micros(anchor.server_cpu_per_call),
+                    ms(anchor.latency(0.5)),
+                    ms(anchor.latency(0.99)),
+                    anchor.per_call(anchor.cpu).as_secs_f64() * 1e6,
+                    micros(anchor.server_cpu.map(|c| anchor.per_call(c))),
                     ratio,
                     if ours_first { "ours" } else { "pgbench" }
                 );
                 if let Some((generic, custom)) = ours.plans {
                     if generic + custom > 0 {
                         println!(
-                            "    ours' write statement: {generic} generic plans, {custom} custom plans (first connection of each thread)"
+                            "    ours' write statement: {generic} generic plans, {custom} custom plans (first connection of each thread and slice)"
                         );
                     }
                 }
-                if ours.round_trips > 2.0 {
-                    too_many_round_trips.push(format!("{} x{conns}: {:.2} round trips per call", workload.name(), ours.round_trips));
+                if round_trips > 2.0 {
+                    too_many_round_trips.push(format!("{} x{conns}: {round_trips:.2} round trips per call", workload.name()));
                 }
                 verdict.add(&format!("{} x{conns}", workload.name()), ratio);
             }

@@ -119,7 +119,7 @@ impl Stats {
     fn latency(&self, q: f64) -> Duration {
         let mut sorted = self.latencies.clone();
         sorted.sort();
-        sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
+        shared::testing::percentile(&sorted, q)
     }
 
     fn per_call(&self, total: Duration) -> Duration {

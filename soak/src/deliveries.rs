@@ -123,32 +123,52 @@ fn fixture(function: &str, name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// A Calendly client of `leads` leads, `{prefix}_{n}`, each with its own email and invitees.
-pub struct CalendlyWorld {
+/// A client's `count` leads, `{prefix}_{n}`; the prefix also names each lead's provider ids.
+pub struct LeadSet {
     pub client_id: String,
     pub prefix: String,
-    pub leads: usize,
+    pub count: usize,
 }
 
-impl CalendlyWorld {
+impl LeadSet {
+    pub fn new(client_id: &str, prefix: &str, count: usize) -> Self {
+        LeadSet { client_id: client_id.into(), prefix: prefix.into(), count }
+    }
+
     pub fn lead(&self, n: usize) -> String {
         format!("{}_{n}", self.prefix)
     }
 
-    fn email(&self, n: usize) -> String {
-        format!("{}{n}@example.com", self.prefix)
+    pub fn ids(&self) -> Vec<String> {
+        (0..self.count).map(|n| self.lead(n)).collect()
     }
 
-    pub fn lead_ids(&self) -> Vec<String> {
-        (0..self.leads).map(|n| self.lead(n)).collect()
+    /// The client (with `signing_key`) and its leads, the n-th with `email(n)`.
+    async fn seed(&self, db: &Client, signing_key: Option<&str>, email: impl Fn(usize) -> Option<String>) -> shared::Result<()> {
+        shared::testing::seed_client(db, &self.client_id, signing_key).await?;
+        for n in 0..self.count {
+            shared::testing::seed_lead(db, &self.client_id, &self.lead(n), email(n).as_deref()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A Calendly client whose leads each have their own email and invitees.
+pub struct CalendlyWorld {
+    pub leads: LeadSet,
+}
+
+impl CalendlyWorld {
+    pub fn new(client_id: &str, prefix: &str, count: usize) -> Self {
+        CalendlyWorld { leads: LeadSet::new(client_id, prefix, count) }
+    }
+
+    fn email(&self, n: usize) -> String {
+        format!("{}{n}@example.com", self.leads.prefix)
     }
 
     pub async fn seed(&self, db: &Client) -> shared::Result<()> {
-        shared::testing::seed_client(db, &self.client_id, Some(CALENDLY_KEY)).await?;
-        for n in 0..self.leads {
-            shared::testing::seed_lead(db, &self.client_id, &self.lead(n), Some(&self.email(n))).await?;
-        }
-        Ok(())
+        self.leads.seed(db, Some(CALENDLY_KEY), |n| Some(self.email(n))).await
     }
 
     /// Gives the client a Calendly API token, with which calendly-webhook reads the invitees of
@@ -157,7 +177,7 @@ impl CalendlyWorld {
     pub async fn grant_api_token(&self, db: &Client) -> shared::Result<()> {
         db.execute(
             r#"UPDATE "Client" SET "calendlyAccessToken" = $2, "calendlyOrganizationUri" = $3 WHERE "id" = $1"#,
-            &[&self.client_id, &CALENDLY_TOKEN, &format!("https://api.calendly.com/organizations/{}", self.prefix)],
+            &[&self.leads.client_id, &CALENDLY_TOKEN, &format!("https://api.calendly.com/organizations/{}", self.leads.prefix)],
         )
         .await?;
         Ok(())
@@ -167,21 +187,21 @@ impl CalendlyWorld {
     pub fn stories(&self) -> Vec<Vec<Delivery>> {
         let templates: Vec<Vec<String>> =
             CALENDLY_STORIES.iter().map(|story| story.iter().map(|name| calendly_step(name)).collect()).collect();
-        (0..self.leads)
+        (0..self.leads.count)
             .map(|n| {
                 templates[n % 2]
                     .iter()
                     .enumerate()
                     .map(|(step, t)| Delivery {
                         provider: Provider::Calendly,
-                        client_id: self.client_id.clone(),
-                        lead: self.lead(n),
+                        client_id: self.leads.client_id.clone(),
+                        lead: self.leads.lead(n),
                         step,
                         body: Arc::new(
-                            t.replace(OLD_INVITEE, &format!("{}-old-{n}", self.prefix))
-                                .replace(NEW_INVITEE, &format!("{}-new-{n}", self.prefix))
-                                .replace(NO_SHOW, &format!("{}-no-show-{n}", self.prefix))
-                                .replace(NO_SHOW_AGAIN_ID, &format!("{}-no-show-again-{n}", self.prefix))
+                            t.replace(OLD_INVITEE, &format!("{}-old-{n}", self.leads.prefix))
+                                .replace(NEW_INVITEE, &format!("{}-new-{n}", self.leads.prefix))
+                                .replace(NO_SHOW, &format!("{}-no-show-{n}", self.leads.prefix))
+                                .replace(NO_SHOW_AGAIN_ID, &format!("{}-no-show-again-{n}", self.leads.prefix))
                                 .replace(EMAIL, &self.email(n))
                                 .into_bytes(),
                         ),
@@ -234,34 +254,27 @@ pub struct ApiInvitee {
     pub event: serde_json::Value,
 }
 
-/// A GHL workspace of `leads` leads, each of its own contact with one appointment's story, the
+/// A GHL workspace whose leads are each of their own contact with one appointment's story, the
 /// bodies stamped now (GHL's signed timestamp must be within 5 minutes of the delivery).
 pub struct GhlWorld {
-    pub client_id: String,
+    pub leads: LeadSet,
     pub location: String,
-    pub prefix: String,
-    pub leads: usize,
 }
 
 impl GhlWorld {
-    pub fn lead(&self, n: usize) -> String {
-        format!("{}_{n}", self.prefix)
+    pub fn new(client_id: &str, location: &str, prefix: &str, count: usize) -> Self {
+        GhlWorld { leads: LeadSet::new(client_id, prefix, count), location: location.into() }
     }
 
     fn contact(&self, n: usize) -> String {
-        format!("cnt_{}_{n}", self.prefix)
-    }
-
-    pub fn lead_ids(&self) -> Vec<String> {
-        (0..self.leads).map(|n| self.lead(n)).collect()
+        format!("cnt_{}_{n}", self.leads.prefix)
     }
 
     pub async fn seed(&self, db: &Client) -> shared::Result<()> {
-        shared::testing::seed_client(db, &self.client_id, None).await?;
-        db.execute(r#"UPDATE "Client" SET "ghlLocationId" = $2 WHERE "id" = $1"#, &[&self.client_id, &self.location]).await?;
-        for n in 0..self.leads {
-            shared::testing::seed_lead(db, &self.client_id, &self.lead(n), None).await?;
-            db.execute(r#"UPDATE "Lead" SET "ghlContactId" = $2 WHERE "id" = $1"#, &[&self.lead(n), &self.contact(n)]).await?;
+        self.leads.seed(db, None, |_| None).await?;
+        db.execute(r#"UPDATE "Client" SET "ghlLocationId" = $2 WHERE "id" = $1"#, &[&self.leads.client_id, &self.location]).await?;
+        for n in 0..self.leads.count {
+            db.execute(r#"UPDATE "Lead" SET "ghlContactId" = $2 WHERE "id" = $1"#, &[&self.leads.lead(n), &self.contact(n)]).await?;
         }
         Ok(())
     }
@@ -269,23 +282,23 @@ impl GhlWorld {
     pub fn stories(&self) -> Vec<Vec<Delivery>> {
         let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let templates: Vec<String> = GHL_STORY.iter().map(|name| fixture("ghl-webhook", name)).collect();
-        (0..self.leads)
+        (0..self.leads.count)
             .map(|n| {
                 templates
                     .iter()
                     .enumerate()
                     .map(|(step, t)| {
                         let text = t
-                            .replace(GHL_APPOINTMENT, &format!("{}appt{n}", self.prefix))
+                            .replace(GHL_APPOINTMENT, &format!("{}appt{n}", self.leads.prefix))
                             .replace(GHL_CONTACT, &self.contact(n))
                             .replace(GHL_LOCATION, &self.location);
                         let mut body: serde_json::Value = serde_json::from_str(&text).expect("fixture JSON");
                         body["timestamp"] = now.clone().into();
-                        body["webhookId"] = format!("{}-{}-{n}-{step}", body["webhookId"].as_str().unwrap_or("wh"), self.prefix).into();
+                        body["webhookId"] = format!("{}-{}-{n}-{step}", body["webhookId"].as_str().unwrap_or("wh"), self.leads.prefix).into();
                         Delivery {
                             provider: Provider::Ghl,
-                            client_id: self.client_id.clone(),
-                            lead: self.lead(n),
+                            client_id: self.leads.client_id.clone(),
+                            lead: self.leads.lead(n),
                             step,
                             body: Arc::new(serde_json::to_vec(&body).expect("JSON")),
                         }
@@ -541,7 +554,7 @@ mod tests {
 
     #[test]
     fn the_api_shows_each_invitee_as_its_story_ends() {
-        let world = CalendlyWorld { client_id: "c".into(), prefix: "t".into(), leads: 2 };
+        let world = CalendlyWorld::new("c", "t", 2);
         let states = api_states(&world.stories());
         let uri = |kind: &str, n: usize| {
             let event = if kind == "old" { "3c9e7b21-8a4f-4d6e-b0c2-5f1a9d7e2c40" } else { "9b7d1e45-2c6a-4f83-a0e9-d3b5c7f1e268" };
@@ -579,7 +592,7 @@ mod tests {
 
     #[test]
     fn every_lead_gets_its_own_ids() {
-        let world = CalendlyWorld { client_id: "c".into(), prefix: "t".into(), leads: 2 };
+        let world = CalendlyWorld::new("c", "t", 2);
         let stories = world.stories();
         assert_eq!(stories.iter().map(Vec::len).collect::<Vec<_>>(), vec![4, 4]);
         let text = |lead: usize, step: usize| String::from_utf8(stories[lead][step].body.to_vec()).unwrap();
@@ -593,7 +606,7 @@ mod tests {
         assert!(at(0, 1).as_str() < at(0, 2).as_str() && at(0, 2).as_str() < at(0, 3).as_str());
         assert!(text(0, 1).contains("invitee_no_shows/t-no-show-0") && text(0, 3).contains("invitee_no_shows/t-no-show-again-0"));
         assert!(text(0, 3).contains("invitees/t-old-0"));
-        let ghl = GhlWorld { client_id: "g".into(), location: "loc_t".into(), prefix: "gt".into(), leads: 1 }.stories();
+        let ghl = GhlWorld::new("g", "loc_t", "gt", 1).stories();
         let body: serde_json::Value = serde_json::from_slice(&ghl[0][2].body).unwrap();
         assert_eq!((body["locationId"].as_str(), body["appointment"]["contactId"].as_str()), (Some("loc_t"), Some("cnt_gt_0")));
     }

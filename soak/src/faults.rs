@@ -22,8 +22,8 @@ const SENDERS: usize = 8;
 /// GHL stories, each redelivering by its provider's rule.
 pub async fn database_crash(table: &mut Table, stack: &Stack) {
     const DOWN: Duration = Duration::from_secs(3);
-    let calendly = CalendlyWorld { client_id: "soak_crash_cal".into(), prefix: "crashcal".into(), leads: 150 };
-    let ghl = GhlWorld { client_id: "soak_crash_ghl".into(), location: "loc_soak_crash".into(), prefix: "crashghl".into(), leads: 150 };
+    let calendly = CalendlyWorld::new("soak_crash_cal", "crashcal", 150);
+    let ghl = GhlWorld::new("soak_crash_ghl", "loc_soak_crash", "crashghl", 150);
     let check = "database crash (immediate stop, restart) during 8 concurrent Calendly + GHL senders";
     let reference = match seed_both(stack, &calendly, &ghl).await {
         Ok(r) => r,
@@ -70,7 +70,7 @@ pub async fn database_crash(table: &mut Table, stack: &Stack) {
     let recovery = first_taken_after.map(|t| t - back);
     let refused_during = |s: &Seen| s.attempts.iter().filter(|(at, ok)| !ok && *at >= crashed).count();
     let unrecorded: BTreeSet<(String, usize)> = calendly_seen.never_recorded().union(&ghl_seen.never_recorded()).cloned().collect();
-    let differences = compare(stack, &reference, all, &[calendly.lead_ids(), ghl.lead_ids()].concat()).await;
+    let differences = compare(stack, &reference, all, &[calendly.leads.ids(), ghl.leads.ids()].concat()).await;
     let ghl_5xx: u64 = ghl_seen.answers.iter().filter(|(s, _)| **s >= 500 || **s == 0).map(|(_, n)| n).sum();
     table.push(
         SECTION,
@@ -103,7 +103,7 @@ pub async fn database_crash(table: &mut Table, stack: &Stack) {
 }
 
 fn all_len(calendly: &CalendlyWorld, ghl: &GhlWorld) -> usize {
-    (calendly.leads + ghl.leads) * 4
+    (calendly.leads.count + ghl.leads.count) * 4
 }
 
 /// Seeds the worlds in the service database and in a fresh reference database.

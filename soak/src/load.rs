@@ -40,7 +40,7 @@ pub fn with_duplicates_shuffled(stories: Vec<Vec<Delivery>>, total: usize, rng: 
 pub async fn run(table: &mut Table, stack: &Stack) {
     eprintln!("soak: load");
     // 4 steps per lead: 8,000 distinct deliveries, 2,000 (20%) sent twice.
-    let world = CalendlyWorld { client_id: "soak_load".into(), prefix: "load".into(), leads: LEADS };
+    let world = CalendlyWorld::new("soak_load", "load", LEADS);
     let reference = match shared::testing::try_test_database().await {
         Ok(r) => r,
         Err(e) => return table.failed(SECTION, "load", e),
@@ -65,7 +65,7 @@ pub async fn run(table: &mut Table, stack: &Stack) {
         &appointment_history::auth::Claims {
             sub: "soak".into(),
             exp: (chrono::Utc::now().timestamp() + 3600) as u64,
-            client_ids: vec![world.client_id.clone()],
+            client_ids: vec![world.leads.client_id.clone()],
         },
         JWT_SECRET.as_bytes(),
     );
@@ -84,7 +84,7 @@ pub async fn run(table: &mut Table, stack: &Stack) {
             let mut n = r;
             while !done.load(Ordering::Relaxed) {
                 n = (n * 7919 + 13) % LEADS;
-                let url = stack.url("appointment-history", &format!("/leads/{}/appointments", world.lead(n)));
+                let url = stack.url("appointment-history", &format!("/leads/{}/appointments", world.leads.lead(n)));
                 let start = Instant::now();
                 let ok = match stack.http.get(url).bearer_auth(token).timeout(Duration::from_secs(30)).send().await {
                     Ok(response) => response.status() == 200 && response.bytes().await.is_ok(),
@@ -141,7 +141,7 @@ pub async fn run(table: &mut Table, stack: &Stack) {
     );
     eprintln!("soak: load: replaying in order into the reference database");
     let unrecorded = seen.never_recorded();
-    let leads = world.lead_ids();
+    let leads = world.leads.ids();
     let differences = crate::faults::compare(stack, &reference, sent, &leads).await;
     let events =
         (deliveries::event_count(&stack.client().await, &leads).await, deliveries::event_count(&reference.client().await, &leads).await);
@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn duplicates_fill_up_to_the_total_and_the_reference_is_unchanged_by_them() {
-        let world = CalendlyWorld { client_id: "c".into(), prefix: "t".into(), leads: 10 };
+        let world = CalendlyWorld::new("c", "t", 10);
         let stories = world.stories();
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let sent = with_duplicates_shuffled(stories.clone(), 50, &mut rng);

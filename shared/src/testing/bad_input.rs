@@ -236,31 +236,35 @@ pub fn with_values<V: Clone + Into<Value>>(doc: &Value, edits: &[(&str, V)]) -> 
         .collect()
 }
 
-/// 48 payloads of up to 512 random bytes, each handed to `refused` (the entry point's check that
-/// it refused the payload and wrote nothing).
-pub fn random_payloads_are_refused(refused: impl Fn(&[u8]) -> Result<(), TestCaseError>) {
-    TestRunner::new(config(48)).run(&proptest::collection::vec(any::<u8>(), 0..512), |bytes| refused(&bytes)).unwrap();
-}
-
-/// 64 payloads, each a valid one of `docs` damaged by [`damaged`] (any [`Damage`], a wrong value
-/// only in the document's named fields), handed to `refused`. A damage that leaves a payload the
-/// entry point accepts (`accepted(field, value)`) is no case.
-pub fn damaged_payloads_are_refused(
+/// What every operator entry point states alike, handed to `refused` (the entry point's check
+/// that it refused the payload and wrote nothing, which gives the error's type):
+/// - 48 payloads of up to 512 random bytes;
+/// - 64 payloads, each a valid one of `docs` damaged by [`damaged`] (any [`Damage`], a wrong value
+///   only in the document's named fields). A damage that leaves a payload the entry point accepts
+///   (`accepted(field, value)`) is no case;
+/// - each of `monsters` (see [`monsters`]), which must be refused as `InvalidInput`.
+pub fn bad_payloads_are_refused(
     docs: &[(Value, &[&str])],
     accepted: impl Fn(&str, &Value) -> bool,
-    refused: impl Fn(&[u8]) -> Result<(), TestCaseError>,
+    monsters: Vec<(String, Vec<u8>)>,
+    refused: impl Fn(&[u8]) -> Result<&'static str, TestCaseError>,
 ) {
+    TestRunner::new(config(48)).run(&proptest::collection::vec(any::<u8>(), 0..512), |bytes| refused(&bytes).map(drop)).unwrap();
     let strategy = (0..docs.len(), 0..Damage::ALL.len(), any::<usize>(), 1u8..9, MUTATION_TEXT, any::<i64>());
     TestRunner::new(config(64))
         .run(&strategy, |(which, damage, target, op, text, number)| {
             let (doc, fields) = &docs[which];
             let m = Mutation { target, op, text, number };
             match damaged(doc, Damage::ALL[damage], fields, &accepted, target, m) {
-                Some(payload) => refused(&payload),
+                Some(payload) => refused(&payload).map(drop),
                 None => Ok(()),
             }
         })
         .unwrap();
+    for (name, payload) in monsters {
+        let error_type = refused(&payload).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(error_type, "InvalidInput", "{name}");
+    }
 }
 
 /// What an operator entry point (a Lambda invoked with a JSON payload) must do with a bad one:
@@ -376,6 +380,18 @@ pub fn deeply_nested_objects(field: &str) -> Vec<u8> {
     out
 }
 
+/// The monsters an operator payload must survive, named: a 10 MB string in each of
+/// `huge_fields`, [`DEEP_LEVELS`] arrays, as many objects nested in `deep_field`, the valid `doc`
+/// made non-UTF-8, and nothing at all.
+pub fn monsters(doc: &Value, huge_fields: &[&str], deep_field: &str) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<_> = huge_fields.iter().map(|f| (format!("10 MB {f}"), huge_object(f))).collect();
+    out.push(("100,000 arrays".into(), deeply_nested_arrays()));
+    out.push(("100,000 objects".into(), deeply_nested_objects(deep_field)));
+    out.push(("not UTF-8".into(), not_utf8(doc)));
+    out.push(("empty".into(), Vec::new()));
+    out
+}
+
 /// A JSON text that is not UTF-8: the valid document with bytes 0xC3 0x28 (an invalid sequence)
 /// inside its first string.
 pub fn not_utf8(doc: &Value) -> Vec<u8> {
@@ -419,7 +435,7 @@ mod tests {
         let none = |_: &str, _: &Value| false;
         for op in 0..9 {
             let replaced = damaged(&doc, Damage::Replaced, &["mode"], none, 0, m(op)).unwrap();
-            assert!(!serde_json::from_slice::<Value>(&replaced).unwrap().get("mode").is_some(), "{op}");
+            assert!(serde_json::from_slice::<Value>(&replaced).unwrap().get("mode").is_none(), "{op}");
             let wrong = damaged(&doc, Damage::WrongValue, &["batchSize"], none, 0, m(op)).unwrap();
             assert_ne!(serde_json::from_slice::<Value>(&wrong).unwrap()["batchSize"], 5, "{op}");
         }

@@ -149,6 +149,13 @@ pub struct Why {
     pub label: &'static str,
 }
 
+impl Why {
+    /// A delivery of an event type the service does not record (both providers send others).
+    pub const EVENT_TYPE: Why = Why { reason: "event type not recorded", label: "event-type" };
+    /// A delivery whose appointment matches none of the client's leads.
+    pub const NO_MATCHING_LEAD: Why = Why { reason: "no matching lead", label: "no-matching-lead" };
+}
+
 #[derive(Serialize)]
 struct ProblemBody<'a> {
     #[serde(rename = "type")]

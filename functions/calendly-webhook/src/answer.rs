@@ -30,8 +30,8 @@ pub enum Ignored {
 impl shared::webhook::Ignored for Ignored {
     fn why(self) -> Why {
         match self {
-            Ignored::EventType => Why { reason: "event type not recorded", label: "event-type" },
-            Ignored::NoMatchingLead => Why { reason: "no matching lead", label: "no-matching-lead" },
+            Ignored::EventType => Why::EVENT_TYPE,
+            Ignored::NoMatchingLead => Why::NO_MATCHING_LEAD,
             Ignored::UnknownInvitee => Why { reason: "unknown invitee", label: "unknown-invitee" },
             Ignored::NoCalendlyToken => Why { reason: "unknown invitee; no Calendly token to look it up", label: "no-calendly-token" },
             Ignored::CalendlyTokenRefused => {

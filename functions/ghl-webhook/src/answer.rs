@@ -29,9 +29,9 @@ impl Ignored {
 impl shared::webhook::Ignored for Ignored {
     fn why(self) -> Why {
         match self {
-            Ignored::EventType => Why { reason: "event type not recorded", label: "event-type" },
+            Ignored::EventType => Why::EVENT_TYPE,
             Ignored::UnknownLocation => Why { reason: "unknown location", label: "unknown-location" },
-            Ignored::NoMatchingLead => Why { reason: "no matching lead", label: "no-matching-lead" },
+            Ignored::NoMatchingLead => Why::NO_MATCHING_LEAD,
             Ignored::ClientTimeZoneUnknown => Why { reason: "client time zone unknown", label: "client-time-zone-unknown" },
         }
     }

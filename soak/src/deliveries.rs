@@ -62,7 +62,7 @@ pub fn in_order(deliveries: &[Delivery]) -> Vec<Vec<Delivery>> {
 }
 
 // The calendly-webhook fixtures' ids, replaced by each lead's own.
-use shared::testing::fixture_ids::{CALENDLY_EMAIL as EMAIL, CALENDLY_NEW_INVITEE as NEW_INVITEE, CALENDLY_OLD_INVITEE as OLD_INVITEE};
+use shared::testing::fixture_ids::calendly::{EMAIL, NEW_INVITEE, OLD_INVITEE};
 const OLD_INVITEE_URI: &str = "scheduled_events/3c9e7b21-8a4f-4d6e-b0c2-5f1a9d7e2c40/invitees/6a1f0c2e-5b7d-4e38-9c0a-71d2e4f8b3a9";
 const NEW_INVITEE_URI: &str = "scheduled_events/9b7d1e45-2c6a-4f83-a0e9-d3b5c7f1e268/invitees/e4c2a9b7-1f3d-4e6a-8c5b-0d9f7a3e1b26";
 const NO_SHOW: &str = "5e8a2c7d-9f1b-4a36-b7e0-c4d2f9a1e853";
@@ -294,7 +294,8 @@ impl GhlWorld {
                             .replace(GHL_LOCATION, &self.location);
                         let mut body: serde_json::Value = serde_json::from_str(&text).expect("fixture JSON");
                         body["timestamp"] = now.clone().into();
-                        body["webhookId"] = format!("{}-{}-{n}-{step}", body["webhookId"].as_str().unwrap_or("wh"), self.leads.prefix).into();
+                        body["webhookId"] =
+                            format!("{}-{}-{n}-{step}", body["webhookId"].as_str().unwrap_or("wh"), self.leads.prefix).into();
                         Delivery {
                             provider: Provider::Ghl,
                             client_id: self.leads.client_id.clone(),

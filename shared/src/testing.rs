@@ -22,19 +22,26 @@ pub mod bench;
 /// Ids the provider fixtures (every crate's `tests/fixtures/`) carry, for tests and benches that
 /// seed the leads the fixtures name.
 pub mod fixture_ids {
-    /// The GHL fixtures' workspace (`locationId`).
-    pub const GHL_LOCATION: &str = "loc_Rt5vB2nQ";
-    /// The GHL fixtures' contact (`contactId`).
-    pub const GHL_CONTACT: &str = "cnt_8Hj3Kd9Lm";
-    /// The GHL webhook fixtures' appointment id.
-    pub const GHL_APPOINTMENT: &str = "Yq3FpL8wV2nR6tKc9sDx";
-    /// The Calendly fixtures' invitee email (Dana's).
-    pub const CALENDLY_EMAIL: &str = "dana.whitfield@example.com";
-    /// The Calendly fixtures' first booking's invitee (canceled by the reschedule).
-    pub const CALENDLY_OLD_INVITEE: &str = "6a1f0c2e-5b7d-4e38-9c0a-71d2e4f8b3a9";
-    /// The Calendly fixtures' booking after the reschedule: its scheduled event and invitee.
-    pub const CALENDLY_NEW_EVENT: &str = "9b7d1e45-2c6a-4f83-a0e9-d3b5c7f1e268";
-    pub const CALENDLY_NEW_INVITEE: &str = "e4c2a9b7-1f3d-4e6a-8c5b-0d9f7a3e1b26";
+    /// The GHL fixtures: one workspace, one contact, one appointment.
+    pub mod ghl {
+        /// The workspace (`locationId`).
+        pub const LOCATION: &str = "loc_Rt5vB2nQ";
+        /// The contact (`contactId`).
+        pub const CONTACT: &str = "cnt_8Hj3Kd9Lm";
+        /// The webhook fixtures' appointment id.
+        pub const APPOINTMENT: &str = "Yq3FpL8wV2nR6tKc9sDx";
+    }
+
+    /// The Calendly fixtures: Dana's booking, rescheduled from a first invitee to a new one.
+    pub mod calendly {
+        /// The invitee email (Dana's).
+        pub const EMAIL: &str = "dana.whitfield@example.com";
+        /// The first booking's invitee (canceled by the reschedule).
+        pub const OLD_INVITEE: &str = "6a1f0c2e-5b7d-4e38-9c0a-71d2e4f8b3a9";
+        /// The booking after the reschedule: its scheduled event and invitee.
+        pub const NEW_EVENT: &str = "9b7d1e45-2c6a-4f83-a0e9-d3b5c7f1e268";
+        pub const NEW_INVITEE: &str = "e4c2a9b7-1f3d-4e6a-8c5b-0d9f7a3e1b26";
+    }
 }
 pub mod bad_input;
 

@@ -25,7 +25,7 @@ const ROUNDS: usize = 3;
 const STORY: [&str; 3] = ["invitee-created.json", "invitee-canceled-rescheduled.json", "invitee-created-after-reschedule.json"];
 const OLD_INVITEE: &str = "6a1f0c2e-5b7d-4e38-9c0a-71d2e4f8b3a9";
 const NEW_INVITEE: &str = "e4c2a9b7-1f3d-4e6a-8c5b-0d9f7a3e1b26";
-use shared::testing::fixture_ids::CALENDLY_EMAIL as EMAIL;
+use shared::testing::fixture_ids::calendly::EMAIL;
 
 /// One delivery: its raw body and the observation the handler makes of it.
 struct Event {

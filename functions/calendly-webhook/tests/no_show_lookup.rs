@@ -17,7 +17,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TOKEN: &str = "pat-acme-calendly-0123456789";
 const ORG: &str = "https://api.calendly.com/organizations/2f1e0d9c-8b7a-4c6d-9e5f-4a3b2c1d0e9f";
-use shared::testing::fixture_ids::{CALENDLY_NEW_EVENT as NEW_EVENT_ID, CALENDLY_NEW_INVITEE as NEW_INVITEE_ID};
+use shared::testing::fixture_ids::calendly::{NEW_EVENT as NEW_EVENT_ID, NEW_INVITEE as NEW_INVITEE_ID};
 /// When the host marked the new booking (12 March, 16:00) a no-show, and when Calendly delivered it.
 const MARKED_AT: &str = "2026-03-12T16:40:11.250000Z";
 const DELIVERED_AT: &str = "2026-03-12T16:40:12.000000Z";

@@ -21,7 +21,7 @@ use shared::testing::{
 use shared::{AppointmentSource, LeadRef, Observation, Store, TaskPolicy};
 
 const CLIENT: &str = "client_bench";
-use shared::testing::fixture_ids::{GHL_APPOINTMENT as APPOINTMENT, GHL_CONTACT as CONTACT, GHL_LOCATION as LOCATION};
+use shared::testing::fixture_ids::ghl::{APPOINTMENT, CONTACT, LOCATION};
 const WORKERS: usize = 8;
 const LEADS_PER_WORKER: usize = 30;
 const ROUNDS: usize = 3;

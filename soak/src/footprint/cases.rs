@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use shared::testing::fixture_ids::{CALENDLY_EMAIL as LEAD_EMAIL, GHL_CONTACT, GHL_LOCATION};
+use shared::testing::fixture_ids::{calendly::EMAIL as LEAD_EMAIL, ghl::CONTACT as GHL_CONTACT, ghl::LOCATION as GHL_LOCATION};
 use shared::testing::{seed_client, seed_lead, TestDb};
 
 pub const FUNCTIONS: [&str; 5] = ["calendly-webhook", "ghl-webhook", "appointment-history", "reconcile-scheduled", "migrate-batch"];
@@ -209,10 +209,13 @@ mod tests {
     use super::super::runtime_api::AnswerKind;
     use super::*;
 
+    /// What was expected, how the runtime was answered, the answer, and the verdict.
+    type Case = (Expect, AnswerKind, Vec<u8>, Result<(), &'static str>);
+
     #[test]
     fn an_answer_counts_only_when_it_took_the_expected_path() {
         let answer = |status: u16| format!(r#"{{"statusCode":{status},"headers":{{}},"body":"{{}}"}}"#).into_bytes();
-        let cases: [(Expect, AnswerKind, Vec<u8>, Result<(), &str>); 7] = [
+        let cases: [Case; 7] = [
             (Expect::Status(401), AnswerKind::Response, answer(401), Ok(())),
             // The database was away: a 503 is not the refusal the case measures.
             (Expect::Status(401), AnswerKind::Response, answer(503), Err("answered status 503, expected Status(401)")),

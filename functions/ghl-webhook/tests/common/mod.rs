@@ -11,7 +11,7 @@ use shared::testing::{seed_client, seed_lead, TestDb};
 use tokio_postgres::Client;
 
 /// The fixtures' workspace, contact and appointment.
-pub use shared::testing::fixture_ids::{GHL_APPOINTMENT as APPOINTMENT, GHL_CONTACT as CONTACT, GHL_LOCATION as LOCATION};
+pub use shared::testing::fixture_ids::ghl::{APPOINTMENT, CONTACT, LOCATION};
 pub const CLIENT: &str = "client_ghl";
 pub const LEAD: &str = "lead_ghl";
 /// Another workspace, with a lead of the same contact id: never touched by the fixtures.

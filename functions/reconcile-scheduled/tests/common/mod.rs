@@ -20,7 +20,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 pub const CALENDLY_TOKEN: &str = "pat_test_0f9e8d7c6b5a4d3c2b1a";
 pub const GHL_KEY: &str = "pit-test-5b2c9e1a-7d4f-4e3b-9a8c-2f1e0d9c8b7a";
 pub const ORG: &str = "https://api.calendly.com/organizations/4e1d2c3b-5a6f-4b7c-8d9e-0f1a2b3c4d5e";
-pub use shared::testing::fixture_ids::{CALENDLY_EMAIL as EMAIL, GHL_CONTACT as CONTACT, GHL_LOCATION as LOCATION};
+pub use shared::testing::fixture_ids::{calendly::EMAIL, ghl::CONTACT, ghl::LOCATION};
 
 pub fn fixture(path: &str) -> Value {
     let text = std::fs::read_to_string(format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).expect("fixture");

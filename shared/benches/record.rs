@@ -498,7 +498,7 @@ fn main() {
     let only: Option<Vec<String>> =
         std::env::var("BENCH_ONLY").ok().map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect());
     let slices: usize = std::env::var("BENCH_SLICES").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
-    assert!(leads % (CONCURRENCY * slices) == 0, "BENCH_LEADS must be a multiple of {CONCURRENCY} x BENCH_SLICES ({slices})");
+    assert!(leads.is_multiple_of(CONCURRENCY * slices), "BENCH_LEADS must be a multiple of {CONCURRENCY} x BENCH_SLICES ({slices})");
     let workloads = [Workload::New, Workload::Duplicate, Workload::StatusChange];
     for w in workloads {
         let path = write_script(Path::new(env!("CARGO_TARGET_TMPDIR")), w.name(), &pgbench_script(w));

@@ -484,7 +484,8 @@ mod tests {
         assert!(base().normalized().is_ok());
         for year in ["0000", "1970", "2100", "9999"] {
             let bad = Some(format!("{year}-06-01T00:00:00Z").parse::<DateTime<Utc>>().unwrap());
-            let edits: [(&str, fn(&mut Observation, Option<DateTime<Utc>>)); 5] = [
+            type SetTime = fn(&mut Observation, Option<DateTime<Utc>>);
+            let edits: [(&str, SetTime); 5] = [
                 ("start time", |o, t| o.start_at = t),
                 ("end time", |o, t| o.end_at = t),
                 ("cancel time", |o, t| o.canceled_at = t),

@@ -19,10 +19,10 @@ async fn deliver_edited(app: &calendly_webhook::App, name: &str, edit: impl FnOn
 
 #[tokio::test]
 async fn free_text_with_nul_is_recorded_without_it() {
-    type Edit = fn(&mut Value);
     // (what holds the NUL, fixture, edit, the invitee recorded, its lead, the cancel reason stored);
     // the invitee's time zone is stored as the fixtures give it in every case.
-    let cases: [(&str, &str, Edit, &str, &str, Option<&str>); 5] = [
+    type Case = (&'static str, &'static str, fn(&mut Value), &'static str, &'static str, Option<&'static str>);
+    let cases: [Case; 5] = [
         (
             "cancel reason",
             "invitee-canceled-by-host.json",

@@ -343,14 +343,20 @@ async fn verify_reports_then_repair_makes_it_zero() {
     assert_eq!(again.counts.rollups_repaired, 0);
 }
 
-#[tokio::test]
-async fn stops_before_the_deadline_and_resumes() {
+/// Client `c` (GHL by default) with leads `l00`..`l09`, each with a start a minute after the last.
+async fn ten_ghl_leads() -> (shared::testing::TestDb, tokio_postgres::Client, shared::Store) {
     let (db, client) = database().await;
     seed_client_preferring(&client, "c", Some(Provider::Ghl)).await.unwrap();
     let leads: Vec<Lead> =
         (0..10).map(|i| ("c", Phase28Lead { start_at: Some(t(9, 9) + minutes(i)), ..lead(&format!("l{i:02}")) })).collect();
     seed_phase28_leads(&client, &leads).await.unwrap();
     let store = db.store().await;
+    (db, client, store)
+}
+
+#[tokio::test]
+async fn stops_before_the_deadline_and_resumes() {
+    let (db, client, store) = ten_ghl_leads().await;
 
     // Less time left than the margin: no batch starts, the run waits for a resume.
     let soon = std::time::Instant::now() + std::time::Duration::from_millis(500);
@@ -390,12 +396,7 @@ async fn stops_before_the_deadline_and_resumes() {
 
 #[tokio::test]
 async fn max_leads_caps_the_run() {
-    let (db, client) = database().await;
-    seed_client_preferring(&client, "c", Some(Provider::Ghl)).await.unwrap();
-    let leads: Vec<Lead> =
-        (0..10).map(|i| ("c", Phase28Lead { start_at: Some(t(9, 9) + minutes(i)), ..lead(&format!("l{i:02}")) })).collect();
-    seed_phase28_leads(&client, &leads).await.unwrap();
-    let store = db.store().await;
+    let (db, client, store) = ten_ghl_leads().await;
     let out = handle(&store, &serde_json::json!({"mode": "apply", "batchSize": 3, "maxLeads": 7}), None).await.unwrap();
     assert!(out.done);
     assert_eq!((out.counts.leads_scanned, out.counts.migration.appointments_created, out.next_cursor.as_deref()), (7, 7, Some("l06")));

@@ -1,12 +1,15 @@
 //! The schema is what `prisma migrate` would create, and the migrations are safe to re-run.
 //!
 //! Three databases on the real server:
-//! - "prisma": the CRM baseline, then the plain DDL Prisma emits (`tests/prisma/V*.sql`);
+//! - "prisma": the CRM baseline, then the plain DDL Prisma emits for `prisma/schema.prisma` against
+//!   it (derived from the schema file by `prisma_ddl`);
 //! - "ours": the migration runner (baseline + `migrations/service`);
 //! - "ours" again after applying every migration file by hand a second time.
 //!
 //! Their catalogs (types, columns, defaults, indexes, constraints, enums) must be identical, and
 //! running the migrations on the "prisma" database must change nothing.
+
+mod prisma_ddl;
 
 use shared::migrate::{self, Baseline};
 use shared::testing::{server_url, with_database};
@@ -23,13 +26,29 @@ async fn empty_database() -> (String, Client) {
     (url, client)
 }
 
-fn prisma_ddl() -> Vec<(String, String)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/prisma");
-    let mut files: Vec<_> =
-        std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "sql")).collect();
-    // V1.sql, V3.sql, ... V10.sql in numeric order.
-    files.sort_by_key(|p| p.file_stem().unwrap().to_string_lossy().trim_start_matches('V').parse::<u32>().unwrap_or(u32::MAX));
-    files.into_iter().map(|p| (p.display().to_string(), std::fs::read_to_string(&p).unwrap())).collect()
+/// What Prisma would run to bring `db` to `prisma/schema.prisma`.
+async fn prisma_ddl(db: &Client) -> String {
+    let schema = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../prisma/schema.prisma")).unwrap();
+    let pairs = |sql: &'static str| async move {
+        let rows = db.query(sql, &[]).await.unwrap();
+        rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))).collect::<Vec<_>>()
+    };
+    let mut existing = prisma_ddl::Existing::default();
+    for (table, column) in
+        pairs("SELECT table_name::text, column_name::text FROM information_schema.columns WHERE table_schema = 'public'").await
+    {
+        existing.columns.insert(format!("{table}.{column}"));
+        existing.tables.insert(table);
+    }
+    for (name, value) in pairs(
+        "SELECT t.typname::text, e.enumlabel::text FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid
+          WHERE t.typnamespace = 'public'::regnamespace ORDER BY t.typname, e.enumsortorder",
+    )
+    .await
+    {
+        existing.enums.entry(name).or_default().push(value);
+    }
+    prisma_ddl::ddl(&schema, &existing)
 }
 
 /// Everything Prisma and the CRM care about, as sorted text lines.
@@ -65,9 +84,8 @@ async fn migrations_create_exactly_the_prisma_schema_and_rerun_as_no_ops() {
     for (name, sql) in migrate::crm_baseline_sql() {
         prisma.batch_execute(&sql).await.unwrap_or_else(|e| panic!("{name}: {e}"));
     }
-    for (name, sql) in prisma_ddl() {
-        prisma.batch_execute(&sql).await.unwrap_or_else(|e| panic!("{name}: {e}"));
-    }
+    let ddl = prisma_ddl(&prisma).await;
+    prisma.batch_execute(&ddl).await.unwrap_or_else(|e| panic!("{e:?}\n{ddl}"));
     let expected = catalog(&prisma).await;
 
     // Ours, through the runner.

@@ -1,3 +1,0 @@
--- AlterTable
-ALTER TABLE "Appointment" ADD COLUMN     "providerDeletedAt" TIMESTAMP(3),
-ADD COLUMN     "providerVerifiedAt" TIMESTAMP(3);

@@ -16,6 +16,11 @@
 //! already exists must already have the schema's values. Anything the
 //! rules above do not cover panics, so that a schema change this reader cannot follow fails the test
 //! instead of passing it.
+//!
+//! Prisma's documentation of these rules: "Database mapping" (constraint and index names),
+//! "Referential actions" (the defaults), "Native database types" (`uuid()` and `cuid()` map to no
+//! database feature) and the Prisma schema reference (the scalar types' PostgreSQL types), all at
+//! <https://www.prisma.io/docs/orm>.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -160,6 +160,26 @@ impl CalendlyClient {
         CalendlyClient { http }
     }
 
+    /// `{base}/{segments...}`: only the segments come from the caller, the base is configured.
+    fn url(&self, segments: &[&str]) -> Result<url::Url, ProviderError> {
+        let mut url = self.http.endpoints.calendly.clone();
+        url.path_segments_mut().map_err(|_| ProviderError::Config("Calendly base URL".into()))?.pop_if_empty().extend(segments);
+        Ok(url)
+    }
+
+    /// `GET {base}/{segments...}`, which answers `{resource: T}`.
+    async fn resource<T: serde::de::DeserializeOwned>(
+        &self,
+        auth: &CalendlyAuth,
+        limiter: &SlidingWindow,
+        segments: &[&str],
+    ) -> Result<T, ProviderError> {
+        let url = self.url(segments)?;
+        let answer: Resource<T> =
+            self.http.get_json(PROVIDER, limiter, |client| client.get(url.clone()).bearer_auth(auth.token.expose())).await?;
+        Ok(answer.resource)
+    }
+
     fn limiter(&self, auth: &CalendlyAuth) -> std::sync::Arc<SlidingWindow> {
         self.http.limiter(
             format!("calendly:{:016x}", auth.token.fingerprint()),
@@ -172,12 +192,7 @@ impl CalendlyClient {
     /// canceled), then each event's invitees with that email (all pages).
     pub async fn bookings_for_email(&self, auth: &CalendlyAuth, email: &str) -> Result<Vec<Booking>, ProviderError> {
         let limiter = self.limiter(auth);
-        let mut events_url = self.http.endpoints.calendly.clone();
-        events_url
-            .path_segments_mut()
-            .map_err(|_| ProviderError::Config("Calendly base URL".into()))?
-            .pop_if_empty()
-            .push("scheduled_events");
+        let events_url = self.url(&["scheduled_events"])?;
         let events: Vec<ScheduledEvent> = self
             .paginate(
                 auth,
@@ -196,12 +211,7 @@ impl CalendlyClient {
         for event in events {
             let uuid = event_uuid(&event.uri)
                 .ok_or_else(|| ProviderError::Malformed { provider: PROVIDER, reason: "scheduled event URI without an id".into() })?;
-            let mut url = self.http.endpoints.calendly.clone();
-            url.path_segments_mut().map_err(|_| ProviderError::Config("Calendly base URL".into()))?.pop_if_empty().extend([
-                "scheduled_events",
-                uuid,
-                "invitees",
-            ]);
+            let url = self.url(&["scheduled_events", uuid, "invitees"])?;
             let invitees: Vec<Invitee> = self.paginate(auth, &limiter, &url, &[("email", email), ("count", PAGE_SIZE)]).await?;
             for invitee in invitees {
                 // The API filters by email already; a group event's other invitees must never be
@@ -253,29 +263,16 @@ impl CalendlyClient {
         let (event_id, invitee_id) = invitee_ids(invitee_uri)
             .ok_or_else(|| ProviderError::Malformed { provider: PROVIDER, reason: "invitee URI without its two ids".into() })?;
         let limiter = self.limiter(auth);
-        let url = |segments: &[&str]| -> Result<url::Url, ProviderError> {
-            let mut url = self.http.endpoints.calendly.clone();
-            url.path_segments_mut().map_err(|_| ProviderError::Config("Calendly base URL".into()))?.pop_if_empty().extend(segments);
-            Ok(url)
-        };
-        let invitee_url = url(&["scheduled_events", event_id, "invitees", invitee_id])?;
-        let invitee: Resource<Invitee> =
-            self.http.get_json(PROVIDER, &limiter, |client| client.get(invitee_url.clone()).bearer_auth(auth.token.expose())).await?;
-        let event_url = url(&["scheduled_events", event_id])?;
-        let event: Resource<ScheduledEvent> =
-            self.http.get_json(PROVIDER, &limiter, |client| client.get(event_url.clone()).bearer_auth(auth.token.expose())).await?;
-        Ok(Booking { event: event.resource, invitee: invitee.resource })
+        let invitee = self.resource(auth, &limiter, &["scheduled_events", event_id, "invitees", invitee_id]).await?;
+        let event = self.resource(auth, &limiter, &["scheduled_events", event_id]).await?;
+        Ok(Booking { event, invitee })
     }
 
     /// The organization's webhook subscriptions of one scope (`organization`, or `user` with the
     /// user's URI), all pages. Needs the token's `webhooks:read` scope.
     pub async fn webhook_subscriptions(&self, auth: &CalendlyAuth, user: Option<&str>) -> Result<Vec<WebhookSubscription>, ProviderError> {
         let limiter = self.limiter(auth);
-        let mut url = self.http.endpoints.calendly.clone();
-        url.path_segments_mut()
-            .map_err(|_| ProviderError::Config("Calendly base URL".into()))?
-            .pop_if_empty()
-            .push("webhook_subscriptions");
+        let url = self.url(&["webhook_subscriptions"])?;
         let mut query = vec![("organization", auth.organization_uri.as_str()), ("count", PAGE_SIZE)];
         match user {
             Some(user) => query.extend([("scope", "user"), ("user", user)]),
@@ -287,18 +284,11 @@ impl CalendlyClient {
     /// The URI of the user the token belongs to (`GET /users/me`; nothing else of the answer is read).
     pub async fn current_user_uri(&self, auth: &CalendlyAuth) -> Result<String, ProviderError> {
         #[derive(Deserialize)]
-        struct Me {
-            resource: UserRef,
-        }
-        #[derive(Deserialize)]
         struct UserRef {
             uri: String,
         }
-        let limiter = self.limiter(auth);
-        let mut url = self.http.endpoints.calendly.clone();
-        url.path_segments_mut().map_err(|_| ProviderError::Config("Calendly base URL".into()))?.pop_if_empty().extend(["users", "me"]);
-        let me: Me = self.http.get_json(PROVIDER, &limiter, |client| client.get(url.clone()).bearer_auth(auth.token.expose())).await?;
-        Ok(me.resource.uri)
+        let me: UserRef = self.resource(auth, &self.limiter(auth), &["users", "me"]).await?;
+        Ok(me.uri)
     }
 }
 

@@ -174,7 +174,8 @@ pub fn problem<O: Provider, B: From<String>>(p: Refused<O>, detail: Option<&'sta
     if p == Refused::MethodNotAllowed {
         builder = builder.header(header::ALLOW, "POST");
     }
-    if p == Refused::DatabaseUnavailable {
+    // Every refusal the provider retries (the database away, or a function's own outage) says when.
+    if p.status() == O::RETRY_STATUS {
         builder = builder.header(header::RETRY_AFTER, O::RETRY_AFTER_SECONDS);
     }
     builder.body(B::from(serde_json::to_string(&body).expect("serializable"))).expect("valid response")

@@ -10,11 +10,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lambda_http::http::header;
 use lambda_http::{Body, Response};
 use shared::providers::calendly::{self, CalendlyAuth, CalendlyClient};
 use shared::providers::{Endpoints, HttpSettings, ProviderError, ProviderHttp, Quotas};
-use shared::webhook::{Ignored as _, Provider as _};
 use shared::{AppointmentSource, Error, Store, TaskPolicy};
 
 use crate::answer::{self, CalendlyRefusal, Ignored, Problem};
@@ -83,10 +81,7 @@ pub async fn record_unknown_invitee(
     invitee: &str,
     delivered_at: Option<DateTime<Utc>>,
 ) -> Response<Body> {
-    let ignore = |why: Ignored| {
-        tracing::info!(client_id, kind, invitee, reason = why.reason(), "calendly delivery ignored");
-        answer::ignored(why)
-    };
+    let ignore = |why: Ignored| crate::ignored(client_id, kind, invitee, why);
     let auth = match calendly_auth(&app.store, client_id).await {
         Ok(Some(auth)) => auth,
         Ok(None) => return ignore(Ignored::NoCalendlyToken),
@@ -145,13 +140,14 @@ pub async fn record_unknown_invitee(
 /// may answer.
 fn api_unavailable(client_id: &str, why: &dyn std::fmt::Display) -> Response<Body> {
     tracing::warn!(client_id, reason = %why, "calendly delivery not recorded: the Calendly API is unavailable");
-    let mut response: Response<Body> = answer::problem(Problem::Own(CalendlyRefusal::CalendlyApiUnavailable), None);
-    response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static(CalendlyRefusal::RETRY_AFTER_SECONDS));
-    response
+    answer::problem(Problem::Own(CalendlyRefusal::CalendlyApiUnavailable), None)
 }
 
 #[cfg(test)]
 mod tests {
+    use lambda_http::http::header;
+    use shared::webhook::Provider as _;
+
     use super::*;
 
     #[test]

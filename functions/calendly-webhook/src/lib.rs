@@ -156,11 +156,7 @@ async fn respond(app: &App, client_id: &str, headers: &HeaderMap, body: &[u8], n
         Err(Error::LeadNotFound(_)) if is_no_show => {
             invitee_lookup::record_unknown_invitee(app, client_id, kind, &invitee, delivered_at).await
         }
-        Err(Error::LeadNotFound(_)) => {
-            let why = Ignored::NoMatchingLead;
-            tracing::info!(client_id, kind, invitee = %invitee, reason = why.reason(), "calendly delivery ignored");
-            answer::ignored(why)
-        }
+        Err(Error::LeadNotFound(_)) => ignored(client_id, kind, &invitee, Ignored::NoMatchingLead),
         Err(Error::InvalidObservation(reason)) => {
             // The write path's own checks (key length, time order, the time window): the
             // payload's fault. Refused like a delivery without usable times (a genuine Calendly
@@ -189,6 +185,12 @@ fn recorded(client_id: &str, kind: &str, invitee: &str, status: &str, from: &'st
         "calendly delivery recorded"
     );
     answer::written(outcome)
+}
+
+/// The answer for an invitee delivery taken but not recorded, logged with ids and the reason.
+fn ignored(client_id: &str, kind: &str, invitee: &str, why: Ignored) -> Response<Body> {
+    tracing::info!(client_id, kind, invitee, reason = why.reason(), "calendly delivery ignored");
+    answer::ignored(why)
 }
 
 /// The refusal for a failed write (Calendly retries it when the database is away), logged with the client.

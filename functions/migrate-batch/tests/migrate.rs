@@ -356,7 +356,7 @@ async fn ten_ghl_leads() -> (shared::testing::TestDb, tokio_postgres::Client, sh
 
 #[tokio::test]
 async fn stops_before_the_deadline_and_resumes() {
-    let (db, client, store) = ten_ghl_leads().await;
+    let (_db, client, store) = ten_ghl_leads().await;
 
     // Less time left than the margin: no batch starts, the run waits for a resume.
     let soon = std::time::Instant::now() + std::time::Duration::from_millis(500);
@@ -396,7 +396,7 @@ async fn stops_before_the_deadline_and_resumes() {
 
 #[tokio::test]
 async fn max_leads_caps_the_run() {
-    let (db, client, store) = ten_ghl_leads().await;
+    let (_db, _client, store) = ten_ghl_leads().await;
     let out = handle(&store, &serde_json::json!({"mode": "apply", "batchSize": 3, "maxLeads": 7}), None).await.unwrap();
     assert!(out.done);
     assert_eq!((out.counts.leads_scanned, out.counts.migration.appointments_created, out.next_cursor.as_deref()), (7, 7, Some("l06")));

@@ -425,9 +425,7 @@ mod tests {
             (ObservedStatus::NoShowCleared, "NO_SHOW_CLEARED"),
             (ObservedStatus::Deleted, "DELETED"),
         ];
-        for (status, label) in cases {
-            assert_eq!(status.label(), label, "{status:?}");
-        }
+        crate::testing::assert_table(cases, |status| status.label());
     }
 
     #[test]
@@ -447,9 +445,7 @@ mod tests {
         use AppointmentStatus::*;
         let table =
             [(Confirmed, "confirmed"), (Showed, "confirmed"), (NoShow, "confirmed"), (Canceled, "canceled"), (Rescheduled, "canceled")];
-        for (status, text) in table {
-            assert_eq!(status.rollup_text(), text, "{status:?}");
-        }
+        crate::testing::assert_table(table, |status| status.rollup_text());
     }
 
     #[test]
@@ -466,9 +462,7 @@ mod tests {
             ("2100-01-01T00:00:00Z", false),
             ("9999-12-31T23:59:59Z", false),
         ];
-        for (text, inside) in table {
-            assert_eq!(in_time_window(t(text)), inside, "{text}");
-        }
+        crate::testing::assert_table(table, |text| in_time_window(t(text)));
     }
 
     #[test]

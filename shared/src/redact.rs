@@ -51,9 +51,7 @@ mod tests {
             ("meeting at 10:30, room 12", "meeting at 10:30, room 12"),
             ("  spaced \n\t out  ", "spaced out"),
         ];
-        for (input, expected) in cases {
-            assert_eq!(mask_reason(input).as_deref(), Some(expected), "{input}");
-        }
+        crate::testing::assert_table(cases.map(|(input, masked)| (input, Some(masked.to_string()))), |input| mask_reason(input));
         assert_eq!(mask_reason("   "), None);
     }
 

@@ -639,6 +639,20 @@ pub fn mean_time<T>(items: &[T], mut each: impl FnMut(&T)) -> Duration {
     start.elapsed() / items.len() as u32
 }
 
+/// Checks every row of a table test, `f(input) == expected`, and names every row that fails, not
+/// only the first.
+#[track_caller]
+pub fn assert_table<I: std::fmt::Debug, E: PartialEq + std::fmt::Debug>(table: impl IntoIterator<Item = (I, E)>, f: impl Fn(&I) -> E) {
+    let failed: Vec<String> = table
+        .into_iter()
+        .filter_map(|(input, expected)| {
+            let got = f(&input);
+            (got != expected).then(|| format!("{input:?}: got {got:?}, expected {expected:?}"))
+        })
+        .collect();
+    assert!(failed.is_empty(), "{} row(s) of the table failed:\n{}", failed.len(), failed.join("\n"));
+}
+
 /// The `p` quantile (0..=1) of sorted durations, nearest rank.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -808,3 +822,12 @@ SELECT gen_random_uuid()::text, l."id", 'CALENDLY', l."calendlyInviteeUri", l."c
 pub const APPOINTMENT_DIGEST_SQL: &str = r#"SELECT count(*), md5(string_agg(concat_ws('|', "leadId", "provider", "ghlAppointmentId", "calendlyInviteeUri",
        "calendlyScheduledEventUri", "startAt", "endAt", "status", "canceledAt", "source"), ',' ORDER BY "leadId", "source"))
   FROM "Appointment""#;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[should_panic(expected = "2 row(s) of the table failed:\n\"b\": got 1, expected 2\n\"c\": got 1, expected 3")]
+    fn a_table_names_every_failing_row() {
+        super::assert_table([("a", 1), ("b", 2), ("c", 3)], |_| 1);
+    }
+}

@@ -239,8 +239,6 @@ mod tests {
             ("cancelled", false),
             (" dismissed ", false),
         ];
-        for (status, open) in cases {
-            assert_eq!(task_is_open(status), open, "{status}");
-        }
+        shared::testing::assert_table(cases, |status| task_is_open(status));
     }
 }

@@ -437,9 +437,7 @@ mod tests {
             ("rescheduled", Some(AppointmentStatus::Rescheduled)),
             ("something else", None),
         ];
-        for (text, expected) in cases {
-            assert_eq!(status_from_rollup(text), expected, "{text}");
-        }
+        shared::testing::assert_table(cases, |text| status_from_rollup(text));
         assert_eq!(source_from_rollup("auto_book"), Some(AppointmentSource::AutoBook));
         assert_eq!(source_from_rollup("MIGRATION"), Some(AppointmentSource::Migration));
         assert_eq!(source_from_rollup("crm"), None);

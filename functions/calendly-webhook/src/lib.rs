@@ -217,9 +217,7 @@ mod tests {
             ("/webhooks/calendly/..", None),
             ("/other/c1", None),
         ];
-        for (path, expected) in table {
-            assert_eq!(client_id_from_path(path), expected, "{path}");
-        }
+        shared::testing::assert_table(table, |path| client_id_from_path(path));
         assert_eq!(client_id_from_path(&format!("/webhooks/calendly/{}", "a".repeat(129))), None);
     }
 }

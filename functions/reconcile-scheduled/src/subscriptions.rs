@@ -185,9 +185,7 @@ mod tests {
             ("https://other.example/webhooks/calendly/client_1", false),
             ("not a url", false),
         ];
-        for (url, same) in cases {
-            assert_eq!(same_url(url, ours), same, "{url}");
-        }
+        shared::testing::assert_table(cases, |url| same_url(url, ours));
         assert_eq!(callback_url("https://h.example/webhooks/calendly/{clientId}", "c9"), "https://h.example/webhooks/calendly/c9");
     }
 
@@ -203,8 +201,6 @@ mod tests {
             (vec![sub(ours, "disabled"), sub(ours, "active")], Health::Active),
             (vec![sub(other, "disabled"), sub(ours, "ACTIVE")], Health::Active),
         ];
-        for (subs, expected) in cases {
-            assert_eq!(classify(&subs, ours), expected, "{subs:?}");
-        }
+        shared::testing::assert_table(cases, |subs| classify(&subs, ours));
     }
 }

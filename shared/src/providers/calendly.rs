@@ -528,9 +528,7 @@ mod tests {
             ("https://api.calendly.com/invitee_no_shows/3c9e/invitees/6a1f", None),
             ("", None),
         ];
-        for (uri, expected) in table {
-            assert_eq!(invitee_ids(uri), expected, "{uri}");
-        }
+        crate::testing::assert_table(table, |uri| invitee_ids(uri));
     }
 
     #[test]

@@ -302,25 +302,15 @@ mod tests {
     #[test]
     fn statuses_as_a_table() {
         use AppointmentStatus::*;
-        let table = [
-            ("confirmed", Some(Confirmed)),
-            ("new", Some(Confirmed)),
-            ("booked", Some(Confirmed)),
-            ("active", Some(Confirmed)),
-            ("Confirmed", Some(Confirmed)),
-            ("cancelled", Some(Canceled)),
-            ("canceled", Some(Canceled)),
-            ("invalid", Some(Canceled)),
-            ("showed", Some(Showed)),
-            ("completed", Some(Showed)),
-            ("noshow", Some(NoShow)),
-            (" NOSHOW ", Some(NoShow)),
-            ("rescheduled", None),
-            ("", None),
+        let words: [(Option<AppointmentStatus>, &[&str]); 5] = [
+            (Some(Confirmed), &["confirmed", "new", "booked", "active", "Confirmed"]),
+            (Some(Canceled), &["cancelled", "canceled", "invalid"]),
+            (Some(Showed), &["showed", "completed"]),
+            (Some(NoShow), &["noshow", " NOSHOW "]),
+            (None, &["rescheduled", ""]),
         ];
-        for (text, expected) in table {
-            assert_eq!(map_status(text), expected, "{text:?}");
-        }
+        let table = words.iter().flat_map(|(status, words)| words.iter().map(move |word| (*word, *status)));
+        crate::testing::assert_table(table, |word| map_status(word));
     }
 
     #[test]
@@ -344,9 +334,7 @@ mod tests {
             (json!(null), None),
             (json!(""), None),
         ];
-        for (value, expected) in table {
-            assert_eq!(parse_time(&value, ny).unwrap(), expected, "{value}");
-        }
+        crate::testing::assert_table(table, |value| parse_time(&value, ny).unwrap());
         for bad in [json!("next tuesday"), json!({"t": 1}), json!(true), json!("2026-13-45 99:00:00")] {
             assert!(parse_time(&bad, ny).is_err(), "{bad}");
         }

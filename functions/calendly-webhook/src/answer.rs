@@ -117,6 +117,9 @@ impl shared::webhook::Provider for CalendlyRefusal {
 mod tests {
     use lambda_http::http::header;
     use lambda_http::{Body, Response};
+    use shared::testing::assert_table;
+    use shared::webhook::write_failed;
+    use shared::Error;
 
     use super::*;
 
@@ -125,37 +128,93 @@ mod tests {
     }
 
     #[test]
-    fn problem_types_are_distinct_and_stable() {
-        let mut slugs: Vec<_> = Problem::all(&CalendlyRefusal::ALL).iter().map(|p| p.slug()).collect();
-        slugs.sort();
-        slugs.dedup();
-        assert_eq!(slugs.len(), Problem::all(&CalendlyRefusal::ALL).len());
-        let r: Response<Body> = problem(Problem::Own(CalendlyRefusal::SignatureOutsideWindow), None);
+    fn every_refusal_with_its_status_type_title_and_outcome() {
+        use CalendlyRefusal::*;
+        use Refusal::{Malformed, NoSigningKey, Signature, Stale};
+        let refused = Delivery::Refused;
+        let cases = [
+            (Problem::MethodNotAllowed, (405, "method-not-allowed", "Only POST is accepted", refused(Malformed))),
+            (Problem::PayloadTooLarge, (413, "payload-too-large", "The body is larger than 1 MiB", refused(Malformed))),
+            (Problem::SignatureMissing, (401, "signature-missing", "The Calendly-Webhook-Signature header is missing", refused(Signature))),
+            (
+                Problem::SignatureMalformed,
+                (401, "signature-malformed", "The Calendly-Webhook-Signature header is malformed", refused(Signature)),
+            ),
+            (Problem::SignatureMismatch, (401, "signature-mismatch", "The signature does not match the body", refused(Signature))),
+            (Problem::NotJson, (400, "not-json", "The body is not JSON", refused(Malformed))),
+            (Problem::InvalidPayload, (400, "invalid-payload", "The body is not a Calendly v2 webhook delivery", refused(Malformed))),
+            (
+                Problem::DatabaseUnavailable,
+                (503, "database-unavailable", "The database is unavailable; try again later", Delivery::Failed("database-unavailable")),
+            ),
+            (Problem::Internal, (500, "internal-error", "Internal error", Delivery::Failed("internal-error"))),
+            (Problem::Own(UnknownClient), (404, "unknown-client", "No such client", Delivery::Refused(Refusal::UnknownClient))),
+            (
+                Problem::Own(SigningKeyNotConfigured),
+                (401, "signing-key-not-configured", "The client has no Calendly signing key", refused(NoSigningKey)),
+            ),
+            (
+                Problem::Own(SignatureOutsideWindow),
+                (401, "signature-outside-window", "The signature's timestamp is outside the 3-minute window", refused(Stale)),
+            ),
+            (
+                Problem::Own(CalendlyApiUnavailable),
+                (
+                    503,
+                    "calendly-api-unavailable",
+                    "Calendly's API is unavailable; retry later",
+                    Delivery::Failed("calendly-api-unavailable"),
+                ),
+            ),
+        ];
+        assert_eq!(cases.len(), Problem::all(&CalendlyRefusal::ALL).len(), "every refusal is in the table");
+        assert_table(cases, |p| (p.status().as_u16(), p.slug(), p.title(), p.delivery()));
+    }
+
+    #[test]
+    fn a_problem_names_its_type_and_only_the_method_and_the_retried_refusals_add_headers() {
+        let r: Response<Body> = problem(Problem::SignatureMismatch, Some("our own words"));
         assert_eq!(r.status(), 401);
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/problem+json");
         assert_eq!(
             json(&r),
-            serde_json::json!({"type": "urn:problem-type:calendly-webhook:signature-outside-window", "title": "The signature's timestamp is outside the 3-minute window", "status": 401})
+            serde_json::json!({"type": "urn:problem-type:calendly-webhook:signature-mismatch", "title": "The signature does not match the body", "status": 401, "detail": "our own words"})
         );
-        let outage: Response<Body> = problem(Problem::DatabaseUnavailable, None);
-        assert_eq!(outage.status(), 503);
-        assert_eq!(outage.headers()[header::RETRY_AFTER], "5");
+        assert_eq!(r.extensions().get::<Delivery>(), Some(&Delivery::Refused(Refusal::Signature)));
+        for p in Problem::all(&CalendlyRefusal::ALL) {
+            let r: Response<Body> = problem(p, None);
+            assert_eq!(
+                r.headers().get(header::ALLOW).map(|v| v.to_str().unwrap()),
+                (p == Problem::MethodNotAllowed).then_some("POST"),
+                "{p:?}"
+            );
+            let retried = [Problem::DatabaseUnavailable, Problem::Own(CalendlyRefusal::CalendlyApiUnavailable)].contains(&p);
+            assert_eq!(r.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap()), retried.then_some("5"), "{p:?}");
+            assert_eq!(
+                json(&r),
+                serde_json::json!({"type": format!("urn:problem-type:calendly-webhook:{}", p.slug()), "title": p.title(), "status": p.status().as_u16()})
+            );
+        }
     }
 
     #[test]
-    fn every_answer_carries_its_outcome() {
-        use CalendlyRefusal::*;
-        let cases: [(Response<Body>, Delivery); 6] = [
-            (problem(Problem::Own(SignatureOutsideWindow), None), Delivery::Refused(Refusal::Stale)),
-            (problem(Problem::Own(SigningKeyNotConfigured), None), Delivery::Refused(Refusal::NoSigningKey)),
-            (problem(Problem::Own(UnknownClient), None), Delivery::Refused(Refusal::UnknownClient)),
-            (problem(Problem::DatabaseUnavailable, None), Delivery::Failed("database-unavailable")),
-            (ignored(Ignored::NoMatchingLead), Delivery::Ignored("no-matching-lead")),
-            (ignored(Ignored::UnknownInvitee), Delivery::Ignored("unknown-invitee")),
+    fn a_failed_write_is_retried_only_when_the_database_is_away_or_contended() {
+        let table = [
+            (Error::Unavailable("connection refused".into()), Problem::DatabaseUnavailable),
+            (Error::Database { code: "40001".into(), message: "could not serialize".into() }, Problem::DatabaseUnavailable),
+            (Error::Database { code: "23502".into(), message: "null value".into() }, Problem::Internal),
+            (Error::Config("DATABASE_URL".into()), Problem::Internal),
         ];
-        for (response, expected) in cases {
-            assert_eq!(response.extensions().get::<Delivery>(), Some(&expected), "{}", response.status());
-        }
+        assert_table(table, |e| write_failed(e));
+    }
+
+    #[test]
+    fn taken_and_ignored_deliveries_carry_their_outcome() {
+        assert_eq!(
+            ignored::<_, Body>(Ignored::NoMatchingLead).extensions().get::<Delivery>(),
+            Some(&Delivery::Ignored("no-matching-lead"))
+        );
+        assert_eq!(ignored::<_, Body>(Ignored::UnknownInvitee).extensions().get::<Delivery>(), Some(&Delivery::Ignored("unknown-invitee")));
         assert_eq!(json(&ignored(Ignored::NoMatchingLead)), serde_json::json!({"status": "ignored", "reason": "no matching lead"}));
     }
 }

@@ -205,7 +205,7 @@ mod tests {
             (Error::Database { code: "23502".into(), message: "null value".into() }, Problem::Internal),
             (Error::Config("DATABASE_URL".into()), Problem::Internal),
         ];
-        assert_table(table, |e| write_failed(e));
+        assert_table(table, write_failed);
     }
 
     #[test]

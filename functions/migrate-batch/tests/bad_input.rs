@@ -62,28 +62,6 @@ fn bad_payloads_are_refused_and_write_nothing() {
     });
 }
 
-/// `{"mode":"dry-run","mode":"apply"}` ran as apply (serde_json keeps the last key).
-#[tokio::test]
-async fn a_key_given_twice_is_refused_even_when_each_value_is_valid() {
-    let (_db, client, store) = seeded().await;
-    let payloads: [&[u8]; 4] = [
-        br#"{"mode":"dry-run","mode":"apply"}"#,
-        br#"{"mode":"apply","clientId":"c","clientId":"c"}"#,
-        br#"{"mode":"apply","batchSize":5,"batchSize":6}"#,
-        br#"{"mode":"verify","maxLeads":{"a":1,"a":1}}"#,
-    ];
-    for payload in payloads {
-        let err = refused(&store, &client, payload).await.unwrap();
-        match &err {
-            MigrateError::Input(e) => assert_eq!(e.field, "(payload)", "{err}"),
-            other => panic!("{other:?}"),
-        }
-        assert!(err.to_string().contains("gives a key more than once"), "{err}");
-    }
-    // The same payload without the repeat runs.
-    assert!(handle_payload(&store, br#"{"mode":"apply"}"#, None).await.unwrap().done);
-}
-
 /// A `clientId` that names no client answered 200 with zero counts and recorded a run.
 #[tokio::test]
 async fn an_unknown_client_is_refused_and_no_run_is_recorded() {

@@ -201,6 +201,6 @@ mod tests {
             (vec![sub(ours, "disabled"), sub(ours, "active")], Health::Active),
             (vec![sub(other, "disabled"), sub(ours, "ACTIVE")], Health::Active),
         ];
-        shared::testing::assert_table(cases, |subs| classify(&subs, ours));
+        shared::testing::assert_table(cases, |subs| classify(subs, ours));
     }
 }

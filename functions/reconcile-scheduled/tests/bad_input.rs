@@ -67,20 +67,6 @@ fn bad_requests_are_refused_and_write_nothing() {
     });
 }
 
-#[tokio::test]
-async fn a_key_given_twice_is_refused_even_when_each_value_is_valid() {
-    let (_db, client, reconciler) = seeded().await;
-    let payloads: [&[u8]; 3] = [
-        br#"{"mode":"backfill","clientId":"client_1","clientId":"client_1"}"#,
-        br#"{"mode":"backfill","clientId":"client_1","maxLeads":1,"maxLeads":100}"#,
-        br#"{"detail-type":"Scheduled Event","detail-type":"Scheduled Event","source":"aws.events","time":"2026-03-04T09:15:00Z","detail":{}}"#,
-    ];
-    for payload in payloads {
-        let err = refused(&reconciler, &client, payload).await.unwrap();
-        assert!(err.to_string().starts_with("invalid input: the payload gives a key more than once"), "{err}");
-    }
-}
-
 /// A 100 KB input came back whole in `errorMessage` (and so in the runtime's log of it).
 #[tokio::test]
 async fn an_error_echoes_at_most_200_characters_of_the_input() {

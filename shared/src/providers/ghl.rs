@@ -334,7 +334,7 @@ mod tests {
             (json!(null), None),
             (json!(""), None),
         ];
-        crate::testing::assert_table(table, |value| parse_time(&value, ny).unwrap());
+        crate::testing::assert_table(table, |value| parse_time(value, ny).unwrap());
         for bad in [json!("next tuesday"), json!({"t": 1}), json!(true), json!("2026-13-45 99:00:00")] {
             assert!(parse_time(&bad, ny).is_err(), "{bad}");
         }

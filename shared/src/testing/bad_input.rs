@@ -242,7 +242,9 @@ pub fn with_values<V: Clone + Into<Value>>(doc: &Value, edits: &[(&str, V)]) -> 
 /// - 64 payloads, each a valid one of `docs` damaged by [`damaged`] (any [`Damage`], a wrong value
 ///   only in the document's named fields). A damage that leaves a payload the entry point accepts
 ///   (`accepted(field, value)`) is no case;
-/// - each of `monsters` (see [`monsters`]), which must be refused as `InvalidInput`.
+/// - each of `monsters` (see [`monsters`]), which must be refused as `InvalidInput`;
+/// - each of `docs` with one of its objects given its first key twice, with the same value (each
+///   value valid, the whole without one meaning), which must be refused as `InvalidInput`.
 pub fn bad_payloads_are_refused(
     docs: &[(Value, &[&str])],
     accepted: impl Fn(&str, &Value) -> bool,
@@ -261,7 +263,8 @@ pub fn bad_payloads_are_refused(
             }
         })
         .unwrap();
-    for (name, payload) in monsters {
+    let repeated_keys = docs.iter().flat_map(|(doc, _)| with_each_first_key_repeated(doc));
+    for (name, payload) in monsters.into_iter().chain(repeated_keys.map(|p| (String::from_utf8_lossy(&p).into_owned(), p))) {
         let error_type = refused(&payload).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(error_type, "InvalidInput", "{name}");
     }
@@ -314,8 +317,7 @@ pub fn truncated(bytes: &[u8], at: usize) -> Vec<u8> {
 /// The document's text with one of its objects (`target`, modulo the objects) given its first key
 /// twice, the second time with `value`; `None` when the document has no non-empty object.
 pub fn with_repeated_key(doc: &Value, target: usize, value: &Value) -> Option<Vec<u8>> {
-    let objects: Vec<String> =
-        pointers(doc).into_iter().filter(|p| matches!(doc.pointer(p), Some(Value::Object(m)) if !m.is_empty())).collect();
+    let objects = non_empty_objects(doc);
     let chosen = objects.get(target % objects.len().max(1))?.clone();
     fn write(v: &Value, at: &str, chosen: &str, extra: &Value, out: &mut String) {
         match v {
@@ -354,6 +356,24 @@ pub fn with_repeated_key(doc: &Value, target: usize, value: &Value) -> Option<Ve
     let mut out = String::new();
     write(doc, "", &chosen, value, &mut out);
     Some(out.into_bytes())
+}
+
+/// The pointers of the document's objects that have a key.
+fn non_empty_objects(doc: &Value) -> Vec<String> {
+    pointers(doc).into_iter().filter(|p| matches!(doc.pointer(p), Some(Value::Object(m)) if !m.is_empty())).collect()
+}
+
+/// The document's text once for each of its objects, that object's first key given twice with
+/// the same value: every value valid, and still no single meaning.
+pub fn with_each_first_key_repeated(doc: &Value) -> Vec<Vec<u8>> {
+    non_empty_objects(doc)
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let first = doc.pointer(p)?.as_object()?.values().next()?;
+            with_repeated_key(doc, i, first)
+        })
+        .collect()
 }
 
 /// A JSON object of [`HUGE_BYTES`] whose `field` is a huge string (valid JSON, valid UTF-8).

@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use migrate_batch::Mode;
 use shared::metrics::check;
-use shared::Provider;
 
 const NAMESPACE: &str = "Test/Migrate";
 
@@ -22,13 +21,9 @@ async fn batches_are_counted_without_pii() {
             (
                 "c_cal",
                 Phase28Lead {
-                    appointment_provider: Some(Provider::Calendly),
-                    calendly_invitee_uri: Some(invitee(&format!("m{i}"))),
                     calendly_scheduled_event_uri: Some(event(&format!("m{i}"))),
-                    start_at: Some(t(10 + i, 9)),
                     end_at: Some(t(10 + i, 10)),
-                    status: Some("confirmed".into()),
-                    ..lead(&format!("lead_m{i}"))
+                    ..calendly_booking(&format!("lead_m{i}"), &format!("m{i}"), t(10 + i, 9), "confirmed")
                 },
             )
         })

@@ -22,22 +22,14 @@ fn edge_case_leads() -> Vec<Lead> {
         // No appointment data: a provider alone says nothing.
         c_none(Phase28Lead { appointment_provider: Some(Provider::Ghl), ..lead("lead_01") }),
         c_none(Phase28Lead {
-            appointment_provider: Some(Provider::Calendly),
-            calendly_invitee_uri: Some(invitee("a")),
             calendly_scheduled_event_uri: Some(event("a")),
-            start_at: Some(t(10, 15)),
             end_at: Some(t(10, 15) + minutes(30)),
-            status: Some("confirmed".into()),
-            ..lead("lead_02")
+            ..calendly_booking("lead_02", "a", t(10, 15), "confirmed")
         }),
         c_none(Phase28Lead {
-            appointment_provider: Some(Provider::Ghl),
-            ghl_appointment_id: Some("g3".into()),
-            start_at: Some(t(3, 9)),
             end_at: Some(t(3, 9) + minutes(45)),
-            status: Some("canceled".into()),
             canceled_at: Some(t(2, 9)),
-            ..lead("lead_03")
+            ..ghl_booking("lead_03", "g3", t(3, 9), "canceled")
         }),
         // Missing times.
         c_none(Phase28Lead {
@@ -52,37 +44,12 @@ fn edge_case_leads() -> Vec<Lead> {
         ("c_ghl", Phase28Lead { status: Some("canceled".into()), ..lead("lead_06") }),
         // Provider cannot be known.
         c_none(Phase28Lead { start_at: Some(t(7, 9)), status: Some("confirmed".into()), ..lead("lead_07") }),
-        c_none(Phase28Lead {
-            appointment_provider: Some(Provider::Calendly),
-            calendly_invitee_uri: Some(invitee("b")),
-            start_at: Some(t(11, 10)),
-            end_at: Some(t(11, 9)),
-            status: Some("confirmed".into()),
-            ..lead("lead_08")
-        }),
-        c_none(Phase28Lead {
-            appointment_provider: Some(Provider::Ghl),
-            ghl_appointment_id: Some("g9".into()),
-            start_at: Some(t(9, 9)),
-            status: Some("booked".into()),
-            ..lead("lead_09")
-        }),
+        c_none(Phase28Lead { end_at: Some(t(11, 9)), ..calendly_booking("lead_08", "b", t(11, 10), "confirmed") }),
+        c_none(ghl_booking("lead_09", "g9", t(9, 9), "booked")),
         // A webhook got there first (seeded below through the write path).
-        c_none(Phase28Lead {
-            appointment_provider: Some(Provider::Calendly),
-            calendly_invitee_uri: Some(invitee("c")),
-            start_at: Some(t(12, 15)),
-            status: Some("confirmed".into()),
-            ..lead("lead_10")
-        }),
+        c_none(calendly_booking("lead_10", "c", t(12, 15), "confirmed")),
         // A key-less row of the same booking exists (a manual entry).
-        c_none(Phase28Lead {
-            appointment_provider: Some(Provider::Ghl),
-            ghl_appointment_id: Some("g11".into()),
-            start_at: Some(t(13, 9)),
-            status: Some("confirmed".into()),
-            ..lead("lead_11")
-        }),
+        c_none(ghl_booking("lead_11", "g11", t(13, 9), "confirmed")),
         // Two leads claim the same GHL appointment.
         c_none(Phase28Lead { lead_id: "lead_12".into(), ..same_ghl_appointment.clone() }),
         c_none(Phase28Lead { lead_id: "lead_13".into(), ..same_ghl_appointment }),
@@ -97,13 +64,7 @@ fn edge_case_leads() -> Vec<Lead> {
         }),
         // Phase 28 ids of an old booking; a webhook since recorded a new one and rewrote the
         // rollup (seeded below), but not the ids.
-        c_none(Phase28Lead {
-            appointment_provider: Some(Provider::Calendly),
-            calendly_invitee_uri: Some(invitee("old")),
-            start_at: Some(t(16, 9)),
-            status: Some("confirmed".into()),
-            ..lead("lead_16")
-        }),
+        c_none(calendly_booking("lead_16", "old", t(16, 9), "confirmed")),
     ]
 }
 
@@ -485,18 +446,7 @@ async fn provider_ids_at_and_over_the_key_limit() {
     seed_client_preferring(&client, "c", None).await.unwrap();
     let at_limit = "g".repeat(MAX_KEY_BYTES);
     let over = "h".repeat(MAX_KEY_BYTES + 1);
-    let keyed = |id: &str, key: &str| {
-        (
-            "c",
-            Phase28Lead {
-                appointment_provider: Some(Provider::Ghl),
-                ghl_appointment_id: Some(key.to_string()),
-                start_at: Some(t(9, 9)),
-                status: Some("confirmed".into()),
-                ..lead(id)
-            },
-        )
-    };
+    let keyed = |id: &str, key: &str| ("c", ghl_booking(id, key, t(9, 9), "confirmed"));
     seed_phase28_leads(&client, &[keyed("l1", &at_limit), keyed("l2", &over)]).await.unwrap();
     let store = db.store().await;
 

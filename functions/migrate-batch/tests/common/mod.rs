@@ -21,6 +21,29 @@ pub fn lead(id: &str) -> Phase28Lead {
     Phase28Lead { lead_id: id.into(), ..Default::default() }
 }
 
+/// A lead whose Phase 28 columns show a GHL appointment: its id, start and status.
+pub fn ghl_booking(id: &str, ghl_appointment_id: &str, start: DateTime<Utc>, status: &str) -> Phase28Lead {
+    Phase28Lead {
+        appointment_provider: Some(Provider::Ghl),
+        ghl_appointment_id: Some(ghl_appointment_id.into()),
+        start_at: Some(start),
+        status: Some(status.into()),
+        ..lead(id)
+    }
+}
+
+/// A lead whose Phase 28 columns show a Calendly appointment: its invitee ([`invitee`]), start
+/// and status.
+pub fn calendly_booking(id: &str, invitee_name: &str, start: DateTime<Utc>, status: &str) -> Phase28Lead {
+    Phase28Lead {
+        appointment_provider: Some(Provider::Calendly),
+        calendly_invitee_uri: Some(invitee(invitee_name)),
+        start_at: Some(start),
+        status: Some(status.into()),
+        ..lead(id)
+    }
+}
+
 pub fn invitee(name: &str) -> String {
     format!("https://api.calendly.com/scheduled_events/ev-{name}/invitees/inv-{name}")
 }

@@ -4,6 +4,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+/// A delivery's cancellation and tracking are the API's: one reading of each (`canceled_by`, a
+/// person's name, is not read; the reason stays out of `Debug`).
+pub use shared::providers::calendly::{Cancellation, Tracking};
 
 /// The event types this service records.
 pub mod event_type {
@@ -54,24 +57,6 @@ pub struct ScheduledEvent {
     pub end_time: DateTime<Utc>,
     #[serde(default)]
     pub cancellation: Option<Cancellation>,
-}
-
-/// `canceled_by` (a person's name) is deliberately not read.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Cancellation {
-    #[serde(default)]
-    pub canceler_type: Option<String>,
-    #[serde(default)]
-    pub reason: Option<String>,
-    #[serde(default)]
-    pub created_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct Tracking {
-    /// The CRM puts the lead id here in its booking links.
-    #[serde(default)]
-    pub utm_content: Option<String>,
 }
 
 /// The payload of `invitee_no_show.*`.

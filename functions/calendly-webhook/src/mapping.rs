@@ -47,11 +47,7 @@ pub fn facts(p: &Invitee, canceled: bool) -> InviteeFacts<'_> {
         timezone: p.timezone.as_deref(),
         created_at: Some(p.created_at),
         updated_at: Some(p.updated_at),
-        cancellation: p.cancellation.as_ref().or(p.scheduled_event.cancellation.as_ref()).map(|c| CancellationFacts {
-            canceler_type: c.canceler_type.as_deref(),
-            reason: c.reason.as_deref(),
-            created_at: c.created_at,
-        }),
+        cancellation: p.cancellation.as_ref().or(p.scheduled_event.cancellation.as_ref()).map(CancellationFacts::from),
     }
 }
 

@@ -4,9 +4,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-/// A delivery's cancellation and tracking are the API's: one reading of each (`canceled_by`, a
-/// person's name, is not read; the reason stays out of `Debug`).
-pub use shared::providers::calendly::{Cancellation, Tracking};
+/// An `invitee.*` delivery's payload is the API's invitee with its scheduled event embedded: one
+/// reading of both sources (`canceled_by`, a person's name, is not read; the email and the
+/// cancellation's reason stay out of `Debug`).
+pub use shared::providers::calendly::Booking;
 
 /// The event types this service records.
 pub mod event_type {
@@ -23,40 +24,6 @@ pub struct Envelope<P> {
     /// When Calendly produced the delivery.
     pub created_at: DateTime<Utc>,
     pub payload: P,
-}
-
-/// The invitee resource embedded in `invitee.*` deliveries.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Invitee {
-    /// `.../scheduled_events/{event}/invitees/{invitee}`: the appointment's identity.
-    pub uri: String,
-    /// The scheduled event's URI (shared by a group event's invitees).
-    pub event: String,
-    #[serde(default)]
-    pub email: Option<String>,
-    #[serde(default)]
-    pub timezone: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    #[serde(default)]
-    pub rescheduled: Option<bool>,
-    #[serde(default)]
-    pub old_invitee: Option<String>,
-    #[serde(default)]
-    pub new_invitee: Option<String>,
-    #[serde(default)]
-    pub cancellation: Option<Cancellation>,
-    #[serde(default)]
-    pub tracking: Option<Tracking>,
-    pub scheduled_event: ScheduledEvent,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct ScheduledEvent {
-    pub start_time: DateTime<Utc>,
-    pub end_time: DateTime<Utc>,
-    #[serde(default)]
-    pub cancellation: Option<Cancellation>,
 }
 
 /// The payload of `invitee_no_show.*`.
@@ -90,8 +57,8 @@ struct Head {
 /// One delivery, read.
 #[derive(Clone, Debug)]
 pub enum Delivery {
-    InviteeCreated(Envelope<Invitee>),
-    InviteeCanceled(Envelope<Invitee>),
+    InviteeCreated(Envelope<Booking>),
+    InviteeCanceled(Envelope<Booking>),
     NoShowCreated(Envelope<NoShow>),
     NoShowDeleted(Envelope<NoShow>),
     /// A well-formed delivery of a type this service does not record (routing forms, event types,
@@ -133,11 +100,21 @@ impl ParseError {
     }
 }
 
+/// What a delivered invitee always carries and the API's may leave out: the slot's times and the
+/// invitee's own (a delivery without them cannot be placed or ordered).
+fn delivered_in_full(b: &Booking) -> bool {
+    [b.event.start_time, b.event.end_time, b.invitee.created_at, b.invitee.updated_at].iter().all(Option::is_some)
+}
+
 /// Reads a raw delivery body, strictly ([`shared::json`]): once, then by its type.
 pub fn parse(body: &[u8]) -> Result<Delivery, ParseError> {
     let value = shared::json::parse(body).map_err(|e| ParseError::of(&e))?;
     let head = Head::deserialize(&value).map_err(|e| ParseError::of(&e))?;
-    let read_invitee = || Envelope::<Invitee>::deserialize(&value).map_err(|e| ParseError::of(&e));
+    let read_invitee = || match Envelope::<Booking>::deserialize(&value) {
+        Ok(env) if delivered_in_full(&env.payload) => Ok(env),
+        Ok(_) => Err(ParseError::WrongShape),
+        Err(e) => Err(ParseError::of(&e)),
+    };
     let read_no_show = || Envelope::<NoShow>::deserialize(&value).map_err(|e| ParseError::of(&e));
     Ok(match head.event.as_str() {
         event_type::INVITEE_CREATED => Delivery::InviteeCreated(read_invitee()?),
@@ -208,5 +185,19 @@ mod tests {
         }
         // Unknown types only need to be well-formed JSON with an event name.
         assert!(matches!(parse(br#"{"event":"meeting_recap.created","payload":null}"#), Ok(Delivery::Other)));
+    }
+
+    /// The API may leave an invitee's times out; a delivery may not (it could be neither placed nor
+    /// ordered against the others).
+    #[test]
+    fn a_delivered_invitee_without_its_times_is_the_wrong_shape() {
+        let missing =
+            ["/payload/scheduled_event/start_time", "/payload/scheduled_event/end_time", "/payload/created_at", "/payload/updated_at"];
+        for pointer in missing {
+            let mut v: serde_json::Value = serde_json::from_slice(&fixture("invitee-created.json")).unwrap();
+            let (parent, key) = pointer.rsplit_once('/').unwrap();
+            v.pointer_mut(parent).unwrap().as_object_mut().unwrap().remove(key).unwrap();
+            assert_eq!(parse(v.to_string().as_bytes()).unwrap_err(), ParseError::WrongShape, "{pointer}");
+        }
     }
 }

@@ -6,10 +6,10 @@
 //! on the rest: an odd optional field is dropped rather than refused, because Calendly disables a
 //! subscription after 24 hours of refused deliveries.
 
-use shared::providers::calendly::{invitee_observation, CancellationFacts, InviteeFacts};
+use shared::providers::calendly::{checked_uri, invitee_observation, InviteeFacts};
 use shared::{AppointmentSource, AppointmentStatus, LeadRef, Observation, ObservedStatus, Provider, TaskPolicy};
 
-use crate::calendly::{Delivery, Envelope, Invitee, NoShow};
+use crate::calendly::{Booking, Delivery, Envelope, NoShow};
 
 /// Longer values of these optional fields are dropped.
 const MAX_HINT_LEN: usize = 128;
@@ -31,26 +31,6 @@ pub fn observation(client_id: &str, delivery: &Delivery) -> Result<Option<Observ
     }))
 }
 
-/// The delivery's invitee as the shared mapping reads it.
-pub fn facts(p: &Invitee, canceled: bool) -> InviteeFacts<'_> {
-    InviteeFacts {
-        uri: &p.uri,
-        event_uri: &p.event,
-        canceled,
-        rescheduled: p.rescheduled,
-        old_invitee: p.old_invitee.as_deref(),
-        new_invitee: p.new_invitee.as_deref(),
-        // No-shows arrive as deliveries of their own.
-        no_show: None,
-        start_time: Some(p.scheduled_event.start_time),
-        end_time: Some(p.scheduled_event.end_time),
-        timezone: p.timezone.as_deref(),
-        created_at: Some(p.created_at),
-        updated_at: Some(p.updated_at),
-        cancellation: p.cancellation.as_ref().or(p.scheduled_event.cancellation.as_ref()).map(CancellationFacts::from),
-    }
-}
-
 /// The lead an invitee of `client_id` belongs to: the one its booking link names (`utm_content`),
 /// else the one with its email, as the write path matches them. The same for an invitee delivered
 /// and one read from the API.
@@ -58,10 +38,12 @@ pub fn lead_match(client_id: &str, utm_content: Option<&str>, email: Option<&str
     LeadRef::Match { client_id: client_id.to_string(), lead_hint: bounded(utm_content, MAX_HINT_LEN), email: bounded(email, MAX_EMAIL_LEN) }
 }
 
-fn invitee(client_id: &str, env: &Envelope<Invitee>, canceled: bool) -> Result<Observation, InvalidDelivery> {
-    let p = &env.payload;
-    let lead = lead_match(client_id, p.tracking.as_ref().and_then(|t| t.utm_content.as_deref()), p.email.as_deref());
-    invitee_observation(lead, &facts(p, canceled), AppointmentSource::Webhook, TaskPolicy::All).map_err(|e| InvalidDelivery(e.0))
+fn invitee(client_id: &str, env: &Envelope<Booking>, canceled: bool) -> Result<Observation, InvalidDelivery> {
+    let booking = &env.payload;
+    let lead = lead_match(client_id, booking.invitee.lead_hint(), booking.invitee.email());
+    // The delivery's type says whether it cancels, and no-shows arrive as deliveries of their own.
+    let facts = InviteeFacts { canceled, no_show: None, ..booking.facts() };
+    invitee_observation(lead, &facts, AppointmentSource::Webhook, TaskPolicy::All).map_err(|e| InvalidDelivery(e.0))
 }
 
 fn no_show(client_id: &str, env: &Envelope<NoShow>, status: ObservedStatus) -> Result<Observation, InvalidDelivery> {
@@ -69,15 +51,8 @@ fn no_show(client_id: &str, env: &Envelope<NoShow>, status: ObservedStatus) -> R
     // never touches another client's appointments. No hint and no email: the key must exist.
     let lead = LeadRef::Match { client_id: client_id.to_string(), lead_hint: None, email: None };
     let mut obs = Observation::new(lead, Provider::Calendly, status, AppointmentSource::Webhook);
-    let key = env.payload.invitee.uri();
-    let is_uri = key.len() <= shared::domain::MAX_KEY_BYTES
-        && key.starts_with("https://")
-        && key.len() > "https://".len()
-        && !key.chars().any(|c| c.is_whitespace() || c.is_control());
-    if !is_uri {
-        return Err(InvalidDelivery("the no-show's invitee is not a Calendly URI"));
-    }
-    obs.key = Some(key.to_string());
+    obs.key =
+        Some(checked_uri(env.payload.invitee.uri(), "the no-show's invitee is not a Calendly URI").map_err(|e| InvalidDelivery(e.0))?);
     // Both no-show deliveries carry the same no-show `created_at`; the delivery's own time is what
     // orders a mark and its removal.
     obs.provider_updated_at = Some(env.created_at);

@@ -55,8 +55,8 @@ struct Pagination {
     next_page_token: Option<String>,
 }
 
-/// A scheduled event (the meeting slot), as far as reconciliation needs it.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+/// A scheduled event (the meeting slot), as far as the service reads it.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 pub struct ScheduledEvent {
     pub uri: String,
     pub start_time: Option<DateTime<Utc>>,
@@ -64,6 +64,8 @@ pub struct ScheduledEvent {
     pub status: Option<String>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
+    /// The whole event's cancellation (a host canceling the slot).
+    pub cancellation: Option<Cancellation>,
 }
 
 /// One invitee of a scheduled event: one booking. PII fields (name, answers, phone) are not read;
@@ -82,8 +84,7 @@ pub struct Invitee {
     pub timezone: Option<String>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub rescheduled: bool,
+    pub rescheduled: Option<bool>,
     pub old_invitee: Option<String>,
     pub new_invitee: Option<String>,
     pub cancellation: Option<Cancellation>,
@@ -144,10 +145,14 @@ pub struct NoShow {
     pub created_at: Option<DateTime<Utc>>,
 }
 
-/// A booking as the API shows it: the invitee and its event (which holds the times).
-#[derive(Clone, Debug, PartialEq)]
+/// One booking: an invitee and its scheduled event (which holds the times). The API shows them
+/// apart (an invitee, and the event it is listed under); a webhook delivers them together (the
+/// invitee with its event embedded as `scheduled_event`), which is how this type reads.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct Booking {
+    #[serde(rename = "scheduled_event")]
     pub event: ScheduledEvent,
+    #[serde(flatten)]
     pub invitee: Invitee,
 }
 
@@ -391,8 +396,8 @@ pub fn invitee_observation(
 ) -> Result<Observation, InvalidInvitee> {
     let status = invitee_status(facts);
     let mut obs = Observation::new(lead, Provider::Calendly, ObservedStatus::Is(status), source);
-    obs.key = Some(uri(facts.uri, "the invitee uri is not a Calendly URI")?);
-    obs.calendly_event_uri = Some(uri(facts.event_uri, "the scheduled event uri is not a Calendly URI")?);
+    obs.key = Some(checked_uri(facts.uri, "the invitee uri is not a Calendly URI")?);
+    obs.calendly_event_uri = Some(checked_uri(facts.event_uri, "the scheduled event uri is not a Calendly URI")?);
     if let (Some(start), Some(end)) = (facts.start_time, facts.end_time) {
         if end < start {
             return Err(InvalidInvitee("the scheduled event ends before it starts"));
@@ -421,8 +426,8 @@ pub fn invitee_observation(
 }
 
 /// A provider URI used as a key or link: absolute https, no spaces or control characters, within
-/// the write path's key limit.
-fn uri(value: &str, problem: &'static str) -> Result<String, InvalidInvitee> {
+/// the write path's key limit. `problem` names the field when it is not.
+pub fn checked_uri(value: &str, problem: &'static str) -> Result<String, InvalidInvitee> {
     let ok = value.len() <= MAX_KEY_BYTES
         && value.starts_with("https://")
         && value.len() > "https://".len()
@@ -438,7 +443,7 @@ fn uri(value: &str, problem: &'static str) -> Result<String, InvalidInvitee> {
 fn link(value: Option<&str>, problem: &'static str) -> Result<Option<String>, InvalidInvitee> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(v) => uri(v, problem).map(Some),
+        Some(v) => checked_uri(v, problem).map(Some),
     }
 }
 
@@ -450,7 +455,7 @@ impl Booking {
             uri: &invitee.uri,
             event_uri: invitee.event.as_deref().unwrap_or(&event.uri),
             canceled: invitee.status.trim().eq_ignore_ascii_case("canceled"),
-            rescheduled: Some(invitee.rescheduled),
+            rescheduled: invitee.rescheduled,
             old_invitee: invitee.old_invitee.as_deref(),
             new_invitee: invitee.new_invitee.as_deref(),
             no_show: invitee.no_show.as_ref().map(|n| n.created_at),
@@ -459,7 +464,7 @@ impl Booking {
             timezone: invitee.timezone.as_deref(),
             created_at: invitee.created_at,
             updated_at: invitee.updated_at,
-            cancellation: invitee.cancellation.as_ref().map(CancellationFacts::from),
+            cancellation: invitee.cancellation.as_ref().or(event.cancellation.as_ref()).map(CancellationFacts::from),
         }
     }
 }
@@ -501,17 +506,7 @@ mod tests {
             (serde_json::json!({"status": "canceled", "new_invitee": "x"}), AppointmentStatus::Rescheduled),
         ];
         for (patch, expected) in cases {
-            let b = Booking {
-                event: ScheduledEvent {
-                    uri: "e".into(),
-                    start_time: None,
-                    end_time: None,
-                    status: None,
-                    created_at: None,
-                    updated_at: None,
-                },
-                invitee: with(patch.clone()),
-            };
+            let b = Booking { event: ScheduledEvent { uri: "e".into(), ..Default::default() }, invitee: with(patch.clone()) };
             assert_eq!(invitee_status(&b.facts()), expected, "{patch}");
         }
     }
@@ -601,9 +596,7 @@ mod tests {
             uri: "https://api.calendly.com/scheduled_events/e1".into(),
             start_time: Some("2026-03-10T17:00:00Z".parse().unwrap()),
             end_time: Some("2026-03-10T17:30:00Z".parse().unwrap()),
-            status: None,
-            created_at: None,
-            updated_at: None,
+            ..Default::default()
         };
         type Edit = fn(&mut serde_json::Value);
         let cases: Vec<(&str, Edit, Result<(AppointmentStatus, Option<Canceler>), &str>)> = vec![

@@ -76,6 +76,27 @@ pub enum Canceler {
     Invitee,
 }
 
+/// What one `AppointmentEvent` row, an entry of an appointment's change log, records (stored as
+/// text).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    Created,
+    /// A key-less row took the provider's key (a migrated row, or a manual entry of the booking).
+    Adopted,
+    StatusChanged,
+    TimeChanged,
+    LinkedReschedule,
+    /// The provider deleted the appointment (its status change, if any, is logged beside it).
+    Deleted,
+}
+
+/// `FollowUpTask.type` of the tasks the write path creates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TaskType {
+    MeetingCanceled,
+    MeetingRescheduled,
+}
+
 macro_rules! db_enum {
     ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         impl $ty {
@@ -119,6 +140,15 @@ db_enum!(AppointmentSource {
     Migration => "MIGRATION",
 });
 db_enum!(Canceler { Host => "host", Invitee => "invitee" });
+db_enum!(EventKind {
+    Created => "created",
+    Adopted => "adopted",
+    StatusChanged => "status_changed",
+    TimeChanged => "time_changed",
+    LinkedReschedule => "linked_reschedule",
+    Deleted => "deleted",
+});
+db_enum!(TaskType { MeetingCanceled => "meeting-canceled", MeetingRescheduled => "meeting-rescheduled" });
 
 impl AppointmentStatus {
     /// CONFIRMED, SHOWED and NO_SHOW are "active": the meeting was booked and not called off.

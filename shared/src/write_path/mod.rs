@@ -654,7 +654,7 @@ impl PlanParams {
             changed_rows: RowColumns::of(plan.updates.iter()),
             event_id: plan.events.iter().map(|e| e.id.clone()).collect(),
             event_appointment: plan.events.iter().map(|e| e.appointment_id.clone()).collect(),
-            event_kind: plan.events.iter().map(|e| e.kind).collect(),
+            event_kind: plan.events.iter().map(|e| e.kind.as_db()).collect(),
             event_source: plan.events.iter().map(|e| e.source.as_db()).collect(),
             event_old: plan.events.iter().map(|e| e.old_value.clone()).collect(),
             event_new: plan.events.iter().map(|e| e.new_value.clone()).collect(),
@@ -668,7 +668,7 @@ impl PlanParams {
             rollup,
             write_rollup: plan.rollup.is_some(),
             task_id: plan.tasks.iter().map(|t| t.id.clone()).collect(),
-            task_type: plan.tasks.iter().map(|t| t.task_type).collect(),
+            task_type: plan.tasks.iter().map(|t| t.task_type.as_db()).collect(),
             task_appointment: plan.tasks.iter().map(|t| t.appointment_id.clone()).collect(),
         }
     }

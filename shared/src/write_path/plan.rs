@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use crate::domain::{AppointmentSource, AppointmentStatus, Observation, ObservedStatus, Provider, TaskPolicy};
+use crate::domain::{AppointmentSource, AppointmentStatus, EventKind, Observation, ObservedStatus, Provider, TaskPolicy, TaskType};
 use crate::model::{AppointmentRow, Rollup};
 use crate::redact::mask_reason;
 use crate::rollup::compute_rollup;
@@ -34,29 +34,12 @@ pub enum Change {
     Unchanged,
 }
 
-/// Kinds of `AppointmentEvent` rows.
-pub mod event_kind {
-    pub const CREATED: &str = "created";
-    pub const ADOPTED: &str = "adopted";
-    pub const STATUS_CHANGED: &str = "status_changed";
-    pub const TIME_CHANGED: &str = "time_changed";
-    pub const LINKED_RESCHEDULE: &str = "linked_reschedule";
-    /// The provider deleted the appointment (its status change, if any, is logged beside it).
-    pub const DELETED: &str = "deleted";
-}
-
-/// `FollowUpTask.type` values the write path creates.
-pub mod task_type {
-    pub const MEETING_CANCELED: &str = "meeting-canceled";
-    pub const MEETING_RESCHEDULED: &str = "meeting-rescheduled";
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventRow {
     pub id: String,
     pub appointment_id: String,
     pub lead_id: String,
-    pub kind: &'static str,
+    pub kind: EventKind,
     pub source: AppointmentSource,
     pub old_value: Option<String>,
     pub new_value: Option<String>,
@@ -68,7 +51,7 @@ pub struct TaskRow {
     pub id: String,
     pub lead_id: String,
     pub appointment_id: String,
-    pub task_type: &'static str,
+    pub task_type: TaskType,
     pub due: DateTime<Utc>,
 }
 
@@ -96,7 +79,7 @@ impl Plan {
 pub fn plan(state: &LeadState, obs: &Observation, now: DateTime<Utc>, new_id: &mut dyn FnMut() -> String) -> Plan {
     let mut rows = state.rows.clone();
     let mut events = Vec::new();
-    let event = |appointment_id: &str, kind: &'static str, old: Option<String>, new: Option<String>, id: String| EventRow {
+    let event = |appointment_id: &str, kind: EventKind, old: Option<String>, new: Option<String>, id: String| EventRow {
         id,
         appointment_id: appointment_id.to_string(),
         lead_id: state.lead_id.clone(),
@@ -114,14 +97,14 @@ pub fn plan(state: &LeadState, obs: &Observation, now: DateTime<Utc>, new_id: &m
             let mut merged = merge(&before, obs, now);
             if before.key().is_none() && obs.key.is_some() {
                 merged.set_key(obs.key.clone());
-                events.push(event(&before.id, event_kind::ADOPTED, None, obs.key.clone(), new_id()));
+                events.push(event(&before.id, EventKind::Adopted, None, obs.key.clone(), new_id()));
             }
             rows[i] = merged;
             (i, Some(before))
         }
         None => {
             let row = new_row(&state.lead_id, obs, now, new_id());
-            events.push(event(&row.id, event_kind::CREATED, None, Some(row.status.as_db().to_string()), new_id()));
+            events.push(event(&row.id, EventKind::Created, None, Some(row.status.as_db().to_string()), new_id()));
             rows.push(row);
             (rows.len() - 1, None)
         }
@@ -138,19 +121,19 @@ pub fn plan(state: &LeadState, obs: &Observation, now: DateTime<Utc>, new_id: &m
         if before.status != after.status {
             events.push(event(
                 &after.id,
-                event_kind::STATUS_CHANGED,
+                EventKind::StatusChanged,
                 Some(before.status.as_db().to_string()),
                 Some(after.status.as_db().to_string()),
                 new_id(),
             ));
         }
         if before.provider_deleted_at.is_none() && after.provider_deleted_at.is_some() {
-            events.push(event(&after.id, event_kind::DELETED, None, None, new_id()));
+            events.push(event(&after.id, EventKind::Deleted, None, None, new_id()));
         }
         if (before.start_at, before.end_at) != (after.start_at, after.end_at) {
             events.push(event(
                 &after.id,
-                event_kind::TIME_CHANGED,
+                EventKind::TimeChanged,
                 interval(before.start_at, before.end_at),
                 interval(after.start_at, after.end_at),
                 new_id(),
@@ -159,7 +142,7 @@ pub fn plan(state: &LeadState, obs: &Observation, now: DateTime<Utc>, new_id: &m
     }
     for (row, old_link) in rows.iter().zip(&links_before) {
         if row.rescheduled_from_id != *old_link {
-            events.push(event(&row.id, event_kind::LINKED_RESCHEDULE, old_link.clone(), row.rescheduled_from_id.clone(), new_id()));
+            events.push(event(&row.id, EventKind::LinkedReschedule, old_link.clone(), row.rescheduled_from_id.clone(), new_id()));
         }
     }
 
@@ -192,7 +175,7 @@ pub fn plan(state: &LeadState, obs: &Observation, now: DateTime<Utc>, new_id: &m
     let mut tasks = Vec::new();
     if wanted {
         for (status, task_type) in
-            [(AppointmentStatus::Canceled, task_type::MEETING_CANCELED), (AppointmentStatus::Rescheduled, task_type::MEETING_RESCHEDULED)]
+            [(AppointmentStatus::Canceled, TaskType::MeetingCanceled), (AppointmentStatus::Rescheduled, TaskType::MeetingRescheduled)]
         {
             if became(status) {
                 tasks.push(TaskRow {
@@ -938,8 +921,8 @@ mod tests {
         deleted.provider_updated_at = Some(t(10, 5));
         deleted.tasks = TaskPolicy::All;
         let p = plan(&state, &deleted, now, &mut new_id);
-        let kinds: Vec<&str> = p.events.iter().map(|e| e.kind).collect();
-        assert_eq!(kinds, [event_kind::STATUS_CHANGED, event_kind::DELETED]);
+        let kinds: Vec<EventKind> = p.events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [EventKind::StatusChanged, EventKind::Deleted]);
         assert_eq!(p.tasks.len(), 1);
         assert_eq!(p.rollup.and_then(|r| r.status).as_deref(), Some("canceled"));
     }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use calendly_webhook::{calendly, handle_request, mapping, signature, App};
+use shared::testing::fixture_ids::calendly::{EMAIL, NEW_INVITEE, OLD_INVITEE};
 use shared::testing::{
     compare_with_record, fresh_number, http_api_event, mean_time, run_workers, seed_client, seed_lead, stories, test_database, time_each,
     worker_batches, BenchMode, Measured,
@@ -23,9 +24,6 @@ const LEADS_PER_WORKER: usize = 40;
 const ROUNDS: usize = 3;
 
 const STORY: [&str; 3] = ["invitee-created.json", "invitee-canceled-rescheduled.json", "invitee-created-after-reschedule.json"];
-const OLD_INVITEE: &str = "6a1f0c2e-5b7d-4e38-9c0a-71d2e4f8b3a9";
-const NEW_INVITEE: &str = "e4c2a9b7-1f3d-4e6a-8c5b-0d9f7a3e1b26";
-use shared::testing::fixture_ids::calendly::EMAIL;
 
 /// One delivery: its raw body and the observation the handler makes of it.
 struct Event {

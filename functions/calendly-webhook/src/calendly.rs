@@ -4,6 +4,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use serde_json::Value;
+use shared::providers::calendly::{Invitee, ScheduledEvent};
+
 /// An `invitee.*` delivery's payload is the API's invitee with its scheduled event embedded: one
 /// reading of both sources (`canceled_by`, a person's name, is not read; the email and the
 /// cancellation's reason stay out of `Debug`).
@@ -106,15 +109,24 @@ fn delivered_in_full(b: &Booking) -> bool {
     [b.event.start_time, b.event.end_time, b.invitee.created_at, b.invitee.updated_at].iter().all(Option::is_some)
 }
 
+/// An `invitee.*` delivery's envelope, its payload read as the API's two resources: the invitee,
+/// and the scheduled event embedded in it.
+fn read_booking(value: &Value) -> Result<Envelope<Booking>, ParseError> {
+    let of = |e: serde_json::Error| ParseError::of(&e);
+    let Envelope { event, created_at, payload: invitee } = Envelope::<Invitee>::deserialize(value).map_err(of)?;
+    let scheduled_event = value.get("payload").and_then(|p| p.get("scheduled_event")).ok_or(ParseError::WrongShape)?;
+    let booking = Booking { event: ScheduledEvent::deserialize(scheduled_event).map_err(of)?, invitee };
+    if !delivered_in_full(&booking) {
+        return Err(ParseError::WrongShape);
+    }
+    Ok(Envelope { event, created_at, payload: booking })
+}
+
 /// Reads a raw delivery body, strictly ([`shared::json`]): once, then by its type.
 pub fn parse(body: &[u8]) -> Result<Delivery, ParseError> {
     let value = shared::json::parse(body).map_err(|e| ParseError::of(&e))?;
     let head = Head::deserialize(&value).map_err(|e| ParseError::of(&e))?;
-    let read_invitee = || match Envelope::<Booking>::deserialize(&value) {
-        Ok(env) if delivered_in_full(&env.payload) => Ok(env),
-        Ok(_) => Err(ParseError::WrongShape),
-        Err(e) => Err(ParseError::of(&e)),
-    };
+    let read_invitee = || read_booking(&value);
     let read_no_show = || Envelope::<NoShow>::deserialize(&value).map_err(|e| ParseError::of(&e));
     Ok(match head.event.as_str() {
         event_type::INVITEE_CREATED => Delivery::InviteeCreated(read_invitee()?),

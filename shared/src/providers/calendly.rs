@@ -147,12 +147,10 @@ pub struct NoShow {
 
 /// One booking: an invitee and its scheduled event (which holds the times). The API shows them
 /// apart (an invitee, and the event it is listed under); a webhook delivers them together (the
-/// invitee with its event embedded as `scheduled_event`), which is how this type reads.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+/// invitee with its event embedded as `scheduled_event`). Both read into this.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Booking {
-    #[serde(rename = "scheduled_event")]
     pub event: ScheduledEvent,
-    #[serde(flatten)]
     pub invitee: Invitee,
 }
 

@@ -81,7 +81,8 @@ pub enum Canceler {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EventKind {
     Created,
-    /// A key-less row took the provider's key (a migrated row, or a manual entry of the booking).
+    /// A keyed observation took over a key-less row of its slot: the booking seen before its key was
+    /// known (a migrated copy, or an entry made without the provider's id).
     Adopted,
     StatusChanged,
     TimeChanged,
@@ -465,6 +466,12 @@ mod tests {
         }
         for s in AppointmentSource::ALL {
             assert_eq!(AppointmentSource::from_db(s.as_db()).unwrap(), *s);
+        }
+        for k in EventKind::ALL {
+            assert_eq!(EventKind::from_db(k.as_db()).unwrap(), *k);
+        }
+        for t in TaskType::ALL {
+            assert_eq!(TaskType::from_db(t.as_db()).unwrap(), *t);
         }
         assert_eq!(Provider::from_db("CALENDLY").unwrap(), Provider::Calendly);
         assert!(Provider::from_db("calendly").is_err());

@@ -223,7 +223,7 @@ async fn attempt(conn: &Connection, obs: &Observation, lead: &LeadRef) -> Result
     Ok(Attempt::Done(RecordOutcome {
         appointment_id: plan.appointment_id.clone(),
         lead_id,
-        change: plan.change,
+        change: plan.change(),
         events: plan.events.len(),
         rollup_changed: plan.rollup.is_some(),
         tasks_created: plan.tasks.len(),

@@ -38,7 +38,6 @@ pub enum Change {
 pub struct EventRow {
     pub id: String,
     pub appointment_id: String,
-    pub lead_id: String,
     pub kind: EventKind,
     pub source: AppointmentSource,
     pub old_value: Option<String>,
@@ -49,16 +48,13 @@ pub struct EventRow {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskRow {
     pub id: String,
-    pub lead_id: String,
     pub appointment_id: String,
     pub task_type: TaskType,
-    pub due: DateTime<Utc>,
 }
 
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub appointment_id: String,
-    pub change: Change,
     /// A new row, inserted before the updates (they may link to it).
     pub insert: Option<AppointmentRow>,
     /// Whole rows to write back: the observed one and any whose reschedule link changed.
@@ -73,6 +69,18 @@ impl Plan {
     pub fn writes_nothing(&self) -> bool {
         self.insert.is_none() && self.updates.is_empty() && self.rollup.is_none() && self.tasks.is_empty()
     }
+
+    /// What the plan does to its appointment, read off what it writes: the only row a plan ever
+    /// inserts is the observed one, and "unchanged" means nothing at all is written.
+    pub fn change(&self) -> Change {
+        if self.insert.is_some() {
+            Change::Created
+        } else if self.writes_nothing() {
+            Change::Unchanged
+        } else {
+            Change::Updated
+        }
+    }
 }
 
 /// Decides everything `record` writes. `new_id` makes ids for new rows (uuid v7 in production).
@@ -82,7 +90,6 @@ pub fn plan(state: &LeadState, obs: &Observation, now: DateTime<Utc>, new_id: &m
     let event = |appointment_id: &str, kind: EventKind, old: Option<String>, new: Option<String>, id: String| EventRow {
         id,
         appointment_id: appointment_id.to_string(),
-        lead_id: state.lead_id.clone(),
         kind,
         source: obs.source,
         old_value: old,
@@ -178,23 +185,12 @@ pub fn plan(state: &LeadState, obs: &Observation, now: DateTime<Utc>, new_id: &m
             [(AppointmentStatus::Canceled, TaskType::MeetingCanceled), (AppointmentStatus::Rescheduled, TaskType::MeetingRescheduled)]
         {
             if became(status) {
-                tasks.push(TaskRow {
-                    id: new_id(),
-                    lead_id: state.lead_id.clone(),
-                    appointment_id: target_id.clone(),
-                    task_type,
-                    due: now,
-                });
+                tasks.push(TaskRow { id: new_id(), appointment_id: target_id.clone(), task_type });
             }
         }
     }
 
-    let change = match (&before, &insert) {
-        (None, _) => Change::Created,
-        (Some(_), _) if !updates.is_empty() || rollup.is_some() || !tasks.is_empty() => Change::Updated,
-        _ => Change::Unchanged,
-    };
-    Plan { appointment_id: target_id, change, insert, updates, events, rollup, tasks }
+    Plan { appointment_id: target_id, insert, updates, events, rollup, tasks }
 }
 
 /// The row an observation is about. The rule, in order:
@@ -671,13 +667,13 @@ mod tests {
         o.tasks = TaskPolicy::All;
         let empty = LeadState { lead_id: "lead".into(), rollup: Rollup::default(), rows: vec![] };
         let first = plan(&empty, &o, now, &mut new_id);
-        assert_eq!(first.change, Change::Created);
+        assert_eq!(first.change(), Change::Created);
         assert_eq!(first.tasks.len(), 1);
         assert!(first.rollup.is_some());
         let after = LeadState { lead_id: "lead".into(), rollup: first.rollup.clone().unwrap(), rows: vec![first.insert.clone().unwrap()] };
         let again = plan(&after, &o, now, &mut new_id);
         assert!(again.writes_nothing(), "{again:?}");
-        assert_eq!(again.change, Change::Unchanged);
+        assert_eq!(again.change(), Change::Unchanged);
         assert!(again.events.is_empty());
 
         let mut migration = o.clone();
@@ -803,7 +799,7 @@ mod tests {
         let first = plan(&LeadState { lead_id: "lead".into(), rollup: Rollup::default(), rows: vec![] }, &canceled, now, &mut new_id);
         let state = LeadState { lead_id: "lead".into(), rollup: first.rollup.clone().unwrap(), rows: vec![first.insert.clone().unwrap()] };
         let rebooked = plan(&state, &ghl_obs(None, Confirmed, AppointmentSource::Manual, Some(t(20, 15))), now, &mut new_id);
-        assert_eq!(rebooked.change, Change::Created);
+        assert_eq!(rebooked.change(), Change::Created);
         assert!(rebooked.updates.is_empty(), "the canceled row is history: {:?}", rebooked.updates);
         assert_eq!(rebooked.rollup.and_then(|r| r.status).as_deref(), Some("confirmed"));
     }

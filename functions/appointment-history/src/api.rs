@@ -12,10 +12,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
-use shared::{Change, Store};
+use shared::{Change, Observation, Store};
 
 use crate::auth::{Authenticator, Claims};
-use crate::booking::NewAppointment;
+use crate::booking;
 use crate::config::AppConfig;
 use crate::history::{self, Include, LeadHistory};
 use crate::idempotency::{self, Claim};
@@ -128,22 +128,22 @@ async fn post_appointment(
         StatusCode::PAYLOAD_TOO_LARGE => Problem::new(Kind::PayloadTooLarge),
         _ => Problem::detail(Kind::BadRequest, "the body could not be read"),
     })?;
-    let new = NewAppointment::parse(&body)?;
     let lead_id = lead_id(path)?;
+    let observation = booking::observation(&body, &lead_id)?;
     let client_id = match history::lead_client(&app.store, &lead_id).await? {
         Some(client) if claims.may_see(&client) => client,
         _ => return Err(Problem::lead_not_found()),
     };
 
     let Some(key) = key else {
-        let (status, body, _) = record(&app, &lead_id, &new).await?;
+        let (status, body, _) = record(&app, &lead_id, observation).await?;
         return Ok(json(status, &body));
     };
-    let hash = new.request_hash(&lead_id);
+    let hash = booking::request_hash(&lead_id, &observation);
     let scope = idempotency::Scope { client_id: &client_id, key: &key };
     let ttl = app.config.idempotency_ttl;
     match idempotency::claim(&app.store, scope, &lead_id, &hash, app.now(), ttl).await? {
-        Claim::Owned { claimed_at } => match record(&app, &lead_id, &new).await {
+        Claim::Owned { claimed_at } => match record(&app, &lead_id, observation).await {
             Ok((status, body, appointment_id)) => {
                 if let Err(e) =
                     idempotency::complete(&app.store, scope, claimed_at, status.as_u16(), &body, &appointment_id, app.now()).await
@@ -172,11 +172,9 @@ async fn post_appointment(
 }
 
 /// Records the appointment through the write path and reads it back as the timeline shows it.
-async fn record(app: &App, lead_id: &str, new: &NewAppointment) -> Result<(StatusCode, serde_json::Value, String), Problem> {
-    // The observation is pinned to this lead: the write path refuses, under its lead lock, a
-    // provider id another lead of the workspace holds (409), and records without it an id another
-    // workspace holds (answered like an unknown id).
-    let outcome = app.store.record(new.observation(lead_id)).await?;
+async fn record(app: &App, lead_id: &str, observation: Observation) -> Result<(StatusCode, serde_json::Value, String), Problem> {
+    let source = observation.source;
+    let outcome = app.store.record(observation).await?;
     let history = history::load(&app.store, lead_id, Include::default()).await?.ok_or_else(Problem::lead_not_found)?;
     let view = views::appointment(&history, &outcome.appointment_id, app.now()).ok_or_else(|| Problem::new(Kind::Internal))?;
     let body = serde_json::to_value(&view).expect("view serializes");
@@ -188,7 +186,7 @@ async fn record(app: &App, lead_id: &str, new: &NewAppointment) -> Result<(Statu
         events = outcome.events,
         rollup_changed = outcome.rollup_changed,
         key_conflict = outcome.key_conflict.map(|c| c.as_str()),
-        source = new.source.as_db(),
+        source = source.as_db(),
         "recorded appointment"
     );
     Ok((status, body, outcome.appointment_id))

@@ -14,7 +14,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use shared::{AppointmentSource, AppointmentStatus, LeadRef, Observation, ObservedStatus, Provider, TaskPolicy};
+use shared::{AppointmentSource, AppointmentStatus, LeadRef, Observation, ObservedStatus, Provider};
 
 use crate::problem::{FieldError, Kind, Location, Problem};
 
@@ -25,148 +25,129 @@ pub use shared::domain::MAX_KEY_BYTES;
 
 const FIELDS: [&str; 8] = ["source", "provider", "providerAppointmentId", "startAt", "endAt", "timezone", "status", "canceledAt"];
 
-/// A validated request body.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NewAppointment {
-    pub source: AppointmentSource,
-    pub provider: Provider,
-    pub provider_appointment_id: Option<String>,
-    pub start_at: DateTime<Utc>,
-    pub end_at: DateTime<Utc>,
-    pub timezone: Option<String>,
-    pub status: AppointmentStatus,
-    pub canceled_at: Option<DateTime<Utc>>,
+/// Parses and validates a JSON body into the observation it asks the write path to record for
+/// `lead_id`. Malformed JSON is a 400; every invalid field is named in one 422.
+pub fn observation(body: &[u8], lead_id: &str) -> Result<Observation, Problem> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Problem::new(Kind::PayloadTooLarge));
+    }
+    // Strictly: a key given twice has no single meaning (`shared::json`).
+    let value: Value = shared::json::parse(body).map_err(|e| {
+        Problem::detail(
+            Kind::BadRequest,
+            if shared::json::is_duplicate_key(&e) { shared::json::REPEATED_KEY_DETAIL } else { "the body is not valid JSON" },
+        )
+    })?;
+    let Value::Object(map) = value else {
+        return Err(Problem::detail(Kind::BadRequest, "the body must be a JSON object"));
+    };
+    from_map(&map, lead_id)
 }
 
-impl NewAppointment {
-    /// Parses and validates a JSON body. Malformed JSON is a 400; every invalid field is named in
-    /// one 422.
-    pub fn parse(body: &[u8]) -> Result<Self, Problem> {
-        if body.len() > MAX_BODY_BYTES {
-            return Err(Problem::new(Kind::PayloadTooLarge));
+fn from_map(map: &Map<String, Value>, lead_id: &str) -> Result<Observation, Problem> {
+    let mut errors = Vec::new();
+    let mut err = |name: &str, reason: &str| errors.push(FieldError::new(Location::Body, name, reason));
+    for name in map.keys() {
+        if !FIELDS.contains(&name.as_str()) {
+            err(&name.chars().take(64).collect::<String>(), "unknown field");
         }
-        // Strictly: a key given twice has no single meaning (`shared::json`).
-        let value: Value = shared::json::parse(body).map_err(|e| {
-            Problem::detail(
-                Kind::BadRequest,
-                if shared::json::is_duplicate_key(&e) { shared::json::REPEATED_KEY_DETAIL } else { "the body is not valid JSON" },
-            )
-        })?;
-        let Value::Object(map) = value else {
-            return Err(Problem::detail(Kind::BadRequest, "the body must be a JSON object"));
-        };
-        Self::from_map(&map)
     }
+    let text = |name: &str| map.get(name).filter(|v| !v.is_null());
 
-    fn from_map(map: &Map<String, Value>) -> Result<Self, Problem> {
-        let mut errors = Vec::new();
-        let mut err = |name: &str, reason: &str| errors.push(FieldError::new(Location::Body, name, reason));
-        for name in map.keys() {
-            if !FIELDS.contains(&name.as_str()) {
-                err(&name.chars().take(64).collect::<String>(), "unknown field");
+    let source = match text("source") {
+        None => err_none(&mut err, "source", "required"),
+        Some(Value::String(s)) if s == "AUTO_BOOK" => Some(AppointmentSource::AutoBook),
+        Some(Value::String(s)) if s == "MANUAL" => Some(AppointmentSource::Manual),
+        Some(_) => err_none(&mut err, "source", "must be AUTO_BOOK or MANUAL"),
+    };
+    let provider = match text("provider") {
+        None => err_none(&mut err, "provider", "required"),
+        Some(Value::String(s)) => match Provider::from_db(s) {
+            Ok(p) => Some(p),
+            Err(_) => err_none(&mut err, "provider", "must be GHL or CALENDLY"),
+        },
+        Some(_) => err_none(&mut err, "provider", "must be GHL or CALENDLY"),
+    };
+    let provider_appointment_id = match text("providerAppointmentId") {
+        None => None,
+        Some(Value::String(s)) => match check_key(provider, s) {
+            Ok(()) => Some(s.clone()),
+            Err(reason) => err_none(&mut err, "providerAppointmentId", reason),
+        },
+        Some(_) => err_none(&mut err, "providerAppointmentId", "must be a string"),
+    };
+    let outside_window = shared::domain::time_window_rule();
+    let time = |name: &str, required: bool, err: &mut dyn FnMut(&str, &str)| match text(name) {
+        None if required => err_none(err, name, "required"),
+        None => None,
+        Some(Value::String(s)) => match DateTime::parse_from_rfc3339(s) {
+            // The window of every appointment time (`shared::domain`): year 0000 is not a booking.
+            Ok(t) if !shared::domain::in_time_window(t.with_timezone(&Utc)) => err_none(err, name, &outside_window),
+            Ok(t) => Some(shared::domain::to_millis(t.with_timezone(&Utc))),
+            Err(_) => err_none(err, name, "must be an RFC 3339 date-time with an offset, e.g. 2031-03-20T17:00:00Z"),
+        },
+        Some(_) => err_none(err, name, "must be an RFC 3339 date-time string"),
+    };
+    let start_at = time("startAt", true, &mut err);
+    let end_at = time("endAt", true, &mut err);
+    let canceled_at = time("canceledAt", false, &mut err);
+    if let (Some(s), Some(e)) = (start_at, end_at) {
+        if e <= s {
+            err("endAt", "must be after startAt");
+        }
+    }
+    let timezone = match text("timezone") {
+        None => None,
+        Some(Value::String(s)) if s.len() <= 64 && s.parse::<chrono_tz::Tz>().is_ok() => Some(s.clone()),
+        Some(_) => err_none(&mut err, "timezone", "must be an IANA time zone name, e.g. America/New_York"),
+    };
+    let status = match text("status") {
+        None => err_none(&mut err, "status", "required"),
+        Some(Value::String(s)) => match AppointmentStatus::from_db(s) {
+            Ok(AppointmentStatus::Rescheduled) => {
+                err_none(&mut err, "status", "RESCHEDULED cannot be recorded here: a reschedule links two bookings")
             }
-        }
-        let text = |name: &str| map.get(name).filter(|v| !v.is_null());
-
-        let source = match text("source") {
-            None => err_none(&mut err, "source", "required"),
-            Some(Value::String(s)) if s == "AUTO_BOOK" => Some(AppointmentSource::AutoBook),
-            Some(Value::String(s)) if s == "MANUAL" => Some(AppointmentSource::Manual),
-            Some(_) => err_none(&mut err, "source", "must be AUTO_BOOK or MANUAL"),
-        };
-        let provider = match text("provider") {
-            None => err_none(&mut err, "provider", "required"),
-            Some(Value::String(s)) => match Provider::from_db(s) {
-                Ok(p) => Some(p),
-                Err(_) => err_none(&mut err, "provider", "must be GHL or CALENDLY"),
-            },
-            Some(_) => err_none(&mut err, "provider", "must be GHL or CALENDLY"),
-        };
-        let provider_appointment_id = match text("providerAppointmentId") {
-            None => None,
-            Some(Value::String(s)) => match check_key(provider, s) {
-                Ok(()) => Some(s.clone()),
-                Err(reason) => err_none(&mut err, "providerAppointmentId", reason),
-            },
-            Some(_) => err_none(&mut err, "providerAppointmentId", "must be a string"),
-        };
-        let outside_window = shared::domain::time_window_rule();
-        let time = |name: &str, required: bool, err: &mut dyn FnMut(&str, &str)| match text(name) {
-            None if required => err_none(err, name, "required"),
-            None => None,
-            Some(Value::String(s)) => match DateTime::parse_from_rfc3339(s) {
-                // The window of every appointment time (`shared::domain`): year 0000 is not a booking.
-                Ok(t) if !shared::domain::in_time_window(t.with_timezone(&Utc)) => err_none(err, name, &outside_window),
-                Ok(t) => Some(shared::domain::to_millis(t.with_timezone(&Utc))),
-                Err(_) => err_none(err, name, "must be an RFC 3339 date-time with an offset, e.g. 2031-03-20T17:00:00Z"),
-            },
-            Some(_) => err_none(err, name, "must be an RFC 3339 date-time string"),
-        };
-        let start_at = time("startAt", true, &mut err);
-        let end_at = time("endAt", true, &mut err);
-        let canceled_at = time("canceledAt", false, &mut err);
-        if let (Some(s), Some(e)) = (start_at, end_at) {
-            if e <= s {
-                err("endAt", "must be after startAt");
-            }
-        }
-        let timezone = match text("timezone") {
-            None => None,
-            Some(Value::String(s)) if s.len() <= 64 && s.parse::<chrono_tz::Tz>().is_ok() => Some(s.clone()),
-            Some(_) => err_none(&mut err, "timezone", "must be an IANA time zone name, e.g. America/New_York"),
-        };
-        let status = match text("status") {
-            None => err_none(&mut err, "status", "required"),
-            Some(Value::String(s)) => match AppointmentStatus::from_db(s) {
-                Ok(AppointmentStatus::Rescheduled) => {
-                    err_none(&mut err, "status", "RESCHEDULED cannot be recorded here: a reschedule links two bookings")
-                }
-                Ok(s) => Some(s),
-                Err(_) => err_none(&mut err, "status", "must be CONFIRMED, CANCELED, SHOWED or NO_SHOW"),
-            },
-            Some(_) => err_none(&mut err, "status", "must be CONFIRMED, CANCELED, SHOWED or NO_SHOW"),
-        };
-        if canceled_at.is_some() && status.is_some_and(|s| s != AppointmentStatus::Canceled) {
-            err("canceledAt", "only allowed with status CANCELED");
-        }
-        match (source, provider, start_at, end_at, status) {
-            (Some(source), Some(provider), Some(start_at), Some(end_at), Some(status)) if errors.is_empty() => {
-                Ok(NewAppointment { source, provider, provider_appointment_id, start_at, end_at, timezone, status, canceled_at })
-            }
-            _ => Err(Problem::fields(Kind::Validation, errors)),
-        }
+            Ok(s) => Some(s),
+            Err(_) => err_none(&mut err, "status", "must be CONFIRMED, CANCELED, SHOWED or NO_SHOW"),
+        },
+        Some(_) => err_none(&mut err, "status", "must be CONFIRMED, CANCELED, SHOWED or NO_SHOW"),
+    };
+    if canceled_at.is_some() && status.is_some_and(|s| s != AppointmentStatus::Canceled) {
+        err("canceledAt", "only allowed with status CANCELED");
     }
-
-    /// The observation handed to the write path.
-    pub fn observation(&self, lead_id: &str) -> Observation {
-        // Pinned: this lead or nothing. A key held by another lead of the workspace is refused under
-        // the write path's lead lock (409); one held by another workspace is recorded without it.
-        let mut o = Observation::new(LeadRef::Pinned(lead_id.to_string()), self.provider, ObservedStatus::Is(self.status), self.source);
-        o.key = self.provider_appointment_id.clone();
-        o.start_at = Some(self.start_at);
-        o.end_at = Some(self.end_at);
-        o.timezone = self.timezone.clone();
-        o.canceled_at = self.canceled_at;
-        o.tasks = TaskPolicy::None;
-        o
+    match (source, provider, start_at, end_at, status) {
+        (Some(source), Some(provider), Some(start_at), Some(end_at), Some(status)) if errors.is_empty() => {
+            // Pinned: this lead or nothing. A key held by another lead of the workspace is refused
+            // under the write path's lead lock (409); one held by another workspace is recorded
+            // without it. No follow-up tasks (`Observation::new`'s default).
+            let mut o = Observation::new(LeadRef::Pinned(lead_id.to_string()), provider, ObservedStatus::Is(status), source);
+            o.key = provider_appointment_id;
+            o.start_at = Some(start_at);
+            o.end_at = Some(end_at);
+            o.timezone = timezone;
+            o.canceled_at = canceled_at;
+            Ok(o)
+        }
+        _ => Err(Problem::fields(Kind::Validation, errors)),
     }
+}
 
-    /// A fingerprint of the request (lead and validated body, in a fixed form) for `Idempotency-Key`:
-    /// two bodies that mean the same (key order, whitespace, time offsets) give the same hash.
-    pub fn request_hash(&self, lead_id: &str) -> String {
-        let canonical = serde_json::json!([
-            lead_id,
-            self.source.as_db(),
-            self.provider.as_db(),
-            self.provider_appointment_id,
-            self.start_at.timestamp_millis(),
-            self.end_at.timestamp_millis(),
-            self.timezone,
-            self.status.as_db(),
-            self.canceled_at.map(|t| t.timestamp_millis()),
-        ]);
-        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
-    }
+/// A fingerprint of a request (its lead and validated body, in a fixed form) for `Idempotency-Key`:
+/// two bodies that mean the same (key order, whitespace, time offsets) give the same hash. The form
+/// is part of what a running deployment has stored, so it stays as it is.
+pub fn request_hash(lead_id: &str, o: &Observation) -> String {
+    let canonical = serde_json::json!([
+        lead_id,
+        o.source.as_db(),
+        o.provider.as_db(),
+        o.key,
+        o.start_at.map(|t| t.timestamp_millis()),
+        o.end_at.map(|t| t.timestamp_millis()),
+        o.timezone,
+        o.status.label(),
+        o.canceled_at.map(|t| t.timestamp_millis()),
+    ]);
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 
 fn err_none<T>(err: &mut dyn FnMut(&str, &str), name: &str, reason: &str) -> Option<T> {
@@ -192,6 +173,7 @@ fn check_key(provider: Option<Provider>, key: &str) -> Result<(), &'static str> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::TaskPolicy;
 
     fn body(v: Value) -> Vec<u8> {
         serde_json::to_vec(&v).unwrap()
@@ -207,10 +189,13 @@ mod tests {
 
     #[test]
     fn accepts_a_good_body() {
-        let a = NewAppointment::parse(&body(good())).unwrap();
-        assert_eq!(a.source, AppointmentSource::Manual);
-        assert_eq!(a.provider_appointment_id.as_deref(), Some("ghl-appt-1"));
-        let o = a.observation("lead");
+        let o = observation(&body(good()), "lead").unwrap();
+        assert_eq!(o.lead, LeadRef::Pinned("lead".into()));
+        assert_eq!(
+            (o.source, o.provider, o.status),
+            (AppointmentSource::Manual, Provider::Ghl, ObservedStatus::Is(AppointmentStatus::Confirmed))
+        );
+        assert_eq!(o.key.as_deref(), Some("ghl-appt-1"));
         assert_eq!(o.tasks, TaskPolicy::None);
         assert_eq!(o.provider_updated_at, None);
     }
@@ -239,7 +224,7 @@ mod tests {
             (good_with("email", "x@example.com"), vec!["email"]),
         ];
         for (value, names) in cases {
-            let p = NewAppointment::parse(&body(value.clone())).unwrap_err();
+            let p = observation(&body(value.clone()), "lead").unwrap_err();
             assert_eq!(p.kind, Kind::Validation, "{value}");
             let got: Vec<&str> = p.errors.iter().map(|e| e.name.as_str()).collect();
             let mut got_sorted = got.clone();
@@ -252,9 +237,9 @@ mod tests {
 
     #[test]
     fn malformed_or_huge_bodies() {
-        assert_eq!(NewAppointment::parse(b"{not json").unwrap_err().kind, Kind::BadRequest);
-        assert_eq!(NewAppointment::parse(b"[1]").unwrap_err().kind, Kind::BadRequest);
-        assert_eq!(NewAppointment::parse(&vec![b' '; MAX_BODY_BYTES + 1]).unwrap_err().kind, Kind::PayloadTooLarge);
+        assert_eq!(observation(b"{not json", "lead").unwrap_err().kind, Kind::BadRequest);
+        assert_eq!(observation(b"[1]", "lead").unwrap_err().kind, Kind::BadRequest);
+        assert_eq!(observation(&vec![b' '; MAX_BODY_BYTES + 1], "lead").unwrap_err().kind, Kind::PayloadTooLarge);
     }
 
     #[test]
@@ -262,19 +247,20 @@ mod tests {
         let mut v = good();
         v["provider"] = "CALENDLY".into();
         v["providerAppointmentId"] = "https://api.calendly.com/scheduled_events/EV1/invitees/INV1".into();
-        assert!(NewAppointment::parse(&body(v.clone())).is_ok());
+        assert!(observation(&body(v.clone()), "lead").is_ok());
         v["providerAppointmentId"] = "https://api.calendly.com/scheduled_events/EV1".into();
-        assert!(NewAppointment::parse(&body(v)).is_err());
+        assert!(observation(&body(v), "lead").is_err());
     }
 
     #[test]
     fn same_meaning_same_hash() {
-        let a = NewAppointment::parse(&body(good())).unwrap();
-        let b = NewAppointment::parse(br#"{"status":"CONFIRMED","timezone":"America/New_York","endAt":"2031-03-20T17:30:00Z","startAt":"2031-03-20T19:00:00+02:00","providerAppointmentId":"ghl-appt-1","provider":"GHL","source":"MANUAL"}"#).unwrap();
-        assert_eq!(a.request_hash("l"), b.request_hash("l"));
-        assert_ne!(a.request_hash("l"), a.request_hash("m"));
-        let mut c = good();
-        c["status"] = "CANCELED".into();
-        assert_ne!(a.request_hash("l"), NewAppointment::parse(&body(c)).unwrap().request_hash("l"));
+        let hash = |lead: &str, v: &[u8]| request_hash(lead, &observation(v, lead).unwrap());
+        let a = hash("l", &body(good()));
+        let b = hash("l", br#"{"status":"CONFIRMED","timezone":"America/New_York","endAt":"2031-03-20T17:30:00Z","startAt":"2031-03-20T19:00:00+02:00","providerAppointmentId":"ghl-appt-1","provider":"GHL","source":"MANUAL"}"#);
+        assert_eq!(a, b);
+        // Stored by a running deployment: the same request must keep its hash across releases.
+        assert_eq!(a, "c5f8f965c6741898e624732f039c595cd179307b5ea8dc98c8c7306a90372d25");
+        assert_ne!(a, hash("m", &body(good())));
+        assert_ne!(a, hash("l", &body(good_with("status", "CANCELED"))));
     }
 }

@@ -61,9 +61,6 @@ pub struct ScheduledEvent {
     pub uri: String,
     pub start_time: Option<DateTime<Utc>>,
     pub end_time: Option<DateTime<Utc>>,
-    pub status: Option<String>,
-    pub created_at: Option<DateTime<Utc>>,
-    pub updated_at: Option<DateTime<Utc>>,
     /// The whole event's cancellation (a host canceling the slot).
     pub cancellation: Option<Cancellation>,
 }
@@ -139,9 +136,9 @@ impl std::fmt::Debug for Cancellation {
     }
 }
 
+/// An invitee's no-show mark: only when it was made matters (its own URI names nothing we keep).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct NoShow {
-    pub uri: Option<String>,
     pub created_at: Option<DateTime<Utc>>,
 }
 

@@ -90,11 +90,10 @@ async fn get_timeline(State(app): State<Arc<App>>, path: Result<Path<String>, Pa
     let claims = app.auth.verify(request.headers())?;
     let q = query::timeline(request.uri().query())?;
     let lead_id = lead_id(path)?;
-    let include = Include { changes: q.include_changes, tasks: q.include_tasks };
-    let history = visible_history(&app.store, &claims, &lead_id, include).await?;
+    let history = visible_history(&app.store, &claims, &lead_id, q.include).await?;
     let view = views::timeline(&history, &q.filters, q.cursor.as_ref().map(|c| &c.after), q.limit, app.now());
     tracing::info!(lead_id = %lead_id, rows = history.rows.len(), returned = view.appointments.len(), "timeline");
-    let per_entry = if q.include_changes { 4 * ENTRY_BYTES } else { ENTRY_BYTES };
+    let per_entry = if q.include.changes { 4 * ENTRY_BYTES } else { ENTRY_BYTES };
     Ok(json_sized(StatusCode::OK, &view, 1024 + per_entry * view.appointments.len()))
 }
 

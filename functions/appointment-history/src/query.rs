@@ -1,6 +1,7 @@
 //! Query strings. Strict: an unknown or repeated parameter, or a bad value, is a 400 that names
 //! every offending parameter (values are never echoed).
 
+use crate::history::Include;
 use crate::problem::{FieldError, Kind, Location, Problem};
 use crate::timeline::{Cursor, CursorError, Filters};
 
@@ -13,9 +14,8 @@ pub struct TimelineQuery {
     pub filters: Filters,
     pub cursor: Option<Cursor>,
     pub limit: usize,
-    pub include_changes: bool,
-    /// `include=tasks`: the open cancel / reschedule follow-up tasks.
-    pub include_tasks: bool,
+    /// `include=changes,tasks`: what to read beside the appointments.
+    pub include: Include,
 }
 
 const TIMELINE_PARAMS: [&str; 5] = ["includeCanceled", "activeOnly", "limit", "cursor", "include"];
@@ -56,13 +56,12 @@ pub fn timeline(query: Option<&str>) -> Result<TimelineQuery, Problem> {
             }
         },
     };
-    let mut include_changes = false;
-    let mut include_tasks = false;
+    let mut include = Include::default();
     if let Some(v) = get("include") {
         for item in v.split(',') {
             match item {
-                "changes" => include_changes = true,
-                "tasks" => include_tasks = true,
+                "changes" => include.changes = true,
+                "tasks" => include.tasks = true,
                 _ => {
                     errors.push(bad("include", "a comma-separated list of changes, tasks"));
                     break;
@@ -85,7 +84,7 @@ pub fn timeline(query: Option<&str>) -> Result<TimelineQuery, Problem> {
         },
     };
     if errors.is_empty() {
-        Ok(TimelineQuery { filters, cursor, limit, include_changes, include_tasks })
+        Ok(TimelineQuery { filters, cursor, limit, include })
     } else {
         Err(Problem::fields(Kind::BadRequest, errors))
     }
@@ -118,10 +117,7 @@ mod tests {
     #[test]
     fn defaults() {
         let q = timeline(None).unwrap();
-        assert_eq!(
-            q,
-            TimelineQuery { filters: Filters::default(), cursor: None, limit: DEFAULT_LIMIT, include_changes: false, include_tasks: false }
-        );
+        assert_eq!(q, TimelineQuery { filters: Filters::default(), cursor: None, limit: DEFAULT_LIMIT, include: Include::default() });
         assert_eq!(timeline(Some("")).unwrap(), q);
     }
 
@@ -133,9 +129,9 @@ mod tests {
             ("activeOnly=true", |q: &TimelineQuery| q.filters.active_only),
             ("limit=200", |q: &TimelineQuery| q.limit == 200),
             ("limit=1", |q: &TimelineQuery| q.limit == 1),
-            ("include=changes", |q: &TimelineQuery| q.include_changes && !q.include_tasks),
-            ("include=tasks", |q: &TimelineQuery| q.include_tasks && !q.include_changes),
-            ("include=tasks,changes", |q: &TimelineQuery| q.include_tasks && q.include_changes),
+            ("include=changes", |q: &TimelineQuery| q.include == Include { changes: true, tasks: false }),
+            ("include=tasks", |q: &TimelineQuery| q.include == Include { changes: false, tasks: true }),
+            ("include=tasks,changes", |q: &TimelineQuery| q.include == Include { changes: true, tasks: true }),
         ];
         for (text, check) in ok {
             assert!(check(&timeline(Some(text)).unwrap()), "{text}");

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use common::*;
 use migrate_batch::{handle, invoke, Limits, MigrateError, Mode};
 use shared::domain::{AppointmentSource, AppointmentStatus, Observation, ObservedStatus, Provider};
-use shared::write_path::migration_batch::WarningCount;
+use shared::write_path::migration_batch::{Warning, WarningCount};
 
 fn edge_case_leads() -> Vec<Lead> {
     let c_none = |lead| ("c_none", lead);
@@ -129,16 +129,13 @@ async fn every_edge_case_in_small_and_large_batches() {
             ),
             (10, 4, 1, 10)
         );
-        let expected_warnings: BTreeMap<String, WarningCount> = [
-            ("canceledAtIgnored", warn(1, &["lead_15"])),
-            ("endBeforeStart", warn(1, &["lead_08"])),
-            ("keyOnOtherLead", warn(1, &["lead_13"])),
-            ("providerUnknown", warn(1, &["lead_07"])),
-            ("unknownStatus", warn(1, &["lead_09"])),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        let expected_warnings = BTreeMap::from([
+            (Warning::CanceledAtIgnored, warn(1, &["lead_15"])),
+            (Warning::EndBeforeStart, warn(1, &["lead_08"])),
+            (Warning::KeyOnOtherLead, warn(1, &["lead_13"])),
+            (Warning::ProviderUnknown, warn(1, &["lead_07"])),
+            (Warning::UnknownStatus, warn(1, &["lead_09"])),
+        ]);
         assert_eq!(c.migration.warnings, expected_warnings);
         assert!(applied.done);
         assert_eq!(applied.next_cursor.as_deref(), Some("lead_16"));
@@ -453,7 +450,7 @@ async fn provider_ids_at_and_over_the_key_limit() {
     let dry = run_to_end(&store, &input_with(Mode::DryRun, None, 10)).await;
     let applied = run_to_end(&store, &input_with(Mode::Apply, None, 10)).await;
     assert_eq!(dry.counts, applied.counts);
-    assert_eq!(applied.counts.migration.warnings.get("providerIdTooLong"), Some(&warn(1, &["l2"])));
+    assert_eq!(applied.counts.migration.warnings.get(&Warning::ProviderIdTooLong), Some(&warn(1, &["l2"])));
     let keys: Vec<(String, Option<String>)> = client
         .query(r#"SELECT "leadId", "ghlAppointmentId" FROM "Appointment" ORDER BY "leadId""#, &[])
         .await

@@ -51,24 +51,39 @@ use crate::error::Result;
 use crate::model::{AppointmentRow, Rollup};
 use crate::store::Connection;
 
-/// Warning kinds (stable names, reported by kind with example lead ids).
-pub mod warning {
+/// What the migration could not take as it was, reported by kind (its camelCase name, which the
+/// batch statements write as text) with example lead ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Warning {
     /// No rollup provider, no provider id, no client default: the lead is skipped.
-    pub const PROVIDER_UNKNOWN: &str = "providerUnknown";
+    ProviderUnknown,
     /// The lead holds ids of the other provider than the one migrated; they are not copied.
-    pub const OTHER_PROVIDER_IDS_IGNORED: &str = "otherProviderIdsIgnored";
+    OtherProviderIdsIgnored,
     /// The provider id is longer than the write path accepts ([`MAX_KEY_BYTES`](crate::domain::MAX_KEY_BYTES));
     /// migrated without it.
-    pub const PROVIDER_ID_TOO_LONG: &str = "providerIdTooLong";
+    ProviderIdTooLong,
     /// `appointmentEndAt` is before `appointmentStartAt`; migrated without the end.
-    pub const END_BEFORE_START: &str = "endBeforeStart";
+    EndBeforeStart,
     /// `appointmentStatus` is neither confirmed nor canceled; migrated as CONFIRMED.
-    pub const UNKNOWN_STATUS: &str = "unknownStatus";
+    UnknownStatus,
     /// `appointmentCanceledAt` on a lead whose status is confirmed; not copied.
-    pub const CANCELED_AT_IGNORED: &str = "canceledAtIgnored";
+    CanceledAtIgnored,
     /// The provider key already belongs to another lead's appointment (or to an earlier lead of the
     /// same batch); nothing is created for this lead.
-    pub const KEY_ON_OTHER_LEAD: &str = "keyOnOtherLead";
+    KeyOnOtherLead,
+}
+
+impl Warning {
+    pub const ALL: [Warning; 7] = [
+        Warning::ProviderUnknown,
+        Warning::OtherProviderIdsIgnored,
+        Warning::ProviderIdTooLong,
+        Warning::EndBeforeStart,
+        Warning::UnknownStatus,
+        Warning::CanceledAtIgnored,
+        Warning::KeyOnOtherLead,
+    ];
 }
 
 /// What "blank" means for the text rollup columns, in Rust and in SQL (`btrim(x, E' \t\r\n')`).
@@ -96,10 +111,10 @@ pub struct Phase28Lead {
 pub enum LeadMigration {
     /// No appointment data: nothing to migrate.
     NoData,
-    /// Data, but no way to know the provider: skipped with [`warning::PROVIDER_UNKNOWN`].
+    /// Data, but no way to know the provider: skipped with [`Warning::ProviderUnknown`].
     UnknownProvider,
     /// Record this observation (unless the booking is already there), with these warnings.
-    Observe { observation: Observation, warnings: Vec<&'static str> },
+    Observe { observation: Observation, warnings: Vec<Warning> },
 }
 
 fn non_blank(v: &Option<String>) -> Option<&str> {
@@ -154,18 +169,18 @@ pub fn migration_for(lead: &Phase28Lead) -> LeadMigration {
         Provider::Calendly => (invitee, ghl.is_some()),
     };
     if other_ids {
-        warnings.push(warning::OTHER_PROVIDER_IDS_IGNORED);
+        warnings.push(Warning::OtherProviderIdsIgnored);
     }
     let key = match raw_key {
         Some(k) if k.len() > MAX_KEY_BYTES => {
-            warnings.push(warning::PROVIDER_ID_TOO_LONG);
+            warnings.push(Warning::ProviderIdTooLong);
             None
         }
         k => k.map(str::to_string),
     };
     let end_at = match (lead.start_at, lead.end_at) {
         (Some(s), Some(e)) if e < s => {
-            warnings.push(warning::END_BEFORE_START);
+            warnings.push(Warning::EndBeforeStart);
             None
         }
         (_, e) => e,
@@ -173,10 +188,10 @@ pub fn migration_for(lead: &Phase28Lead) -> LeadMigration {
     let status_text = lead.status.as_deref().map(|s| s.trim_matches(BLANK).to_lowercase()).unwrap_or_default();
     let canceled = matches!(status_text.as_str(), "canceled" | "cancelled") || (status_text.is_empty() && lead.canceled_at.is_some());
     if !matches!(status_text.as_str(), "" | "confirmed" | "canceled" | "cancelled") {
-        warnings.push(warning::UNKNOWN_STATUS);
+        warnings.push(Warning::UnknownStatus);
     }
     if !canceled && lead.canceled_at.is_some() {
-        warnings.push(warning::CANCELED_AT_IGNORED);
+        warnings.push(Warning::CanceledAtIgnored);
     }
     let status = if canceled { AppointmentStatus::Canceled } else { AppointmentStatus::Confirmed };
 
@@ -411,7 +426,7 @@ pub struct BatchCounts {
     /// `created` events written by apply (one per created appointment); would be written, for a
     /// dry-run.
     pub events_created: u64,
-    pub warnings: BTreeMap<String, WarningCount>,
+    pub warnings: BTreeMap<Warning, WarningCount>,
 }
 
 /// How often one kind of warning came up, with the first few lead ids (ids only, never data).
@@ -457,7 +472,7 @@ impl BatchCounts {
         self.skipped_unknown_provider += other.skipped_unknown_provider;
         self.events_created += other.events_created;
         for (kind, w) in &other.warnings {
-            self.warnings.entry(kind.clone()).or_default().add(w);
+            self.warnings.entry(*kind).or_default().add(w);
         }
     }
 }
@@ -519,10 +534,20 @@ mod tests {
         Phase28Lead { lead_id: "l".into(), ..Default::default() }
     }
 
-    fn observed(m: &LeadMigration) -> (&Observation, Vec<&'static str>) {
+    fn observed(m: &LeadMigration) -> (&Observation, Vec<Warning>) {
         match m {
             LeadMigration::Observe { observation, warnings } => (observation, warnings.clone()),
             other => panic!("expected an observation, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_batch_statements_write_each_warning_by_its_name() {
+        // A batch reads its warnings back into `Warning`, so a name the SQL spells otherwise would
+        // fail the run: each name stands in both statements, as a literal.
+        for w in Warning::ALL {
+            let literal = format!("'{}'", serde_json::to_value(w).unwrap().as_str().unwrap());
+            assert!(INSERT_BATCH.contains(&literal) && COUNT_BATCH.contains(&literal), "{literal}");
         }
     }
 
@@ -612,15 +637,15 @@ mod tests {
         assert_eq!((o.source, o.tasks, o.provider_updated_at), (AppointmentSource::Migration, TaskPolicy::None, None));
         assert!(w.is_empty());
 
+        // The same lead with everything the migration cannot take as it is: a GHL rollup beside the
+        // Calendly ids, a GHL id too long for a key, the end before the start, a status it does not
+        // know, and (so) a canceledAt on a booking that is not canceled.
         let odd = Phase28Lead {
             appointment_provider: Some(Provider::Ghl),
-            calendly_invitee_uri: Some("i".into()),
             ghl_appointment_id: Some("x".repeat(MAX_KEY_BYTES + 1)),
-            start_at: Some(t(9)),
             end_at: Some(t(8)),
             status: Some("booked".into()),
-            canceled_at: Some(t(7)),
-            ..lead()
+            ..canceled.clone()
         };
         let m = migration_for(&odd);
         let (o, w) = observed(&m);
@@ -629,11 +654,11 @@ mod tests {
         assert_eq!(
             w,
             vec![
-                warning::OTHER_PROVIDER_IDS_IGNORED,
-                warning::PROVIDER_ID_TOO_LONG,
-                warning::END_BEFORE_START,
-                warning::UNKNOWN_STATUS,
-                warning::CANCELED_AT_IGNORED
+                Warning::OtherProviderIdsIgnored,
+                Warning::ProviderIdTooLong,
+                Warning::EndBeforeStart,
+                Warning::UnknownStatus,
+                Warning::CanceledAtIgnored
             ]
         );
         assert!(o.clone().normalized().is_ok(), "the write path accepts what the migration makes");

@@ -343,6 +343,20 @@ pub fn write(round_trips: u64, retries: u64, latency: Duration) {
     emit(WriteEntry { writes: 1, write_round_trips: round_trips, write_retries: retries, record_latency: latency });
 }
 
+#[metrics(rename_all = "PascalCase", emf::dimension_sets = [["Conflict"]])]
+struct KeyConflictEntry {
+    conflict: &'static str,
+    #[metrics(unit = Count)]
+    provider_key_conflicts: u64,
+}
+
+/// One committed write that met its provider key on another workspace's row: `conflict` is
+/// `"taken"` (a provider-verified write took the key from a row the CRM only asserted) or
+/// `"dropped"` (an asserted key was recorded without it). The write path's log line carries the ids.
+pub fn key_conflict(conflict: &'static str) {
+    emit(KeyConflictEntry { conflict, provider_key_conflicts: 1 });
+}
+
 // ------------------------------------------------------------------ reading the lines back
 
 /// Reading EMF lines back: what the tests of every function use to check the lines a real run
@@ -497,10 +511,11 @@ mod tests {
         subscription_health(SubscriptionHealth { active: 1, disabled: 1, missing: 0, unchecked: 0 });
         migrate_batch("apply", 100, 140, Duration::from_millis(900));
         write(4, 1, Duration::from_micros(2_500));
+        key_conflict("taken");
 
         let text = out.text();
         let lines = check::emf_lines(&text);
-        assert_eq!(lines.len(), 8, "{text}");
+        assert_eq!(lines.len(), 9, "{text}");
         let docs: Vec<_> = lines.iter().map(|l| check::emf(l, "Test/Metrics").unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
         for doc in &docs {
             assert!(check::dimensions(doc).contains(&("Function".into(), "unit-test".into())), "{doc}");
@@ -521,6 +536,11 @@ mod tests {
         assert_eq!(docs[3]["LeadsFailed"], 1);
         assert_eq!(docs[5]["CalendlySubscriptionsDisabled"], 1);
         assert_eq!(docs[7]["WriteRoundTrips"], 4);
+        assert_eq!(
+            check::dimensions(&docs[8]),
+            [("Conflict", "taken"), ("Function", "unit-test")].map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        assert_eq!(check::metric_names(&docs[8]), ["ProviderKeyConflicts"]);
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! A provider key that another workspace only asserted never makes a signed delivery be dropped.
+//! A provider key that another workspace only asserted never makes a signed delivery be dropped;
+//! each such conflict is counted, by what the write did, and never names a lead.
 
 mod common;
 
 use common::*;
+use shared::metrics::check;
 use shared::{AppointmentSource, AppointmentStatus, LeadRef, Observation, ObservedStatus, Provider};
 
 const OTHER_CLIENT: &str = "client_other";
@@ -24,6 +26,8 @@ fn asserted(key: &str) -> Observation {
 
 #[tokio::test]
 async fn a_signed_delivery_takes_the_invitee_from_another_workspaces_post() {
+    let emf = shared::testing::LogCapture::default();
+    shared::metrics::init_with_writer("calendly-webhook", "Test/KeyConflict".into(), emf.clone());
     let (db, client) = seeded().await;
     shared::testing::seed_client(&client, OTHER_CLIENT, None).await.unwrap();
     shared::testing::seed_lead(&client, OTHER_CLIENT, OTHER_LEAD, None).await.unwrap();
@@ -51,4 +55,16 @@ async fn a_signed_delivery_takes_the_invitee_from_another_workspaces_post() {
     let again = store.record(asserted(OLD)).await.unwrap();
     assert_eq!(again.key_conflict, Some(shared::write_path::KeyConflict::Dropped));
     assert_eq!(state(&client).await.row(OLD).lead, DANA);
+
+    let text = emf.text();
+    let conflicts: Vec<String> = check::emf_lines(&text)
+        .into_iter()
+        .map(|l| check::emf(l, "Test/KeyConflict").unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|d| d["ProviderKeyConflicts"] == 1)
+        .map(|d| d["Conflict"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(conflicts, ["taken", "dropped"], "one count per conflict, by what the write did");
+    for id in [DANA, OTHER_LEAD, OTHER_CLIENT, OLD] {
+        assert!(!text.contains(id), "the metric lines name {id:?}");
+    }
 }

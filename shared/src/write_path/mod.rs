@@ -47,7 +47,7 @@ pub struct RecordOutcome {
     pub rollup_changed: bool,
     pub tasks_created: usize,
     /// The provider key was also held by another workspace's row: what the write did about it.
-    /// Logged (ids only) where it happens; callers count it.
+    /// Logged (ids only) where it happens, and counted (`ProviderKeyConflicts`) once committed.
     pub key_conflict: Option<KeyConflict>,
 }
 
@@ -93,6 +93,10 @@ impl Store {
         .await;
         let retries = attempts.load(Ordering::Relaxed).saturating_sub(1);
         crate::metrics::write(round_trips.load(Ordering::Relaxed), retries, started.elapsed());
+        // Counted once the write committed: an attempt that was retried counts nothing.
+        if let Some(conflict) = result.as_ref().ok().and_then(|o| o.key_conflict) {
+            crate::metrics::key_conflict(conflict.as_str());
+        }
         result
     }
 }

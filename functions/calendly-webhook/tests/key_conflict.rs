@@ -1,5 +1,5 @@
 //! A provider key that another workspace only asserted never makes a signed delivery be dropped;
-//! each such conflict is counted, by what the write did, and never names a lead.
+//! each such conflict is logged with the ids of both sides and counted by what the write did.
 
 mod common;
 
@@ -26,6 +26,7 @@ fn asserted(key: &str) -> Observation {
 
 #[tokio::test]
 async fn a_signed_delivery_takes_the_invitee_from_another_workspaces_post() {
+    let logs = trace_logs();
     let emf = shared::testing::LogCapture::default();
     shared::metrics::init_with_writer("calendly-webhook", "Test/KeyConflict".into(), emf.clone());
     let (db, client) = seeded().await;
@@ -66,5 +67,13 @@ async fn a_signed_delivery_takes_the_invitee_from_another_workspaces_post() {
     assert_eq!(conflicts, ["taken", "dropped"], "one count per conflict, by what the write did");
     for id in [DANA, OTHER_LEAD, OTHER_CLIENT, OLD] {
         assert!(!text.contains(id), "the metric lines name {id:?}");
+    }
+
+    let logs = logs.text();
+    let logged: Vec<&str> = logs.lines().filter(|l| l.contains("key_conflict")).collect();
+    assert_eq!(logged.len(), 2, "one warning per committed conflict: {logged:#?}");
+    for (line, (kind, lead, other)) in logged.iter().zip([("taken", DANA, OTHER_LEAD), ("dropped", OTHER_LEAD, DANA)]) {
+        assert!(line.contains("WARN") && line.contains(kind), "{line}");
+        assert!(line.contains(&format!(" lead_id={lead} ")) && line.contains(&format!("other_lead_id={other} ")), "{line}");
     }
 }

@@ -72,6 +72,13 @@ impl KeyConflict {
             KeyConflict::Dropped => "dropped",
         }
     }
+
+    fn what_happened(self) -> &'static str {
+        match self {
+            KeyConflict::Taken => "provider key taken from another workspace's unverified appointment",
+            KeyConflict::Dropped => "provider key held by another workspace's appointment; recorded without it",
+        }
+    }
 }
 
 impl Store {
@@ -166,9 +173,7 @@ async fn attempt(conn: &Connection, obs: &Observation, lead: &LeadRef) -> Result
     let mut rows = raw_rows.iter().map(appointment_from_row).collect::<Result<Vec<_>>>()?;
 
     // A row of another lead: the one holding the observation's key (the read adds it).
-    let mut without_key = None;
-    let mut released = None;
-    let mut key_conflict = None;
+    let mut conflict = None;
     if let Some(stray_index) = rows.iter().position(|r| r.lead_id != lead_id) {
         let stray = &rows[stray_index];
         let holds_key = obs.key.is_some() && stray.provider == obs.provider && stray.key() == obs.key.as_deref();
@@ -188,24 +193,20 @@ async fn attempt(conn: &Connection, obs: &Observation, lead: &LeadRef) -> Result
         // Another workspace's row: never write into it, never say that it exists.
         let stray = rows.remove(stray_index);
         if obs.source.is_provider_verified() && stray.provider_verified_at.is_none() {
-            key_conflict = Some(KeyConflict::Taken);
-            released = Some(stray);
+            conflict = Some((KeyConflict::Taken, stray));
         } else if matches!(lead, LeadRef::Pinned(_)) {
-            key_conflict = Some(KeyConflict::Dropped);
-            without_key = Some(Observation { key: None, ..obs.clone() });
-            tracing::warn!(
-                key_conflict = KeyConflict::Dropped.as_str(),
-                lead_id = %lead_id,
-                other_lead_id = %stray.lead_id,
-                other_appointment_id = %stray.id,
-                "provider key held by another workspace's appointment; recorded without it"
-            );
+            conflict = Some((KeyConflict::Dropped, stray));
         } else if matches!(lead, LeadRef::Match { .. } | LeadRef::GhlContact { .. }) {
             return Err(Error::LeadNotFound(lead.to_string()));
         } else {
             return Err(Error::KeyOwnedElsewhere);
         }
     }
+    let (without_key, release) = match &conflict {
+        Some((KeyConflict::Dropped, _)) => (Some(Observation { key: None, ..obs.clone() }), None),
+        Some((KeyConflict::Taken, other)) => (None, Some(other.id.as_str())),
+        None => (None, None),
+    };
     let obs = without_key.as_ref().unwrap_or(obs);
     let state = LeadState { lead_id: lead_id.clone(), rollup: rollup_from_row(&locked, 1)?, rows };
 
@@ -213,15 +214,17 @@ async fn attempt(conn: &Connection, obs: &Observation, lead: &LeadRef) -> Result
     let plan = plan::plan(&state, obs, now, &mut || uuid::Uuid::now_v7().to_string());
 
     // Round trip 2: the writes and COMMIT (COMMIT alone when there is nothing to write).
-    execute_plan(conn, &plan, &lead_id, released.as_ref().map(|r| r.id.as_str()), now).await?;
-    if let Some(other) = &released {
+    execute_plan(conn, &plan, &lead_id, release, now).await?;
+    // Logged once committed, so that an attempt that is retried logs nothing.
+    if let Some((kind, other)) = &conflict {
         tracing::warn!(
-            key_conflict = KeyConflict::Taken.as_str(),
+            key_conflict = kind.as_str(),
             lead_id = %lead_id,
             appointment_id = %plan.appointment_id,
             other_lead_id = %other.lead_id,
             other_appointment_id = %other.id,
-            "provider key taken from another workspace's unverified appointment"
+            "{}",
+            kind.what_happened()
         );
     }
     Ok(Attempt::Done(RecordOutcome {
@@ -231,7 +234,7 @@ async fn attempt(conn: &Connection, obs: &Observation, lead: &LeadRef) -> Result
         events: plan.events.len(),
         rollup_changed: plan.rollup.is_some(),
         tasks_created: plan.tasks.len(),
-        key_conflict,
+        key_conflict: conflict.map(|(kind, _)| kind),
     }))
 }
 
